@@ -1,0 +1,91 @@
+"""Renderers: gcc-style text with a code frame, JSON, and LSP dictionaries."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Callable, Iterable, Optional
+
+from .model import Diagnostic, Severity
+
+_COLOURS = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.NOTE: "1;36"}
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def render_text(diags: Iterable[Diagnostic], source_of: Callable[[str], Optional[str]],
+                colour: bool = False) -> str:
+    """Render diagnostics as text; ``source_of(file)`` returns a file's text (or None)."""
+    lines_cache: dict[str, list[str]] = {}
+
+    def source_lines(file: str) -> list[str]:
+        if file not in lines_cache:
+            text = source_of(file)
+            lines_cache[file] = text.splitlines() if text is not None else []
+        return lines_cache[file]
+
+    out: list[str] = []
+    for d in diags:
+        s = d.span
+        sev = _paint(f"{d.severity.value}[{d.code}]", _COLOURS[d.severity], colour)
+        out.append(f"{s.file}:{s.line}:{s.column}: {sev}: {d.message}")
+        frame = _frame(source_lines(s.file), s.line, s.column, s.end_line, s.end_column,
+                       colour, _COLOURS[d.severity])
+        out.extend(frame)
+        for label in d.labels:
+            ls = label.span
+            out.append(f"   = note: {label.message} ({ls.file}:{ls.line}:{ls.column})")
+        if d.help:
+            for i, h in enumerate(d.help.splitlines()):
+                out.append(("   = help: " if i == 0 else "           ") + h)
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _frame(lines: list[str], line: int, column: int, end_line: int, end_column: int,
+           colour: bool, col_code: str) -> list[str]:
+    if not (1 <= line <= len(lines)):
+        return []
+    text = lines[line - 1].replace("\t", " ")
+    width = len(str(line))
+    gutter = " " * width
+    if end_line == line:
+        length = max(1, end_column - column)
+    else:
+        length = max(1, len(text) - column + 1)
+    length = min(length, max(1, len(text) - column + 1))
+    caret = " " * (column - 1) + _paint("^" * length, col_code, colour)
+    return [f"{gutter} |", f"{line} | {text}", f"{gutter} | {caret}"]
+
+
+def render_json(diags: Iterable[Diagnostic]) -> str:
+    return json.dumps([d.to_json() for d in diags], ensure_ascii=False, indent=2) + "\n"
+
+
+_LSP_SEVERITY = {Severity.ERROR: 1, Severity.WARNING: 2, Severity.NOTE: 3}
+
+
+def to_lsp(d: Diagnostic, line_text: Callable[[int], str]) -> dict:
+    """A diagnostic as an LSP ``Diagnostic`` dict, columns converted to UTF-16 units.
+
+    ``line_text(n)`` returns the text of 1-based line ``n`` of the diagnostic's file.
+    """
+    from ..positions import to_utf16_column
+    s = d.span
+    start = {"line": s.line - 1, "character": to_utf16_column(line_text(s.line), s.column)}
+    end = {"line": s.end_line - 1, "character": to_utf16_column(line_text(s.end_line), s.end_column)}
+    out = {"range": {"start": start, "end": end}, "severity": _LSP_SEVERITY[d.severity],
+           "code": d.code, "source": "klingc", "message": d.message + (f"\nhelp: {d.help}" if d.help else "")}
+    return out

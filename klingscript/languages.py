@@ -1,0 +1,97 @@
+"""Speech languages: recognising their names, and the scripts their text uses.
+
+The names come from ``data/languages.toml``; which languages a model speaks
+comes from its profile. Recognition is by English name, ISO 639-1 code or
+native name, case-insensitively: ``Korean``, ``ko`` and ``한국어`` are one
+language.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from typing import Optional
+
+from .resources import data_toml
+
+OFFSCREEN = {"v.o.", "vo", "o.s.", "os", "o.c.", "oc", "off-screen", "offscreen", "off screen"}
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, entry in data_toml("languages.toml").items():
+        out[name.casefold()] = name
+        out[entry["code"].casefold()] = name
+        for alias in entry.get("names", ()):
+            out[alias.casefold()] = name
+    return out
+
+
+def lookup(text: str) -> Optional[str]:
+    """The canonical English name of the language ``text`` names, or None."""
+    return _table().get(text.strip().casefold())
+
+
+def all_languages() -> list[str]:
+    return list(data_toml("languages.toml"))
+
+
+def classify_direction_item(item: str) -> str:
+    """``language``, ``offscreen`` or ``tone`` for one item of a dialogue direction."""
+    folded = item.strip().casefold()
+    if folded in OFFSCREEN:
+        return "offscreen"
+    if folded in _table():
+        return "language"
+    return "tone"
+
+
+def scripts_of(language: str) -> tuple[str, ...]:
+    entry = data_toml("languages.toml").get(language)
+    return tuple(entry["scripts"]) if entry else ()
+
+
+def _script(ch: str) -> Optional[str]:
+    """The script of a letter, from its Unicode name (enough for the scripts above)."""
+    if not ch.isalpha():
+        return None
+    o = ord(ch)
+    if 0xAC00 <= o <= 0xD7A3 or 0x1100 <= o <= 0x11FF or 0x3130 <= o <= 0x318F:
+        return "Hangul"
+    if 0x3040 <= o <= 0x309F:
+        return "Hiragana"
+    if 0x30A0 <= o <= 0x30FF or 0x31F0 <= o <= 0x31FF:
+        return "Katakana"
+    if 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF:
+        return "Han"
+    try:
+        name = unicodedata.name(ch)
+    except ValueError:
+        return None
+    for script in ("LATIN", "CYRILLIC", "GREEK", "ARABIC", "HEBREW", "DEVANAGARI", "THAI"):
+        if name.startswith(script):
+            return script.capitalize()
+    return None
+
+
+def dominant_script(text: str) -> Optional[str]:
+    """The script most letters of ``text`` are written in, or None for no letters."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        s = _script(ch)
+        if s:
+            counts[s] = counts.get(s, 0) + 1
+    if not counts:
+        return None
+    # Japanese mixes kana and kanji: count them together.
+    return max(counts, key=counts.get)
+
+
+def script_matches(text: str, language: str) -> tuple[bool, Optional[str]]:
+    """Whether ``text`` is written in a script of ``language``; and the script it is in."""
+    script = dominant_script(text)
+    expected = scripts_of(language)
+    if script is None or not expected:
+        return True, script
+    return script in expected, script

@@ -1,0 +1,175 @@
+"""A program: the file given to klingc, the files it ``use``s, and their diagnostics.
+
+The project folder is the folder of the file given to klingc. Paths in a
+script (``use`` files, images, frames) are relative to the file they are
+written in and may not leave the project folder unless ``allow_outside``.
+Files are read through ``Loader.read`` so the language server can supply
+unsaved editor buffers instead of the disk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import ast as A
+from .diagnostics.codes import make
+from .diagnostics.model import Diagnostic, Label
+from .syntax import parse
+
+
+class InputError(Exception):
+    """The file given on the command line cannot be read at all (exit 2)."""
+
+
+@dataclass
+class SourceFile:
+    path: Path          # absolute
+    display: str        # as shown in diagnostics
+    text: str
+    doc: A.Document
+
+
+@dataclass
+class Declaration:
+    element: A.Element
+    file: SourceFile
+
+
+@dataclass
+class Program:
+    root: Path
+    main: SourceFile
+    files: dict[Path, SourceFile] = field(default_factory=dict)   # main first, in load order
+    elements: dict[str, Declaration] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    allow_outside: bool = False
+    # Filled by the resolve pass: every reference in the main file with its declaration.
+    references: list[tuple[A.Ref, Optional[Declaration]]] = field(default_factory=list)
+
+    def source_of(self, display: str) -> Optional[str]:
+        for f in self.files.values():
+            if f.display == display:
+                return f.text
+        return None
+
+    def file_of_display(self, display: str) -> Optional[SourceFile]:
+        for f in self.files.values():
+            if f.display == display:
+                return f
+        return None
+
+    def resolve_path(self, base: SourceFile, rel: str) -> Path:
+        return Path(os.path.normpath(base.path.parent / rel))
+
+    def display_path(self, base: SourceFile, rel: str) -> str:
+        return os.path.normpath(os.path.join(os.path.dirname(base.display), rel))
+
+    def inside_root(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.root.resolve())
+            return True
+        except ValueError:
+            return False
+
+
+def decode(data: bytes) -> str:
+    """Decode a file's bytes; invalid UTF-8 becomes U+FFFD (and a diagnostic)."""
+    return data.decode("utf-8", errors="replace")
+
+
+class Loader:
+    def __init__(self, overlays: Optional[dict[Path, str]] = None):
+        self.overlays = {Path(os.path.abspath(k)): v for k, v in (overlays or {}).items()}
+
+    def read(self, path: Path) -> str:
+        if path in self.overlays:
+            return self.overlays[path]
+        return decode(path.read_bytes())
+
+
+def load_program(path: str | os.PathLike, *, allow_outside: bool = False,
+                 loader: Optional[Loader] = None, display: Optional[str] = None) -> Program:
+    """Parse ``path`` and every file it uses (recursively); resolve nothing yet."""
+    loader = loader or Loader()
+    abspath = Path(os.path.abspath(path))
+    try:
+        text = loader.read(abspath)
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a .kls file")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})")
+    display = display or os.path.normpath(str(path))
+    doc, diags = parse(text, display)
+    main = SourceFile(abspath, display, text, doc)
+    program = Program(abspath.parent, main, allow_outside=allow_outside)
+    program.files[abspath] = main
+    program.diagnostics.extend(diags)
+    if "\ufffd" in text and "\x00" not in text:
+        program.diagnostics.append(_not_utf8(main))
+    _load_uses(program, main, [abspath], loader)
+    return program
+
+
+def _not_utf8(f: SourceFile) -> Diagnostic:
+    idx = f.text.index("\ufffd")
+    line = f.text.count("\n", 0, idx) + 1
+    col = idx - (f.text.rfind("\n", 0, idx) + 1) + 1
+    return make("KLS100", A.Span(f.display, line, col, line, col + 1, idx, idx + 1),
+                "this file is not valid UTF-8 text", help="save the file as UTF-8")
+
+
+def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loader) -> None:
+    for use in f.doc.uses:
+        rel = use.path.value
+        target = program.resolve_path(f, rel)
+        span = use.path.span
+        if not rel.strip():
+            program.diagnostics.append(make("KLS204", span, "`use` needs a file name",
+                                            help='write `use "cast.kls"`'))
+            continue
+        if not program.allow_outside and not program.inside_root(target):
+            program.diagnostics.append(make(
+                "KLS502", span, f"\"{rel}\" is outside the project folder ({program.root})",
+                help="keep shared files inside the project folder, or run klingc with --allow-outside"))
+            continue
+        if target in stack:
+            chain = " → ".join(program.files[p].display if p in program.files else str(p)
+                               for p in stack[stack.index(target):]) + f" → {program.display_path(f, rel)}"
+            program.diagnostics.append(make("KLS204", span, f"`use` goes round in a circle: {chain}",
+                                            help="a cast file should not use the files that use it"))
+            continue
+        if target in program.files:
+            continue  # imported already: harmless
+        try:
+            text = loader.read(target)
+        except FileNotFoundError:
+            hint = _nearest_file(target)
+            program.diagnostics.append(make(
+                "KLS204", span, f"cannot find \"{rel}\" (looked for {program.display_path(f, rel)})",
+                help=f'did you mean "{hint}"?' if hint else "check the file name and that it is next to this script"))
+            continue
+        except OSError as e:
+            program.diagnostics.append(make("KLS204", span, f"cannot read \"{rel}\": {e.strerror or e}"))
+            continue
+        display = program.display_path(f, rel)
+        doc, diags = parse(text, display)
+        used = SourceFile(target, display, text, doc)
+        program.files[target] = used
+        program.diagnostics.extend(diags)
+        if "\ufffd" in text and "\x00" not in text:
+            program.diagnostics.append(_not_utf8(used))
+        _load_uses(program, used, stack + [target], loader)
+
+
+def _nearest_file(target: Path) -> Optional[str]:
+    from .settings import nearest
+    try:
+        names = [p.name for p in target.parent.iterdir() if p.suffix == ".kls"]
+    except OSError:
+        return None
+    return nearest(target.name, names)

@@ -1,0 +1,69 @@
+"""The settings and element fields of the language (spec section 3).
+
+Allowed values that depend on a model (aspect ratios, resolutions, languages)
+are read from the model profiles; this table says only which keys exist and
+where they may appear.
+"""
+
+from __future__ import annotations
+
+# key -> (where it may appear, allowed values or None for free text)
+DOCUMENT_SETTINGS: dict[str, tuple[str, ...] | None] = {
+    "title": None,
+    "model": None,          # a profile name: see profiles.available()
+    "resolution": ("720p", "1080p"),
+    "aspect": ("16:9", "9:16", "1:1"),
+    "audio": ("on", "off"),
+    "language": None,       # a supported speech language
+    "style": None,
+    "negative": None,
+    "multishot": ("api", "text"),
+}
+
+DEFAULTS: dict[str, str] = {
+    "model": "kling-v3",
+    "resolution": "720p",
+    "aspect": "16:9",
+    "audio": "on",
+    "language": "English",
+    "multishot": "api",
+}
+
+# Settings a scene may override, plus the scene-only ones.
+SCENE_OVERRIDABLE = tuple(k for k in DOCUMENT_SETTINGS if k != "title")
+SCENE_ONLY = ("first frame", "last frame", "sound")
+SCENE_SETTINGS = SCENE_OVERRIDABLE + SCENE_ONLY
+
+ELEMENT_FIELDS = ("description", "images", "voice")
+
+# Settings whose value must be a quoted string (paths and prose).
+QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice"}
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count as one edit)."""
+    a, b = a.lower(), b.lower()
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def nearest(word: str, candidates, limit: int | None = None) -> str | None:
+    """The candidate closest to ``word``, if it is close enough to be a likely typo."""
+    best, best_d = None, None
+    for c in candidates:
+        d = edit_distance(word, c)
+        if best_d is None or d < best_d:
+            best, best_d = c, d
+    if best is None:
+        return None
+    if limit is None:
+        limit = max(1, min(3, len(word) // 3 + 1))
+    return best if best_d <= limit else None

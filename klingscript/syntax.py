@@ -1,0 +1,663 @@
+"""Source text to syntax tree.
+
+``parse(text, path)`` never raises on bad input: it returns a ``Document`` (as
+much of the file as could be read) and the syntax diagnostics. A syntax error
+does not hide the rest of the file: the offending line (with the block it
+opens) is set aside and the parse resumes at the next line.
+
+The grammar (``grammar/klingscript.lark``) is LALR(1) with Lark's contextual
+lexer and an indentation post-lexer; the parse tables are cached on disk.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Optional
+
+from . import ast as A
+from .diagnostics.codes import make
+from .diagnostics.model import Diagnostic
+from .languages import classify_direction_item
+from .settings import SCENE_SETTINGS, nearest
+
+_parser = None
+_parser_lock = threading.Lock()
+
+
+def _make_indenter():
+    from lark.indenter import Indenter
+    from lark import Token
+
+    class KlsIndenter(Indenter):
+        NL_type = "_NL"
+        OPEN_PAREN_types: list = []
+        CLOSE_PAREN_types: list = []
+        INDENT_type = "_INDENT"
+        DEDENT_type = "_DEDENT"
+        tab_len = 4
+
+        def process(self, stream):
+            self.bad_dedents = []
+            return super().process(stream)
+
+        def handle_NL(self, token):
+            yield token
+            indent_str = token.rsplit("\n", 1)[1]
+            indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+            if indent > self.indent_level[-1]:
+                self.indent_level.append(indent)
+                yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            else:
+                while indent < self.indent_level[-1]:
+                    self.indent_level.pop()
+                    yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+                if indent != self.indent_level[-1]:
+                    # A dedent to no enclosing level: report it and treat the
+                    # line as part of the block it fell inside.
+                    self.bad_dedents.append((token.end_line, indent, self.indent_level[-1]))
+
+    return KlsIndenter()
+
+
+def get_parser():
+    """The shared LALR parser (tables cached in the user's temp folder)."""
+    global _parser
+    if _parser is None:
+        with _parser_lock:
+            if _parser is None:
+                from lark import Lark
+                from .resources import grammar_path
+                grammar = grammar_path().read_text(encoding="utf-8")
+                _parser = Lark(grammar, parser="lalr", lexer="contextual",
+                               postlex=_make_indenter(), maybe_placeholders=False,
+                               cache=True)
+    return _parser
+
+
+# Words a writer understands for the parser's terminals.
+_EXPECTED_WORDS = {
+    "KEY": "a setting such as `title: …`",
+    "USE": "`use \"file.kls\"`",
+    "KIND": "an element (`character`, `location` or `prop`)",
+    "SCENE": "a `scene \"Title\":`",
+    "NAME": "a name",
+    "REF": "a reference such as `@Name`",
+    "STRING": "a quoted string",
+    "DURATION": "a duration such as `(10s)`",
+    "COLON": "`:`",
+    "AT": "`at @Location`",
+    "COMMA": "`,`",
+    "_NL": "the end of the line",
+    "TEXT": "text",
+    "SHOT_HEAD": "a shot such as `Shot 1 (3s):`",
+    "DIALOGUE_HEAD": "a dialogue line such as `@Name: \"…\"`",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "the end of the file",
+}
+
+_MAX_SYNTAX_ERRORS = 100
+
+
+class _Source:
+    """Maps positions in the padded parse text back to the file."""
+
+    def __init__(self, text: str, path: str):
+        self.path = path
+        self.bom = text.startswith("\ufeff")
+        body = text[1:] if self.bom else text
+        # The leading newline lets a comment or blank line open the file; the
+        # trailing one closes the last line for the indenter.
+        self.padded = "\n" + body + ("" if body.endswith("\n") else "\n")
+        self.shift = 1 - (1 if self.bom else 0)
+
+    def span(self, line: int, column: int, end_line: int, end_column: int,
+             start: int, end: int) -> A.Span:
+        return A.Span(self.path, line - 1, column, end_line - 1, end_column,
+                      start - self.shift, end - self.shift)
+
+    def tok(self, t) -> A.Span:
+        return self.span(t.line, t.column, t.end_line, t.end_column, t.start_pos, t.end_pos)
+
+
+def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic]]:
+    """Parse KlingScript source into a Document and syntax diagnostics."""
+    from lark.exceptions import UnexpectedInput
+
+    src = _Source(text, path)
+    diags: list[Diagnostic] = []
+    if "\x00" in text:
+        span = A.Span(path, 1, 1, 1, 2, 0, 1)
+        diags.append(make("KLS100", span, "this is not a KlingScript file: it contains binary data",
+                          help="klingc reads UTF-8 text files (.kls)"))
+        return A.Document(path, (), (), span), diags
+    lines = src.padded.split("\n")  # index i = padded line i+1 = file line i
+
+    _scan_tabs(src, lines, diags)
+    comments = _scan_comments(src, lines)
+
+    parser = get_parser()
+    blanked: set[int] = set()
+    tree = None
+    errors = 0
+    while True:
+        current = "\n".join(lines)
+        try:
+            with _parser_lock:
+                tree = parser.parse(current)
+                bad_dedents = list(parser.options.postlex.bad_dedents)
+            break
+        except UnexpectedInput as e:
+            errors += 1
+            diag, line_no = _describe_error(e, src, lines)
+            diags.append(diag)
+            if errors >= _MAX_SYNTAX_ERRORS:
+                diags.append(make("KLS100", diag.span, "too many syntax errors; the rest of the file was not read",
+                                  help="fix the errors above and run klingc check again"))
+                for i in range(line_no - 1, len(lines)):
+                    lines[i] = ""
+                continue
+            if not _blank_block(lines, line_no, blanked):
+                # Nothing left to set aside: give up on the rest of the file.
+                for i in range(len(lines)):
+                    lines[i] = ""
+        except Exception as e:  # a fault in the parser itself: report, never crash
+            diags.append(make("KLS100", src.span(2, 1, 2, 1, 1, 1),
+                              f"the parser could not read this file ({type(e).__name__})"))
+            tree = None
+            bad_dedents = []
+            break
+
+    for (pline, indent, expected) in bad_dedents:
+        text_line = lines[pline - 1] if pline - 1 < len(lines) else ""
+        width = len(text_line) - len(text_line.lstrip(" \t"))
+        span = _line_span(src, lines, pline, 1, width + 1)
+        diags.append(make("KLS101", span,
+                          f"this line is indented by {indent} but no enclosing block is; "
+                          f"the block around it is indented by {expected}",
+                          help="indent it exactly as far as the lines of the block it belongs to"))
+
+    builder = _Builder(src, lines, diags)
+    items = builder.document(tree) if tree is not None else ()
+    end_line = max(1, len(lines) - 2)
+    doc_span = A.Span(path, 1, 1, end_line + 1, 1, 0, len(text))
+    return A.Document(path, tuple(items), tuple(comments), doc_span), diags
+
+
+def _line_span(src: _Source, lines: list[str], pline: int, col: int, end_col: int) -> A.Span:
+    """A span on padded line ``pline`` from ``col`` to ``end_col`` (1-based, exclusive)."""
+    offset = sum(len(l) + 1 for l in lines[: pline - 1])
+    return src.span(pline, col, pline, end_col, offset + col - 1, offset + end_col - 1)
+
+
+def _scan_tabs(src: _Source, lines: list[str], diags: list[Diagnostic]) -> None:
+    for i, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip(" \t"))
+        if "\t" in line[:indent] and line.strip():
+            col = line.index("\t") + 1
+            diags.append(make("KLS101", _line_span(src, lines, i + 1, col, col + 1),
+                              "a tab in the indentation; KlingScript indents with spaces",
+                              help="replace the tab with spaces (klingc fmt does this)"))
+
+
+def _scan_comments(src: _Source, lines: list[str]) -> list[A.Comment]:
+    out = []
+    for i, line in enumerate(lines):
+        stripped = line.lstrip(" \t")
+        if stripped.startswith("#"):
+            col = len(line) - len(stripped) + 1
+            text = stripped.rstrip("\r").rstrip()
+            out.append(A.Comment(text, _line_span(src, lines, i + 1, col, col + len(text))))
+    return out
+
+
+def _blank_block(lines: list[str], pline: int, blanked: set[int]) -> bool:
+    """Set aside padded line ``pline`` and the lines indented under it."""
+    idx = pline - 1
+    # Skip forward to a line that still has content.
+    while 0 <= idx < len(lines) and (not lines[idx].strip() or idx in blanked):
+        idx += 1
+    if not (0 <= idx < len(lines)):
+        # Fall back to the last line with content.
+        idx = len(lines) - 1
+        while idx >= 0 and not lines[idx].strip():
+            idx -= 1
+        if idx < 0:
+            return False
+    line = lines[idx]
+    indent = len(line) - len(line.lstrip(" \t"))
+    lines[idx] = ""
+    blanked.add(idx)
+    j = idx + 1
+    while j < len(lines):
+        nxt = lines[j]
+        if nxt.strip() and not nxt.lstrip(" \t").startswith("#"):
+            if len(nxt) - len(nxt.lstrip(" \t")) <= indent:
+                break
+            lines[j] = ""
+            blanked.add(j)
+        j += 1
+    return True
+
+
+def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]:
+    """A writer-friendly diagnostic for a Lark error, and the padded line to set aside."""
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    expected = set(getattr(e, "expected", None) or getattr(e, "allowed", None) or ())
+    expected -= {"COMMENT", "_DEDENT"}
+    if len(expected) > 1:
+        expected -= {"$END"}
+
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        ttype = tok.type
+        if ttype == "_INDENT":
+            pline = tok.end_line
+            line = lines[pline - 1] if pline - 1 < len(lines) else ""
+            indent = len(line) - len(line.lstrip(" \t"))
+            end = len(line.rstrip("\r")) + 1
+            return (make("KLS101", _line_span(src, lines, pline, indent + 1, max(indent + 2, end)),
+                         "this line is indented, but the line above it does not open a block",
+                         help="only lines ending in `:` (elements, scenes, shots) take indented lines under them"),
+                    pline)
+        if ttype in ("$END", "_DEDENT") or tok.line is None:
+            pline = len(lines) - 1
+            while pline > 1 and not lines[pline - 1].strip():
+                pline -= 1
+            line = lines[pline - 1]
+            end = len(line.rstrip("\r")) + 1
+            return (make("KLS100", _line_span(src, lines, pline, max(1, end - 1), end),
+                         "the file ends too early" + _expected_clause(expected, lines, pline)),
+                    pline)
+        if ttype == "_NL":
+            pline = tok.line
+            line = lines[pline - 1] if pline - 1 < len(lines) else ""
+            end = len(line.rstrip("\r")) + 1
+            head = line.strip()
+            if "COLON" in expected:
+                msg, help = "this line needs a `:` at the end", f"write `{head}:`"
+            else:
+                msg, help = "the line ends too early" + _expected_clause(expected, lines, pline), None
+            return make("KLS100", _line_span(src, lines, pline, max(1, end - 1), end), msg, help=help), pline
+        pline, col = tok.line, tok.column
+    else:
+        assert isinstance(e, UnexpectedCharacters)
+        pline, col = e.line, e.column
+
+    line = lines[pline - 1] if pline - 1 < len(lines) else ""
+    end = len(line.rstrip("\r")) + 1
+    ch = line[col - 1] if col - 1 < len(line) else ""
+    if ch in "\"\u201c" and "STRING" in expected | {"STRING"} and not _closed(line[col - 1:]):
+        close = "\"" if ch == "\"" else "\u201d"
+        return (make("KLS102", _line_span(src, lines, pline, col, end), "this string is never closed",
+                     help=f"end it with {close} on the same line"), pline)
+    indent = len(line) - len(line.lstrip(" \t"))
+    if col == indent + 1 and indent == 0 and expected & {"KEY", "USE", "KIND", "SCENE"}:
+        msg = "this line is not a setting, `use`, element or scene"
+        help = ("lines of a scene are indented under `scene \"Title\":`; "
+                "settings are written `key: value`")
+    elif expected and expected <= {"STRING", "_NL"} and "STRING" in expected:
+        msg = "expected a quoted string here"
+        help = "put the text in double quotes: \"…\""
+    else:
+        shown = line[col - 1:end - 1]
+        shown = shown if len(shown) <= 24 else shown[:24] + "…"
+        msg = f"unexpected `{shown}`" + _expected_clause(expected, lines, pline)
+        help = None
+        if _enclosing_kind(lines, pline) == "element" and col == indent + 1:
+            msg = "an element's block holds only its fields"
+            help = 'write `description: "…"`, `images: "…"` or `voice: "…"`'
+    return make("KLS100", _line_span(src, lines, pline, col, max(col + 1, end)), msg, help=help), pline
+
+
+def _closed(text: str) -> bool:
+    """Whether the string starting ``text`` closes on this line."""
+    if text.startswith("\u201c"):
+        return "\u201d" in text
+    return re.match(r'"(?:[^"\\\r\n]|\\.)*"', text) is not None
+
+
+def _enclosing_kind(lines: list[str], pline: int) -> str:
+    """``element``, ``scene``, ``shot`` or ``document``: the block a line sits in."""
+    line = lines[pline - 1] if pline - 1 < len(lines) else ""
+    indent = len(line) - len(line.lstrip(" \t"))
+    for i in range(pline - 2, -1, -1):
+        prev = lines[i]
+        if not prev.strip() or prev.lstrip().startswith("#"):
+            continue
+        p_indent = len(prev) - len(prev.lstrip(" \t"))
+        if p_indent < indent:
+            head = prev.strip()
+            if re.match(r"(character|location|prop)\b", head):
+                return "element"
+            if head.startswith("scene"):
+                return "scene"
+            if head.startswith("Shot"):
+                return "shot"
+            return "block"
+    return "document"
+
+
+def _expected_clause(expected: set[str], lines: list[str], pline: int) -> str:
+    words = [_EXPECTED_WORDS.get(t, f"`{t.lower()}`") for t in sorted(expected)]
+    if "KEY" in expected and _enclosing_kind(lines, pline) == "element":
+        words = ["a field such as `description: \"…\"`" if w == _EXPECTED_WORDS["KEY"] else w for w in words]
+    text = _join_or(words)
+    return f"; expected {text}" if text else ""
+
+
+def _join_or(words: list[str]) -> str:
+    words = list(dict.fromkeys(words))
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+# ---------------------------------------------------------------------------
+# Building the AST
+
+_REF_RE = re.compile(r"(?<![\w@])@([^\W\d_]\w*)")
+_SHOT_RE = re.compile(r"Shot[ \t]+(?P<num>[^\s:(]+)[ \t]*(?P<dur>\([^)\r\n]*\))?[ \t]*:")
+_DUR_RE = re.compile(r"\(\s*(\d+)\s*s\s*\)$")
+_HEAD_RE = re.compile(r"(?P<who>@[^\W\d_]\w*|[^(:]*?)[ \t]*(?P<dir>\([^)\r\n]*\))?[ \t]*:$")
+_KEY_RE = re.compile(r"([a-z][a-z_]*(?:[ \t]+frame)?)[ \t]*:")
+
+
+def parse_duration(text: str, span: A.Span) -> A.Duration:
+    m = _DUR_RE.match(text)
+    return A.Duration(text, int(m.group(1)) if m else None, span)
+
+
+def unescape(raw: str) -> tuple[str, bool]:
+    if raw.startswith("\u201c"):
+        return raw[1:-1], True
+    body = raw[1:-1]
+    return re.sub(r"\\([\"\\])", r"\1", body), False
+
+
+class _Builder:
+    def __init__(self, src: _Source, lines: list[str], diags: list[Diagnostic]):
+        self.src = src
+        self.lines = lines
+        self.diags = diags
+
+    # -- tokens --------------------------------------------------------------
+    def span(self, tok) -> A.Span:
+        return self.src.tok(tok)
+
+    def text(self, tok) -> A.Text:
+        raw = str(tok)
+        stripped = raw.rstrip()
+        span = self.span(tok)
+        if len(stripped) != len(raw):
+            span = span.sub(0, len(stripped))
+        return A.Text(stripped, self.refs(stripped, span), span)
+
+    def refs(self, text: str, span: A.Span) -> tuple[A.Ref, ...]:
+        return tuple(A.Ref(m.group(1), span.sub(m.start(), m.end() - m.start()))
+                     for m in _REF_RE.finditer(text))
+
+    def string(self, tok) -> A.Str:
+        value, curly = unescape(str(tok))
+        return A.Str(value, curly, self.span(tok))
+
+    def comment(self, tok) -> A.Comment:
+        text = str(tok).rstrip()
+        span = self.span(tok)
+        return A.Comment(text, span.sub(0, len(text)))
+
+    @staticmethod
+    def end_of(node_or_span) -> A.Span:
+        return node_or_span if isinstance(node_or_span, A.Span) else node_or_span.span
+
+    # -- items ---------------------------------------------------------------
+    def document(self, tree) -> list:
+        out = []
+        for child in tree.children:
+            kind = child.data
+            if kind == "setting":
+                out.append(self.setting(child))
+            elif kind == "use":
+                out.append(self.use(child))
+            elif kind == "element":
+                out.append(self.element(child))
+            elif kind == "scene":
+                out.append(self.scene(child))
+        return out
+
+    def setting(self, tree) -> A.Setting:
+        key_tok = tree.children[0]
+        m = _KEY_RE.match(str(key_tok))
+        key_raw = m.group(1) if m else str(key_tok).rstrip(": \t")
+        key = " ".join(key_raw.split())
+        key_span = self.span(key_tok).sub(0, len(key_raw))
+        values: tuple[A.Str, ...] = ()
+        bare = None
+        comment = None
+        last = key_span
+        for c in tree.children[1:]:
+            if getattr(c, "data", None) == "strings":
+                values = tuple(self.string(t) for t in c.children)
+                last = values[-1].span
+            elif getattr(c, "type", None) == "TEXT":
+                bare = self.text(c)
+                last = bare.span
+                if bare.value[:1] in "\"\u201c":
+                    self.diags.append(make("KLS102", bare.span, "this string is never closed"
+                                           if not _closed(bare.value) else "unexpected text after the string",
+                                           help="a value is one quoted string, or plain text without quotes"))
+            elif getattr(c, "type", None) == "COMMENT":
+                comment = self.comment(c)
+        return A.Setting(key, key_span, values, bare, comment, key_span.to(last))
+
+    def use(self, tree) -> A.Use:
+        path = self.string(tree.children[0])
+        comment = None
+        if len(tree.children) > 1:
+            comment = self.comment(tree.children[1])
+        return A.Use(path, comment, self._line_start(path.span).to(path.span))
+
+    def _line_start(self, span: A.Span) -> A.Span:
+        line = self.lines[span.line]  # padded index = file line
+        col = len(line) - len(line.lstrip(" \t")) + 1
+        offset = span.start - (span.column - col)
+        return A.Span(span.file, span.line, col, span.line, col, offset, offset)
+
+    def element(self, tree) -> A.Element:
+        kind_tok, name_tok = tree.children[0], tree.children[1]
+        fields = tuple(self.setting(c) for c in tree.children[2:] if getattr(c, "data", None) == "setting")
+        start = self.span(kind_tok)
+        end = fields[-1].span if fields else self.span(name_tok)
+        return A.Element(str(kind_tok), str(name_tok), self.span(name_tok), fields, start.to(end))
+
+    def scene(self, tree) -> A.Scene:
+        children = tree.children
+        title = self.string(children[0])
+        head_start = self._line_start(title.span)
+        duration = None
+        location = None
+        head_end = title.span
+        items = []
+        for c in children[1:]:
+            t = getattr(c, "type", None)
+            if t == "DURATION":
+                duration = parse_duration(str(c), self.span(c))
+                head_end = duration.span
+            elif t == "REF":
+                location = A.Ref(str(c)[1:], self.span(c))
+                head_end = location.span
+            elif t == "COMMENT":
+                pass
+            elif hasattr(c, "data"):
+                items.append(c)
+        head_span = head_start.to(head_end)
+
+        settings: list[A.Setting] = []
+        preamble: list = []
+        shots: list[A.Shot] = []
+        phase = 0  # 0 settings, 1 preamble, 2 shots
+        for c in items:
+            kind = c.data
+            if kind == "setting":
+                s = self.setting(c)
+                known = s.key in SCENE_SETTINGS
+                if phase == 0 and s.key != "sound" and (known or nearest(s.key, SCENE_SETTINGS + ("title",))):
+                    settings.append(s)
+                    continue
+                if phase == 0 and s.key == "sound":
+                    settings.append(s)
+                    continue
+                if s.key == "sound":
+                    line = self.sound(s)
+                elif known:
+                    self.diags.append(make(
+                        "KLS100", s.key_span, f"`{s.key}:` is a scene setting, and settings go at the top of the scene",
+                        help="move it above the scene's first line"))
+                    continue
+                else:
+                    line = self.setting_as_action(s)
+            elif kind == "shot":
+                shots.append(self.shot(c))
+                phase = 2
+                continue
+            elif kind == "dialogue":
+                line = self.dialogue(c)
+            else:
+                line = self.action(c)
+            if phase == 2:
+                last = shots[-1]
+                self.diags.append(make(
+                    "KLS101", self._line_start(line.span).to(line.span),
+                    f"this line comes after Shot {last.number_text} but is not indented under it",
+                    help=f"indent it under `Shot {last.number_text}`, or move it above the first shot"))
+                shots[-1] = A.Shot(last.number, last.number_text, last.number_span, last.duration, last.text,
+                                   last.lines + (line,), last.head_span, last.span.to(line.span))
+                continue
+            phase = 1
+            preamble.append(line)
+        ends = [head_span] + [s.span for s in settings] + [l.span for l in preamble] + [s.span for s in shots]
+        last = max(ends, key=lambda s: s.end)
+        return A.Scene(title, duration, location, tuple(settings), tuple(preamble), tuple(shots),
+                       head_span, head_start.to(last))
+
+    def action(self, tree) -> A.Action:
+        t = self.text(tree.children[0])
+        m = re.match(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?", t.value)
+        if m and not t.value[m.end():].lstrip().startswith(":"):
+            head = m.group(0).rstrip()
+            self.diags.append(make("KLS100", t.span.sub(0, len(head)), "a shot header needs a `:` after it",
+                                   help=f"write `{head}: {t.value[m.end():].strip()}`".replace(":  ", ":").rstrip()))
+        return A.Action(t, t.span)
+
+    def sound(self, s: A.Setting) -> A.Line:
+        if s.values:
+            if len(s.values) > 1:
+                self.diags.append(make("KLS100", s.values[1].span, "a sound cue takes one quoted string",
+                                       help="join the cues into one string"))
+            return A.Sound(s.values[0], s.comment, s.span)
+        if s.bare is not None:
+            self.diags.append(make("KLS100", s.bare.span, "the sound cue must be in quotes",
+                                   help=f'write `sound: "{s.bare.value}"`'))
+            return A.Sound(A.Str(s.bare.value, False, s.bare.span), None, s.span)
+        self.diags.append(make("KLS100", s.key_span, "the sound cue is empty",
+                               help='write `sound: "rain on the window"`'))
+        return A.Sound(A.Str("", False, s.key_span), None, s.span)
+
+    def setting_as_action(self, s: A.Setting) -> A.Action:
+        """A ``word: text`` line that is not a setting is an action line."""
+        line = self.lines[s.span.line]
+        start = self._line_start(s.key_span)
+        raw = line[start.column - 1:].rstrip()
+        span = start.sub(0, len(raw))
+        text = A.Text(raw, self.refs(raw, span), span)
+        return A.Action(text, span)
+
+    def shot(self, tree) -> A.Shot:
+        head = tree.children[0]
+        head_span = self.span(head)
+        raw = str(head)
+        m = _SHOT_RE.match(raw)
+        num_text = m.group("num")
+        number = int(num_text) if num_text.isdigit() else None
+        number_span = head_span.sub(m.start("num"), len(num_text))
+        duration = None
+        if m.group("dur"):
+            duration = parse_duration(m.group("dur"), head_span.sub(m.start("dur"), len(m.group("dur"))))
+        text = None
+        lines: list = []
+        end = head_span
+        for c in tree.children[1:]:
+            if getattr(c, "type", None) == "TEXT":
+                text = self.text(c)
+                end = text.span
+            elif hasattr(c, "data"):
+                if c.data == "dialogue":
+                    line = self.dialogue(c)
+                elif c.data == "action":
+                    line = self.action(c)
+                else:
+                    s = self.setting(c)
+                    if s.key == "sound":
+                        line = self.sound(s)
+                    elif s.key in SCENE_SETTINGS:
+                        self.diags.append(make("KLS100", s.key_span,
+                                               f"`{s.key}:` is a scene setting and cannot go inside a shot",
+                                               help="move it to the top of the scene"))
+                        continue
+                    else:
+                        line = self.setting_as_action(s)
+                lines.append(line)
+                end = line.span
+        return A.Shot(number, num_text, number_span, duration, text, tuple(lines), head_span, head_span.to(end))
+
+    def dialogue(self, tree) -> A.Dialogue:
+        head = tree.children[0]
+        head_span = self.span(head)
+        raw = str(head)
+        m = _HEAD_RE.match(raw)
+        who = m.group("who")
+        who_span = head_span.sub(0, len(who))
+        if who.startswith("@"):
+            speaker = A.Ref(who[1:], who_span)
+        else:
+            speaker = A.Role(" ".join(who.split()), who_span)
+        direction = None
+        if m.group("dir"):
+            direction = self.direction(m.group("dir"), head_span.sub(m.start("dir"), len(m.group("dir"))))
+        line = self.string(tree.children[1])
+        comment = self.comment(tree.children[2]) if len(tree.children) > 2 else None
+        return A.Dialogue(speaker, direction, line, comment, head_span.to(line.span))
+
+    def direction(self, raw: str, span: A.Span) -> A.Direction:
+        inner = raw[1:-1]
+        items: list[A.Text] = []
+        tones: list[str] = []
+        language = None
+        offscreen = False
+        pos = 1
+        for part in inner.split(","):
+            lead = len(part) - len(part.lstrip())
+            value = part.strip()
+            if value:
+                item_span = span.sub(pos + lead, len(value))
+                item = A.Text(value, (), item_span)
+                items.append(item)
+                kind = classify_direction_item(value)
+                if kind == "offscreen":
+                    offscreen = True
+                elif kind == "language":
+                    if language is None:
+                        language = item
+                    else:
+                        self.diags.append(make(
+                            "KLS104", item_span,
+                            f"a line is spoken in one language, and this one already names {language.value}",
+                            help=f"keep one of `{language.value}` and `{value}`"))
+                else:
+                    tones.append(value)
+            pos += len(part) + 1
+        return A.Direction(tuple(items), tuple(tones), language, offscreen, span)
