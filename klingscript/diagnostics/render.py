@@ -89,3 +89,16 @@ def to_lsp(d: Diagnostic, line_text: Callable[[int], str]) -> dict:
     out = {"range": {"start": start, "end": end}, "severity": _LSP_SEVERITY[d.severity],
            "code": d.code, "source": "klingc", "message": d.message + (f"\nhelp: {d.help}" if d.help else "")}
     return out
+
+
+def summary(diags) -> str:
+    """``2 errors, 1 warning``."""
+    counts = {s: 0 for s in Severity}
+    for d in diags:
+        counts[d.severity] += 1
+    parts = []
+    for sev, word in ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.NOTE, "note")):
+        n = counts[sev]
+        if n:
+            parts.append(f"{n} {word}{'s' if n != 1 else ''}")
+    return ", ".join(parts)
