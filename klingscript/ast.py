@@ -1,5 +1,8 @@
 """The KlingScript syntax tree: immutable nodes, each with an exact source span.
 
+Nodes are NamedTuples: immutable, cheap to create (the builder makes tens of
+thousands for a feature-length script) and cheap to define (fast start-up).
+
 Spans count lines and columns from 1, in Unicode code points (so a Korean
 syllable or an emoji is one column); ``end_column`` is exclusive, the column
 just past the last character. ``start`` and ``end`` are code-point offsets into
@@ -8,12 +11,10 @@ the file's text. The language server converts columns to UTF-16 itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     file: str
     line: int
     column: int
@@ -42,57 +43,45 @@ class Span:
         return f"{self.file}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, slots=True)
-class Node:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Str(Node):
+class Str(NamedTuple):
     """A string literal; ``value`` has escapes resolved and quotes removed."""
     value: str
     curly: bool
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Ref(Node):
+class Ref(NamedTuple):
     """``@Name``; the span covers the ``@`` and the name."""
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Role(Node):
+class Role(NamedTuple):
     """A speaker who is not a declared element: ``Woman``, ``Old Man``."""
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Text(Node):
+class Text(NamedTuple):
     """Prose with the references found in it."""
     value: str
     refs: tuple[Ref, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Duration(Node):
+class Duration(NamedTuple):
     """``(3s)``; ``seconds`` is None when the text is not whole seconds."""
     text: str
     seconds: Optional[int]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Comment(Node):
+class Comment(NamedTuple):
     text: str  # including the leading '#'
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Setting(Node):
+class Setting(NamedTuple):
     """``key: value`` -- a setting, an element field, or a ``sound:`` cue."""
     key: str
     key_span: Span
@@ -118,15 +107,13 @@ class Setting(Node):
         return self.bare.span if self.bare else self.key_span
 
 
-@dataclass(frozen=True, slots=True)
-class Use(Node):
+class Use(NamedTuple):
     path: Str
     comment: Optional[Comment]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Element(Node):
+class Element(NamedTuple):
     kind: str                    # character | location | prop
     name: str
     name_span: Span
@@ -155,8 +142,7 @@ class Element(Node):
         return f.value if f else None
 
 
-@dataclass(frozen=True, slots=True)
-class Direction(Node):
+class Direction(NamedTuple):
     """``(panicked, Korean, V.O.)``: tones kept verbatim, one language, off-screen."""
     items: tuple[Text, ...]
     tones: tuple[str, ...]
@@ -165,8 +151,7 @@ class Direction(Node):
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Dialogue(Node):
+class Dialogue(NamedTuple):
     speaker: Union[Ref, Role]
     direction: Optional[Direction]
     line: Str
@@ -174,15 +159,13 @@ class Dialogue(Node):
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Sound(Node):
+class Sound(NamedTuple):
     text: Str
     comment: Optional[Comment]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Action(Node):
+class Action(NamedTuple):
     text: Text
     span: Span
 
@@ -190,8 +173,7 @@ class Action(Node):
 Line = Union[Dialogue, Sound, Action]
 
 
-@dataclass(frozen=True, slots=True)
-class Shot(Node):
+class Shot(NamedTuple):
     number: Optional[int]
     number_text: str
     number_span: Span
@@ -202,8 +184,7 @@ class Shot(Node):
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Scene(Node):
+class Scene(NamedTuple):
     title: Str
     duration: Optional[Duration]
     location: Optional[Ref]
@@ -223,8 +204,7 @@ class Scene(Node):
 Item = Union[Setting, Use, Element, Scene]
 
 
-@dataclass(frozen=True, slots=True)
-class Document(Node):
+class Document(NamedTuple):
     path: str
     items: tuple[Item, ...]      # in source order
     comments: tuple[Comment, ...]  # whole-line comments, in source order
@@ -253,28 +233,44 @@ class Document(Node):
         return None
 
 
+NODE_TYPES = (Str, Ref, Role, Text, Duration, Comment, Setting, Use, Element, Direction,
+              Dialogue, Sound, Action, Shot, Scene, Document)
+_NODE_SET = frozenset(NODE_TYPES)
+
+
+def is_node(value) -> bool:
+    return type(value) in _NODE_SET
+
+
+def replace(node, **changes):
+    """A copy of ``node`` with some fields changed."""
+    return node._replace(**changes)
+
+
 def walk(node):
     """Every node below ``node`` (itself included), depth first, in source order."""
     yield node
-    for f in fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, Node):
+    for value in node:
+        if type(value) in _NODE_SET:
             yield from walk(value)
-        elif isinstance(value, tuple):
+        elif type(value) is tuple:
             for v in value:
-                if isinstance(v, Node):
+                if type(v) in _NODE_SET:
                     yield from walk(v)
+
+
+_SKIP = {"span", "path", "comment", "comments"}
 
 
 def structure(node):
     """The node as nested tuples without spans or comments: equal for equal trees."""
-    if isinstance(node, tuple):
+    if type(node) is tuple:
         return tuple(structure(v) for v in node)
-    if not is_dataclass(node) or isinstance(node, Span):
+    if type(node) not in _NODE_SET:
         return node
     out = [type(node).__name__]
-    for f in fields(node):
-        if f.name in ("span", "path") or f.name.endswith("_span") or f.name in ("comment", "comments"):
+    for name, value in zip(node._fields, node):
+        if name in _SKIP or name.endswith("_span"):
             continue
-        out.append((f.name, structure(getattr(node, f.name))))
+        out.append((name, structure(value)))
     return tuple(out)

@@ -90,8 +90,8 @@ _EXPECTED_WORDS = {
     "COMMA": "`,`",
     "_NL": "the end of the line",
     "TEXT": "text",
-    "SHOT_HEAD": "a shot such as `Shot 1 (3s):`",
-    "DIALOGUE_HEAD": "a dialogue line such as `@Name: \"…\"`",
+    "SHOT_LINE": "a shot such as `Shot 1 (3s): …`",
+    "DIALOGUE_LINE": "a dialogue line such as `@Name: \"…\"`",
     "_INDENT": "an indented block",
     "_DEDENT": "the end of the block",
     "$END": "the end of the file",
@@ -361,9 +361,13 @@ def _join_or(words: list[str]) -> str:
 # Building the AST
 
 _REF_RE = re.compile(r"(?<![\w@])@([^\W\d_]\w*)")
-_SHOT_RE = re.compile(r"Shot[ \t]+(?P<num>[^\s:(]+)[ \t]*(?P<dur>\([^)\r\n]*\))?[ \t]*:")
+_SHOT_RE = re.compile(r"Shot[ \t]+(?P<num>[^\s:(]+)[ \t]*(?P<dur>\([^)\r\n]*\))?[ \t]*:[ \t]*(?P<text>.*?)[ \t]*$")
 _DUR_RE = re.compile(r"\(\s*(\d+)\s*s\s*\)$")
-_HEAD_RE = re.compile(r"(?P<who>@[^\W\d_]\w*|[^(:]*?)[ \t]*(?P<dir>\([^)\r\n]*\))?[ \t]*:$")
+_DIALOGUE_RE = re.compile(r'(?P<who>@[^\W\d_]\w*|[^(:]*?)[ \t]*(?P<dir>\([^)\r\n]*\))?[ \t]*:[ \t]*'
+                          r'(?P<str>"(?:[^"\\\r\n]|\\.)*"|\u201c[^\u201d\r\n]*\u201d)(?:[ \t]*(?P<comment>#.*?))?[ \t]*$')
+# An action line that is really a dialogue line whose string never closes.
+_OPEN_DIALOGUE_RE = re.compile(r'(?:@[^\W\d_]\w*|[^\W\d_a-z][\w.\'\u2019-]*(?:[ \t]+[^\W\d_a-z][\w.\'\u2019-]*){0,2})'
+                               r'[ \t]*(?:\([^)\r\n]*\))?[ \t]*:[ \t]*(?=["\u201c])')
 _KEY_RE = re.compile(r"([a-z][a-z_]*(?:[ \t]+frame)?)[ \t]*:")
 
 
@@ -546,6 +550,11 @@ class _Builder:
 
     def action(self, tree) -> A.Action:
         t = self.text(tree.children[0])
+        m = _OPEN_DIALOGUE_RE.match(t.value)
+        if m and not _closed(t.value[m.end():]):
+            close = "\u201d" if t.value[m.end()] == "\u201c" else "\""
+            self.diags.append(make("KLS102", t.span.sub(m.end(), len(t.value) - m.end()),
+                                   "this string is never closed", help=f"end it with {close} on the same line"))
         m = re.match(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?", t.value)
         if m and not t.value[m.end():].lstrip().startswith(":"):
             head = m.group(0).rstrip()
@@ -588,49 +597,54 @@ class _Builder:
         if m.group("dur"):
             duration = parse_duration(m.group("dur"), head_span.sub(m.start("dur"), len(m.group("dur"))))
         text = None
-        lines: list = []
+        if m.group("text"):
+            value = m.group("text")
+            tspan = head_span.sub(m.start("text"), len(value))
+            text = A.Text(value, self.refs(value, tspan), tspan)
+        head_span = head_span.sub(0, m.end("text"))
         end = head_span
+        lines: list = []
         for c in tree.children[1:]:
-            if getattr(c, "type", None) == "TEXT":
-                text = self.text(c)
-                end = text.span
-            elif hasattr(c, "data"):
-                if c.data == "dialogue":
-                    line = self.dialogue(c)
-                elif c.data == "action":
-                    line = self.action(c)
+            data = c.data
+            if data == "dialogue":
+                line = self.dialogue(c)
+            elif data == "action":
+                line = self.action(c)
+            else:
+                s = self.setting(c)
+                if s.key == "sound":
+                    line = self.sound(s)
+                elif s.key in SCENE_SETTINGS:
+                    self.diags.append(make("KLS100", s.key_span,
+                                           f"`{s.key}:` is a scene setting and cannot go inside a shot",
+                                           help="move it to the top of the scene"))
+                    continue
                 else:
-                    s = self.setting(c)
-                    if s.key == "sound":
-                        line = self.sound(s)
-                    elif s.key in SCENE_SETTINGS:
-                        self.diags.append(make("KLS100", s.key_span,
-                                               f"`{s.key}:` is a scene setting and cannot go inside a shot",
-                                               help="move it to the top of the scene"))
-                        continue
-                    else:
-                        line = self.setting_as_action(s)
-                lines.append(line)
-                end = line.span
+                    line = self.setting_as_action(s)
+            lines.append(line)
+            end = line.span
         return A.Shot(number, num_text, number_span, duration, text, tuple(lines), head_span, head_span.to(end))
 
     def dialogue(self, tree) -> A.Dialogue:
-        head = tree.children[0]
-        head_span = self.span(head)
-        raw = str(head)
-        m = _HEAD_RE.match(raw)
+        tok = tree.children[0]
+        tok_span = self.span(tok)
+        m = _DIALOGUE_RE.match(str(tok))
         who = m.group("who")
-        who_span = head_span.sub(0, len(who))
-        if who.startswith("@"):
+        who_span = tok_span.sub(0, len(who))
+        if who[0] == "@":
             speaker = A.Ref(who[1:], who_span)
         else:
             speaker = A.Role(" ".join(who.split()), who_span)
         direction = None
         if m.group("dir"):
-            direction = self.direction(m.group("dir"), head_span.sub(m.start("dir"), len(m.group("dir"))))
-        line = self.string(tree.children[1])
-        comment = self.comment(tree.children[2]) if len(tree.children) > 2 else None
-        return A.Dialogue(speaker, direction, line, comment, head_span.to(line.span))
+            direction = self.direction(m.group("dir"), tok_span.sub(m.start("dir"), len(m.group("dir"))))
+        raw = m.group("str")
+        value, curly = unescape(raw)
+        line = A.Str(value, curly, tok_span.sub(m.start("str"), len(raw)))
+        comment = None
+        if m.group("comment"):
+            comment = A.Comment(m.group("comment"), tok_span.sub(m.start("comment"), len(m.group("comment"))))
+        return A.Dialogue(speaker, direction, line, comment, tok_span.sub(0, m.end("str")))
 
     def direction(self, raw: str, span: A.Span) -> A.Direction:
         inner = raw[1:-1]

@@ -7,8 +7,7 @@ code (``klingc explain CODE``) lives in ``klingscript/data/explain/CODE.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from ..ast import Span
 from .model import Diagnostic, Label, Severity
@@ -16,8 +15,7 @@ from .model import Diagnostic, Label, Severity
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 
 
-@dataclass(frozen=True, slots=True)
-class Code:
+class Code(NamedTuple):
     code: str
     severity: Severity
     summary: str
