@@ -75,23 +75,42 @@ def _script(ch: str) -> Optional[str]:
     return None
 
 
-def dominant_script(text: str) -> Optional[str]:
-    """The script most letters of ``text`` are written in, or None for no letters."""
+def script_counts(text: str) -> dict[str, int]:
+    """How many letters of ``text`` each script has."""
     counts: dict[str, int] = {}
     for ch in text:
         s = _script(ch)
         if s:
             counts[s] = counts.get(s, 0) + 1
+    return counts
+
+
+def dominant_script(text: str) -> Optional[str]:
+    """The script most letters of ``text`` are written in, or None for no letters."""
+    counts = script_counts(text)
     if not counts:
         return None
-    # Japanese mixes kana and kanji: count them together.
     return max(counts, key=counts.get)
 
 
+_KANA = ("Hiragana", "Katakana")
+
+
 def script_matches(text: str, language: str) -> tuple[bool, Optional[str]]:
-    """Whether ``text`` is written in a script of ``language``; and the script it is in."""
-    script = dominant_script(text)
+    """Whether ``text`` is written in a script of ``language``; and the script it is in.
+
+    Japanese mixes kanji (Han) with kana: a line of mostly kanji is still
+    Japanese, and kana in a line marked Chinese show that it is not Chinese.
+    """
+    counts = script_counts(text)
+    if not counts:
+        return True, None
+    script = max(counts, key=counts.get)
     expected = scripts_of(language)
-    if script is None or not expected:
+    if not expected:
         return True, script
+    if "Han" in expected and not any(k in expected for k in _KANA):
+        kana = sum(counts.get(k, 0) for k in _KANA)
+        if kana and kana * 5 >= sum(counts.values()):
+            return False, max(_KANA, key=lambda k: counts.get(k, 0))
     return script in expected, script

@@ -134,7 +134,8 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             continue
         if not program.allow_outside and not program.inside_root(target):
             program.diagnostics.append(make(
-                "KLS502", span, f"\"{rel}\" is outside the project folder ({program.root})",
+                "KLS502", span, f"\"{rel}\" is outside the project folder "
+                f"(the folder of {Path(program.main.display).name})",
                 help="keep shared files inside the project folder, or run klingc with --allow-outside"))
             continue
         if target in stack:

@@ -111,11 +111,21 @@ class _Source:
         # trailing one closes the last line for the indenter.
         self.padded = "\n" + body + ("" if body.endswith("\n") else "\n")
         self.shift = 1 - (1 if self.bom else 0)
+        # Offsets come from line and column in the text as written: after error
+        # recovery has set lines aside, the parser's own offsets are shifted.
+        self.starts = [0]
+        i = self.padded.find("\n")
+        while i != -1:
+            self.starts.append(i + 1)
+            i = self.padded.find("\n", i + 1)
+
+    def offset(self, line: int, column: int) -> int:
+        return self.starts[min(line, len(self.starts)) - 1] + column - 1 - self.shift
 
     def span(self, line: int, column: int, end_line: int, end_column: int,
              start: int, end: int) -> A.Span:
         return A.Span(self.path, line - 1, column, end_line - 1, end_column,
-                      start - self.shift, end - self.shift)
+                      self.offset(line, column), self.offset(end_line, end_column))
 
     def tok(self, t) -> A.Span:
         return self.span(t.line, t.column, t.end_line, t.end_column, t.start_pos, t.end_pos)
@@ -128,7 +138,12 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
     src = _Source(text, path)
     diags: list[Diagnostic] = []
     if "\x00" in text:
-        span = A.Span(path, 1, 1, 1, 2, 0, 1)
+        # Point at the first NUL byte (the span must lie inside the file).
+        import bisect
+        at = src.padded.index("\x00")
+        pline = bisect.bisect_right(src.starts, at)
+        col = at - src.starts[pline - 1] + 1
+        span = src.span(pline, col, pline, col + 1, 0, 0)
         diags.append(make("KLS100", span, "this is not a KlingScript file: it contains binary data",
                           help="klingc reads UTF-8 text files (.kls)"))
         return A.Document(path, (), (), span), diags
@@ -187,8 +202,7 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
 
 def _line_span(src: _Source, lines: list[str], pline: int, col: int, end_col: int) -> A.Span:
     """A span on padded line ``pline`` from ``col`` to ``end_col`` (1-based, exclusive)."""
-    offset = sum(len(l) + 1 for l in lines[: pline - 1])
-    return src.span(pline, col, pline, end_col, offset + col - 1, offset + end_col - 1)
+    return src.span(pline, col, pline, end_col, 0, 0)  # offsets follow from line and column
 
 
 def _scan_tabs(src: _Source, lines: list[str], diags: list[Diagnostic]) -> None:

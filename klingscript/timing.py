@@ -35,7 +35,10 @@ def units(text: str, unit: str) -> int:
         hangul = len(_HANGUL.findall(text))
         if hangul:
             return hangul
-        return max(len(_VOWELS.findall(w)) or 1 for w in [text]) if text.strip() else 0
+        # Spanish and other alphabetic text: one syllable per group of vowels.
+        if not text.strip():
+            return 0
+        return len(_VOWELS.findall(text)) or 1
     raise ValueError(unit)
 
 

@@ -1,10 +1,505 @@
-"""Checks that need no compilation: settings, shots, durations, languages, elements, images."""
+"""Checks that need no compilation: settings, shots, durations, languages, elements, images.
+
+- KLS103 unknown setting or field; KLS104 invalid value (allowed values, nearest
+  suggestion, missing or unquoted values, a setting given twice).
+- KLS301 shot durations (whole seconds, within the model's per-shot range).
+- KLS303 shot numbering; KLS304 speech languages the model does not speak.
+- KLS307 element limits; KLS501 images; KLS502 paths leaving the project folder.
+
+Every limit comes from the model profile of the document, or of the scene
+when the scene overrides ``model:``.
+"""
 
 from __future__ import annotations
 
-from ..diagnostics.model import Diagnostic
-from ..project import Program
+import math
+import re
+from pathlib import Path
+from typing import Optional
+
+from .. import ast as A
+from .. import languages, profiles, settings as S
+from ..diagnostics.codes import make
+from ..diagnostics.model import Diagnostic, Label
+from ..project import Program, SourceFile
+
+KIND_WORD = {"character": "a character", "location": "a location", "prop": "a prop"}
 
 
 def run(program: Program) -> list[Diagnostic]:
-    return []
+    return _Checker(program).run()
+
+
+def model_label(profile: profiles.Profile) -> str:
+    """How a model is named to a writer: ``Kling 3.0``."""
+    return profile.data.get("display_name") or profile.name
+
+
+def join_and(words, conj: str = "and") -> str:
+    words = list(words)
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {conj} " + words[-1]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def document_profile(doc: A.Document) -> profiles.Profile:
+    """The profile a document's ``model:`` names, or the default one."""
+    s = doc.setting("model")
+    if s is not None:
+        p = profiles.load(s.value.strip())
+        if p is not None:
+            return p
+    return profiles.load(S.DEFAULTS["model"])
+
+
+def scene_profile(doc: A.Document, scene: A.Scene,
+                  doc_profile: Optional[profiles.Profile] = None) -> profiles.Profile:
+    """The profile of a scene: its own ``model:``, else the document's."""
+    s = scene.setting("model")
+    if s is not None:
+        p = profiles.load(s.value.strip())
+        if p is not None:
+            return p
+    return doc_profile if doc_profile is not None else document_profile(doc)
+
+
+def default_language(doc: A.Document, scene: Optional[A.Scene] = None,
+                     doc_language: Optional[str] = None) -> str:
+    """The language dialogue is spoken in unless a line says otherwise."""
+    if scene is not None:
+        s = scene.setting("language")
+        if s is not None:
+            lang = languages.lookup(s.value)
+            if lang is not None:
+                return lang
+    if doc_language is not None:
+        return doc_language
+    s = doc.setting("language")
+    if s is not None:
+        lang = languages.lookup(s.value)
+        if lang is not None:
+            return lang
+    return S.DEFAULTS["language"]
+
+
+class _Checker:
+    def __init__(self, program: Program):
+        self.program = program
+        self.diags: list[Diagnostic] = []
+        self.main_profile = document_profile(program.main.doc)
+        self.main_language = default_language(program.main.doc)
+
+    def add(self, code: str, span: A.Span, message: str, help: Optional[str] = None,
+            labels=()) -> None:
+        self.diags.append(make(code, span, message, help=help, labels=labels))
+
+    def run(self) -> list[Diagnostic]:
+        for f in self.program.files.values():
+            profile = document_profile(f.doc)
+            self.document_settings(f, profile)
+            for el in f.doc.elements:
+                self.element(f, el)
+        doc = self.program.main.doc
+        for scene in doc.scenes:
+            self.scene(self.program.main, scene)
+        return self.diags
+
+    # -- settings -----------------------------------------------------------
+    def document_settings(self, f: SourceFile, profile: profiles.Profile) -> None:
+        seen: dict[str, A.Setting] = {}
+        for s in f.doc.settings:
+            if s.key not in S.DOCUMENT_SETTINGS:
+                self.unknown_document_setting(s)
+                continue
+            if self.duplicate(s, seen):
+                continue
+            self.value(s, profile)
+
+    def unknown_document_setting(self, s: A.Setting) -> None:
+        if s.key in S.SCENE_ONLY:
+            self.add("KLS103", s.key_span, f"`{s.key}:` is a scene setting, not a document setting",
+                     help="move it into a scene, under `scene \"…\":`")
+            return
+        if s.key in S.ELEMENT_FIELDS:
+            self.add("KLS103", s.key_span, f"`{s.key}:` is a field of an element, not a document setting",
+                     help="put it inside an element, e.g. under `character Name:`")
+            return
+        self.add("KLS103", s.key_span, f"unknown setting `{s.key}:`",
+                 help=self.suggest_key(s.key, S.DOCUMENT_SETTINGS))
+
+    @staticmethod
+    def suggest_key(key: str, candidates) -> str:
+        near = S.nearest(key, list(candidates))
+        if near is not None:
+            return f"did you mean `{near}:`?"
+        return "the settings are " + join_and(f"`{k}`" for k in candidates)
+
+    def duplicate(self, s: A.Setting, seen: dict[str, A.Setting]) -> bool:
+        first = seen.get(s.key)
+        if first is None:
+            seen[s.key] = s
+            return False
+        fs = first.key_span
+        self.add("KLS104", s.key_span, f"`{s.key}:` is given twice",
+                 help=f"keep one of them (the first is at line {fs.line})",
+                 labels=[Label(fs, f"`{s.key}:` first given here")])
+        return True
+
+    def value(self, s: A.Setting, profile: profiles.Profile) -> None:
+        """Check the value of a document or scene setting."""
+        key = s.key
+        if not s.values and s.bare is None:
+            self.add("KLS104", s.key_span, f"`{key}:` has no value", help=self.example_help(key, profile))
+            return
+        if key in S.QUOTED_ONLY:
+            if not s.values:
+                what = "path" if key.endswith("frame") else "text"
+                self.add("KLS104", s.bare.span, f"the {what} of `{key}:` must be in quotes",
+                         help=f'write `{key}: "{s.bare.value}"`')
+                return
+        if len(s.values) > 1:
+            self.add("KLS104", s.values[1].span.to(s.values[-1].span),
+                     f"`{key}:` takes one value, not {len(s.values)}",
+                     help="keep one of them" if key not in ("style", "negative", "sound")
+                     else "join them into one string")
+            return
+        text = s.value.strip()
+        span = s.value_span
+        if key == "model":
+            names = profiles.available()
+            if text not in names:
+                self.bad_choice(s, text, span, names, "a model klingc knows", "the models are")
+        elif key in ("resolution", "aspect"):
+            allowed = list(profile.resolutions if key == "resolution" else profile.aspect_ratios)
+            if text not in allowed:
+                what = "a resolution" if key == "resolution" else "an aspect ratio"
+                self.bad_choice(s, text, span, allowed, f"{what} {model_label(profile)} makes",
+                                f"{model_label(profile)} makes")
+        elif key in ("audio", "multishot"):
+            allowed = list(S.DOCUMENT_SETTINGS[key])
+            if text not in allowed:
+                extra = None
+                if key == "audio":
+                    folded = text.casefold()
+                    if folded in ("yes", "true", "1", "enabled", "sound"):
+                        extra = "write `audio: on`"
+                    elif folded in ("no", "false", "0", "disabled", "none", "silent", "mute"):
+                        extra = "write `audio: off`"
+                self.bad_choice(s, text, span, allowed, f"a value of `{key}:`", "write", help=extra)
+        elif key == "language":
+            self.language_setting(s, text, span, profile)
+        elif key == "title":
+            if not text:
+                self.add("KLS104", span, "the title is empty", help='write `title: "My Film"`')
+        elif key in ("first frame", "last frame"):
+            pass  # the image itself is checked with the scene's images
+        # style, negative, sound: free text
+
+    def bad_choice(self, s: A.Setting, text: str, span: A.Span, allowed, what: str, lead: str,
+                   help: Optional[str] = None) -> None:
+        shown = text if text else "(empty)"
+        allowed_text = join_and([f"`{a}`" for a in allowed], "or" if lead == "write" else "and")
+        message = f"`{shown}` is not {what}; {lead} {allowed_text}"
+        if help is None:
+            near = _nearest_value(text, allowed)
+            if near is not None:
+                help = f"did you mean `{s.key}: {near}`?"
+        self.add("KLS104", span, message, help=help)
+
+    def language_setting(self, s: A.Setting, text: str, span: A.Span, profile: profiles.Profile) -> None:
+        lang = languages.lookup(text)
+        if lang is None:
+            self.add("KLS104", span, f"`{text}` is not a language klingc knows",
+                     help=_language_help(text, profile))
+            return
+        if lang not in profile.languages:
+            self.add("KLS304", span, _not_spoken(lang, profile),
+                     help="write the lines in one of those languages; "
+                          "`language:` is the language the characters speak")
+
+    @staticmethod
+    def example_help(key: str, profile: profiles.Profile) -> str:
+        examples = {
+            "model": f"write `model: {S.DEFAULTS['model']}` (the models are {join_and(profiles.available())})",
+            "resolution": "write one of " + join_and([f"`resolution: {r}`" for r in profile.resolutions], "or"),
+            "aspect": "write one of " + join_and([f"`aspect: {r}`" for r in profile.aspect_ratios], "or"),
+            "audio": "write `audio: on` or `audio: off`",
+            "multishot": "write `multishot: api` or `multishot: text`",
+            "language": f"write `language: {S.DEFAULTS['language']}`",
+            "title": 'write `title: "My Film"`',
+            "style": 'write `style: "warm light, 35mm"`',
+            "negative": 'write `negative: "text, watermark"`',
+            "first frame": 'write `first frame: "frames/start.png"`',
+            "last frame": 'write `last frame: "frames/end.png"`',
+            "sound": 'write `sound: "rain on the window"`',
+            "description": 'write `description: "…"` (at most 100 characters)',
+            "images": 'write `images: "refs/front.png"` (the first is the frontal view)',
+            "voice": 'write `voice: "warm, low alto"`',
+        }
+        return examples.get(key, "give it a value or delete the line")
+
+    # -- elements -----------------------------------------------------------
+    def element(self, f: SourceFile, el: A.Element) -> None:
+        profile = self.main_profile
+        limits = profile.element
+        name_max = limits.get("name_max_chars", 20)
+        if len(el.name) > name_max:
+            self.add("KLS307", el.name_span,
+                     f"the name {el.name} is {len(el.name)} characters; Kling element names are at most {name_max}",
+                     help=f"shorten it to {name_max} characters or fewer")
+        if el.field("images") is not None and el.field("description") is None:
+            self.add("KLS307", el.name_span,
+                     f"{el.name} has images but no description; Kling needs both to create an element",
+                     help=f'add `description: "…"` under {el.kind} {el.name} '
+                          f'(at most {limits.get("description_max_chars", 100)} characters)')
+        seen: dict[str, A.Setting] = {}
+        for fld in el.fields:
+            if fld.key not in S.ELEMENT_FIELDS:
+                if fld.key in S.DOCUMENT_SETTINGS or fld.key in S.SCENE_SETTINGS:
+                    self.add("KLS103", fld.key_span, f"`{fld.key}:` is a setting, not a field of an element",
+                             help="an element has `description:`, `images:` and (characters) `voice:`")
+                else:
+                    near = S.nearest(fld.key, S.ELEMENT_FIELDS)
+                    self.add("KLS103", fld.key_span, f"unknown field `{fld.key}:` in {el.kind} {el.name}",
+                             help=f"did you mean `{near}:`?" if near else
+                             "an element has `description:`, `images:` and (characters) `voice:`")
+                continue
+            if self.duplicate(fld, seen):
+                continue
+            if fld.key == "voice" and el.kind != "character":
+                self.add("KLS307", fld.key_span,
+                         f"only characters have a voice; {el.name} is {KIND_WORD[el.kind]}",
+                         help="delete the `voice:` line, or declare it as `character "
+                              f"{el.name}:`")
+                continue
+            if not fld.values and fld.bare is None:
+                self.add("KLS104", fld.key_span, f"`{fld.key}:` has no value",
+                         help=self.example_help(fld.key, profile))
+                continue
+            if not fld.values:
+                self.add("KLS104", fld.bare.span, f"the {'paths' if fld.key == 'images' else 'text'} of "
+                         f"`{fld.key}:` must be in quotes",
+                         help=f'write `{fld.key}: "{fld.bare.value}"`' if fld.key != "images" else
+                         'write each path in quotes: `images: "refs/front.png", "refs/side.png"`')
+                continue
+            if fld.key in ("description", "voice") and len(fld.values) > 1:
+                self.add("KLS104", fld.values[1].span.to(fld.values[-1].span),
+                         f"`{fld.key}:` takes one string, not {len(fld.values)}",
+                         help="join them into one string")
+                continue
+            if fld.key == "description":
+                self.description(el, fld, limits)
+            elif fld.key == "images":
+                self.element_images(f, el, fld, profile)
+
+    def description(self, el: A.Element, fld: A.Setting, limits: dict) -> None:
+        text = fld.values[0].value
+        most = limits.get("description_max_chars", 100)
+        if len(text) > most:
+            over = len(text) - most
+            self.add("KLS307", fld.values[0].span,
+                     f"the description of {el.name} is {len(text)} characters; Kling takes at most {most}",
+                     help=f"shorten it by {_plural(over, 'character')}")
+        elif not text.strip():
+            self.add("KLS104", fld.values[0].span, f"the description of {el.name} is empty",
+                     help="describe how it looks in a few words")
+
+    def element_images(self, f: SourceFile, el: A.Element, fld: A.Setting,
+                       profile: profiles.Profile) -> None:
+        refs = profile.data.get("references", {})
+        most = refs.get("max_images_per_element", 4)
+        least = refs.get("min_images_per_element", 1)
+        values = fld.values
+        if len(values) > most:
+            extra = values[most:]
+            self.add("KLS307", extra[0].span.to(extra[-1].span),
+                     f"{el.name} has {len(values)} images; an element takes {least} to {most} "
+                     f"(the first is the frontal view)",
+                     help=f"keep the {most} that show {el.name} best")
+        for v in values:
+            self.image(f, v, f"an image of {el.name}", profile)
+
+    # -- images and paths -----------------------------------------------------
+    def image(self, f: SourceFile, s: A.Str, what: str, profile: profiles.Profile) -> None:
+        from .. import images
+
+        rel = s.value
+        if not rel.strip():
+            self.add("KLS501", s.span, f"the path of {what} is empty",
+                     help='write the image\'s path, e.g. "refs/front.png"')
+            return
+        target = self.program.resolve_path(f, rel)
+        if not self.program.allow_outside and not self.program.inside_root(target):
+            self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
+                     f"(the folder of {Path(self.program.main.display).name})",
+                     help="copy the image into the project folder, or run klingc with --allow-outside")
+            return
+        info = images.inspect(target)
+        label = model_label(profile)
+        if not info.exists:
+            shown = self.program.display_path(f, rel)
+            near = _nearest_file(target)
+            help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
+                "check the file name; paths are relative to the script they are written in"
+            self.add("KLS501", s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+            return
+        for message, help in images.problems(info, profile.images, label):
+            self.add("KLS501", s.span, f"{what}, \"{rel}\", {message}", help=help)
+
+    # -- scenes ---------------------------------------------------------------
+    def scene(self, f: SourceFile, scene: A.Scene) -> None:
+        doc = f.doc
+        profile = scene_profile(doc, scene, self.main_profile)
+        seen: dict[str, A.Setting] = {}
+        for s in scene.settings:
+            if s.key not in S.SCENE_SETTINGS:
+                if s.key == "title":
+                    self.add("KLS103", s.key_span, "`title:` is a document setting; a scene's title is "
+                             "written after `scene`",
+                             help=f'write it as `scene "{s.value}":`' if s.value else
+                             "move it to the top of the file")
+                elif s.key in S.ELEMENT_FIELDS:
+                    self.add("KLS103", s.key_span, f"`{s.key}:` is a field of an element, not a scene setting",
+                             help="declare an element for it, e.g. `location Name:` with this field")
+                else:
+                    self.add("KLS103", s.key_span, f"unknown scene setting `{s.key}:`",
+                             help=self.suggest_key(s.key, S.SCENE_SETTINGS))
+                continue
+            if self.duplicate(s, seen):
+                continue
+            self.value(s, profile)
+            if s.key in ("first frame", "last frame") and len(s.values) == 1:
+                self.image(f, s.values[0], f"the {s.key}", profile)
+        if scene.duration is not None and scene.duration.seconds is None:
+            self.add("KLS301", scene.duration.span,
+                     f"the scene's duration `{scene.duration.text}` is not whole seconds",
+                     help=_duration_help(scene.duration.text, 10))
+        self.numbering(scene)
+        lang = default_language(doc, scene, self.main_language)
+        for shot in scene.shots:
+            self.shot_duration(shot, profile, lang)
+        for line in _lines(scene):
+            if isinstance(line, A.Dialogue):
+                self.dialogue_language(line, profile)
+
+    def numbering(self, scene: A.Scene) -> None:
+        for i, shot in enumerate(scene.shots, 1):
+            if shot.number == i:
+                continue
+            if shot.number is None:
+                message = f"`{shot.number_text}` is not a shot number; this is shot {i} of the scene"
+            elif i > 1 and shot.number == scene.shots[i - 2].number:
+                message = f"there are two shots numbered {shot.number}; this one should be Shot {i}"
+            else:
+                message = f"this should be Shot {i}: shots are numbered 1, 2, 3… in order within each scene"
+            self.add("KLS303", shot.number_span, message, help=f"write `Shot {i}`")
+            return  # the first wrong number is enough; the rest follow from it
+
+    def shot_duration(self, shot: A.Shot, profile: profiles.Profile, lang: str) -> None:
+        from .. import timing
+
+        label = model_label(profile)
+        lo, hi = profile.shot_min, profile.shot_max
+        name = f"Shot {shot.number_text}"
+        d = shot.duration
+        if d is not None:
+            if d.seconds is None:
+                self.add("KLS301", d.span, f"the duration of {name}, `{d.text}`, is not whole seconds",
+                         help=_duration_help(d.text, 3))
+            elif d.seconds < lo:
+                self.add("KLS301", d.span,
+                         f"{name} is {d.seconds}s long; {label} takes shots of {lo} to {hi} seconds",
+                         help=f"make it at least ({lo}s)")
+            elif d.seconds > hi:
+                self.add("KLS301", d.span,
+                         f"{name} is {d.seconds}s long; {label} takes shots of {lo} to {hi} seconds",
+                         help="split it into two shots")
+            return
+        seconds = timing.infer_duration(shot.lines, lang)
+        if seconds > hi:
+            head = shot.head_span.to(shot.number_span)
+            self.add("KLS301", head,
+                     f"{name} has no duration and is inferred as {seconds}s from its dialogue; "
+                     f"{label} takes shots of {lo} to {hi} seconds",
+                     help="split the dialogue over two shots")
+
+    def dialogue_language(self, d: A.Dialogue, profile: profiles.Profile) -> None:
+        if d.direction is None or d.direction.language is None:
+            return
+        item = d.direction.language
+        lang = languages.lookup(item.value)
+        if lang is not None and lang not in profile.languages:
+            example = "English" if "English" in profile.languages else profile.languages[0]
+            self.add("KLS304", item.span, _not_spoken(lang, profile),
+                     help=f"translate the line into one of those languages and mark it, e.g. `({example})`")
+
+
+# -- helpers ------------------------------------------------------------------
+
+def _lines(scene: A.Scene):
+    yield from scene.preamble
+    for shot in scene.shots:
+        yield from shot.lines
+
+
+def _not_spoken(lang: str, profile: profiles.Profile) -> str:
+    return (f"{lang} is not a language {model_label(profile)} speaks "
+            f"(it speaks {join_and(profile.languages)})")
+
+
+def _language_help(text: str, profile: profiles.Profile) -> str:
+    names = languages.all_languages()
+    near = S.nearest(text, names)
+    if near is not None:
+        return f"did you mean `{near}`?"
+    return f"{model_label(profile)} speaks {join_and(profile.languages)}"
+
+
+def _nearest_value(text: str, allowed) -> Optional[str]:
+    folded = {a.casefold(): a for a in allowed}
+    if text.casefold() in folded:
+        return folded[text.casefold()]
+    compact = re.sub(r"[\s\"'“”]", "", text).casefold()
+    for a in allowed:
+        if compact == a.casefold() or compact.replace("x", ":").replace("/", ":") == a:
+            return a
+    if compact.isdigit():
+        for a in allowed:
+            if a.rstrip("p") == compact:
+                return a
+    return S.nearest(text, allowed, limit=1 if len(text) <= 4 else 2)
+
+
+def _duration_help(text: str, example: int) -> str:
+    m = re.search(r"\d+(?:[.,]\d+)?", text)
+    if m:
+        value = float(m.group(0).replace(",", "."))
+        if re.search(r"\d\s*(m|min|mins|minutes?)\s*\)?$", text.strip("() ")):
+            value *= 60
+        seconds = max(1, math.ceil(value - 1e-9))
+        return f"write whole seconds like ({seconds}s)"
+    return f"write whole seconds like ({example}s)"
+
+
+def _nearest_file(target: Path) -> Optional[str]:
+    try:
+        names = [p.name for p in target.parent.iterdir() if p.is_file()]
+    except OSError:
+        return None
+    if not names:
+        return None
+    lowered = {n.casefold(): n for n in names}
+    if target.name.casefold() in lowered:
+        return lowered[target.name.casefold()]
+    return S.nearest(target.name, names)
+
+
+def _replace_name(rel: str, name: str) -> str:
+    head, sep, _ = rel.replace("\\", "/").rpartition("/")
+    return f"{head}{sep}{name}"

@@ -1,10 +1,125 @@
-"""Warnings and notes: KLS401, KLS402, KLS404."""
+"""Warnings and notes: KLS401, KLS402, KLS404.
+
+- KLS401 (warning): dialogue that takes longer to say than its shot lasts
+  (shots with a written duration; a shotless scene with ``(Ns)`` is one shot).
+- KLS402 (warning): a line whose text is written in a script its language
+  does not use (Hangul marked English, Latin text marked Korean).
+- KLS404 (note): every duration klingc infers from dialogue.
+"""
 
 from __future__ import annotations
 
+from typing import Optional
+
+from .. import ast as A
+from .. import languages, timing
+from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..project import Program
+from .check import default_language, document_profile, join_and, scene_profile
+
+# The language a script most likely means, for the fix of KLS402.
+_SCRIPT_LANGUAGE = {"Hangul": "Korean", "Hiragana": "Japanese", "Katakana": "Japanese",
+                    "Han": "Chinese", "Latin": "English"}
+
+
+# How a script is named to a writer.
+_SCRIPT_WORDS = {"Hangul": "Hangul", "Hiragana": "Japanese kana", "Katakana": "Japanese kana",
+                 "Han": "Chinese characters", "Latin": "Latin letters", "Cyrillic": "Cyrillic letters",
+                 "Greek": "Greek letters", "Arabic": "Arabic script", "Hebrew": "Hebrew script",
+                 "Devanagari": "Devanagari script", "Thai": "Thai script"}
 
 
 def run(program: Program) -> list[Diagnostic]:
-    return []
+    diags: list[Diagnostic] = []
+    doc = program.main.doc
+    doc_profile = document_profile(doc)
+    doc_language = default_language(doc)
+    for scene in doc.scenes:
+        lang = default_language(doc, scene, doc_language)
+        profile = scene_profile(doc, scene, doc_profile)
+        _timing(scene, lang, diags)
+        for line in _lines(scene):
+            if isinstance(line, A.Dialogue):
+                _script(line, lang, profile.languages, diags)
+    return diags
+
+
+def _lines(scene: A.Scene):
+    yield from scene.preamble
+    for shot in scene.shots:
+        yield from shot.lines
+
+
+def _fmt(seconds: float) -> str:
+    return f"{seconds:.1f}".rstrip("0").rstrip(".")
+
+
+def _dialogue_count(lines) -> int:
+    return sum(1 for l in lines if isinstance(l, A.Dialogue))
+
+
+def _timing(scene: A.Scene, lang: str, diags: list[Diagnostic]) -> None:
+    title = scene.title.value
+    if not scene.shots:
+        lines = scene.preamble
+        if scene.duration is None:
+            seconds = timing.infer_duration(lines, lang)
+            diags.append(make("KLS404", scene.title.span, _inferred_message(
+                f'scene "{title}" has no duration', seconds, lines),
+                help=f'write `scene "{title}" ({seconds}s):` to choose it yourself'))
+        elif scene.duration.seconds is not None:
+            _fits(scene.duration, lines, lang, f'scene "{title}"', diags)
+        return
+    for shot in scene.shots:
+        name = f"Shot {shot.number_text}"
+        if shot.duration is None:
+            seconds = timing.infer_duration(shot.lines, lang)
+            head = shot.head_span.to(shot.number_span)
+            diags.append(make("KLS404", head, _inferred_message(f"{name} has no duration", seconds, shot.lines),
+                              help=f"write `{name} ({seconds}s):` to choose it yourself"))
+        elif shot.duration.seconds is not None:
+            _fits(shot.duration, shot.lines, lang, name, diags)
+
+
+def _inferred_message(lead: str, seconds: int, lines) -> str:
+    if _dialogue_count(lines):
+        return f"{lead}; it is inferred as {seconds}s from its dialogue"
+    return f"{lead} and no dialogue; it gets the minimum, {seconds}s"
+
+
+def _fits(duration: A.Duration, lines, lang: str, name: str, diags: list[Diagnostic]) -> None:
+    needed = timing.dialogue_seconds(lines, lang)
+    brisk = needed / timing.rates().get("lint", {}).get("brisk_factor", 1.0)
+    if brisk <= duration.seconds + 1e-9:
+        return
+    enough = timing.infer_duration(lines, lang)
+    count = _dialogue_count(lines)
+    what = "its dialogue takes" if count == 1 else f"its {count} lines of dialogue take"
+    diags.append(make("KLS401", duration.span,
+                      f"{name} lasts {duration.seconds}s, but {what} about {_fmt(needed)}s to say "
+                      f"(at least {_fmt(brisk)}s even spoken fast)",
+                      help=f"make it ({enough}s), or shorten the dialogue"))
+
+
+def _script(d: A.Dialogue, default: str, spoken, diags: list[Diagnostic]) -> None:
+    lang = timing.line_language(d, default)
+    ok, script = languages.script_matches(d.line.value, lang)
+    if ok or script is None:
+        return
+    marked = d.direction is not None and d.direction.language is not None
+    guess = _SCRIPT_LANGUAGE.get(script)
+    shown = _SCRIPT_WORDS.get(script, f"{script} script")
+    if marked:
+        message = f"this line is written in {shown} but marked {lang}"
+    else:
+        message = f"this line is written in {shown} but is spoken in {lang}, the scene's language"
+    help: Optional[str] = None
+    if guess is not None and (guess in spoken or not spoken):
+        if marked:
+            help = f"if it is {guess}, change `{d.direction.language.value}` to `{guess}`"
+        else:
+            help = f"if it is {guess}, mark the line: `({guess})` after the speaker"
+    elif spoken:
+        help = f"write the line in {lang}, or mark its language ({join_and(spoken, 'or')})"
+    diags.append(make("KLS402", d.line.span, message, help=help))

@@ -1,0 +1,159 @@
+"""Reading image files for their limits: format, pixel size, bytes, aspect ratio.
+
+Kling takes PNG or JPEG images of a bounded size and shape; the bounds are in
+the model profile (``[images]``). ``inspect`` reads only what it needs (the
+file's size and its header, then a structural check) and remembers the answer
+per file until the file changes, so checking a script that uses the same
+image in many places, or re-checking it in an editor, stays fast.
+
+Pillow is imported only when an image is actually read.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+
+class ImageInfo(NamedTuple):
+    """What klingc found at an image path."""
+    path: Path
+    exists: bool
+    is_file: bool
+    size: Optional[int] = None          # bytes
+    format: Optional[str] = None        # Pillow's name: PNG, JPEG, WEBP, GIF...
+    width: Optional[int] = None
+    height: Optional[int] = None
+    error: Optional[str] = None         # why it could not be read, in a writer's words
+
+
+_cache: dict[tuple, ImageInfo] = {}
+_lock = threading.Lock()
+_CACHE_MAX = 4096
+
+
+def inspect(path: Path) -> ImageInfo:
+    """Facts about the image at ``path`` (never raises)."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return ImageInfo(path, exists=False, is_file=False)
+    except NotADirectoryError:
+        return ImageInfo(path, exists=False, is_file=False)
+    except OSError as e:
+        return ImageInfo(path, exists=True, is_file=False, error=f"cannot be read ({e.strerror or e})")
+    if not path.is_file():
+        return ImageInfo(path, exists=True, is_file=False, error="is a folder, not an image")
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    info = _read(path, st.st_size)
+    with _lock:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[key] = info
+    return info
+
+
+def _read(path: Path, size: int) -> ImageInfo:
+    if size == 0:
+        return ImageInfo(path, True, True, size, error="is an empty file, not an image")
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:  # pragma: no cover - Pillow is a dependency
+        return ImageInfo(path, True, True, size)
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                fmt = img.format
+                width, height = img.size
+                try:
+                    img.verify()
+                except Exception:
+                    return ImageInfo(path, True, True, size, fmt, width, height,
+                                     error="is damaged (the file is incomplete or corrupt)")
+    except UnidentifiedImageError:
+        return ImageInfo(path, True, True, size, error="is not an image file klingc can read")
+    except PermissionError as e:
+        return ImageInfo(path, True, True, size, error=f"cannot be read ({e.strerror or e})")
+    except OSError as e:
+        return ImageInfo(path, True, True, size, error=f"cannot be read ({e.strerror or e})")
+    except Exception as e:  # decompression bombs, malformed headers
+        return ImageInfo(path, True, True, size, error=f"cannot be read as an image ({type(e).__name__})")
+    return ImageInfo(path, True, True, size, fmt, width, height)
+
+
+# Pillow's format names for the names used in profiles.
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF",
+                 "bmp": "BMP", "tiff": "TIFF"}
+
+
+def _ratio_text(value: float) -> str:
+    """0.4 -> "1:2.5", 2.5 -> "2.5:1"."""
+    if value >= 1:
+        return f"{_num(value)}:1"
+    return f"1:{_num(1 / value)}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def _megabytes(n: int) -> str:
+    return _num(n / (1024 * 1024)) + " MB"
+
+
+def _formats_text(formats) -> str:
+    names = [_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats]
+    names = list(dict.fromkeys(names))
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def problems(info: ImageInfo, limits: dict, model: str = "Kling") -> list[tuple[str, Optional[str]]]:
+    """What is wrong with an image for a model, as (message tail, help) pairs.
+
+    Each message tail follows the image's name: ``"refs/a.png" is 200×200 pixels…``.
+    ``limits`` is a profile's ``[images]`` section.
+    """
+    out: list[tuple[str, Optional[str]]] = []
+    formats = limits.get("formats", ["png", "jpeg"])
+    if not info.exists:
+        return [("does not exist", None)]
+    if info.error is not None and info.format is None:
+        help = None
+        if "not an image" in info.error:
+            help = f"{model} takes {_formats_text(formats)} images"
+        return [(info.error, help)]
+    max_bytes = limits.get("max_bytes")
+    if max_bytes and info.size is not None and info.size > max_bytes:
+        out.append((f"is {_megabytes(info.size)}; {model} takes images up to {_megabytes(max_bytes)}",
+                    "save it smaller (a JPEG of 2000 pixels on the long side is plenty)"))
+    wanted = {_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats}
+    if info.format is not None and info.format not in wanted:
+        out.append((f"is a {info.format} image; {model} takes {_formats_text(formats)}",
+                    f"save it as {_formats_text(formats)}"))
+    if info.error is not None:
+        out.append((info.error, "export the image again"))
+        return out
+    if info.width is None or info.height is None:
+        return out
+    w, h = info.width, info.height
+    min_side = limits.get("min_side_px")
+    if min_side and min(w, h) < min_side:
+        out.append((f"is {w}×{h} pixels; {model} needs at least {min_side} pixels on each side",
+                    f"use a larger image (at least {min_side}×{min_side})"))
+    lo, hi = limits.get("min_aspect"), limits.get("max_aspect")
+    ratio = w / h if h else 0.0
+    if lo is not None and hi is not None and h and not (lo - 1e-9 <= ratio <= hi + 1e-9):
+        out.append((f"is {w}×{h} pixels, too {'wide' if ratio > hi else 'tall'} for {model}, which takes "
+                    f"shapes from {_ratio_text(lo)} (tall) to {_ratio_text(hi)} (wide)",
+                    "crop it closer to the video's shape (16:9, 9:16 or 1:1)"))
+    return out
