@@ -1,0 +1,27 @@
+# make demo   check the bundled examples (creates .venv on first use)
+# make test   run the whole test suite
+# make bench  time klingc check against a feature-length script
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+# The environment is (re)installed only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/klingc check examples/*.kls examples/series/*.kls
+
+test: $(VENV)/.installed
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build dist bench/out .pytest_cache
