@@ -15,10 +15,10 @@ def check(path: str | os.PathLike, *, allow_outside: bool = False,
 
     Raises ``project.InputError`` only when ``path`` itself cannot be read.
     """
-    from .passes import check as check_pass, lint, resolve
+    from .passes import check as check_pass, compiled, lint, resolve
 
     program = load_program(path, allow_outside=allow_outside, loader=loader)
-    for p in (resolve, check_pass, lint):
+    for p in (resolve, check_pass, lint, compiled):
         program.diagnostics.extend(p.run(program))
     program.diagnostics = sorted(set(program.diagnostics), key=sort_key)
     return program

@@ -8,6 +8,7 @@ language.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from functools import lru_cache
 from typing import Optional
@@ -75,8 +76,14 @@ def _script(ch: str) -> Optional[str]:
     return None
 
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
 def script_counts(text: str) -> dict[str, int]:
     """How many letters of ``text`` each script has."""
+    if text.isascii():  # the common case: plain English, no per-letter work
+        letters = len(_ASCII_LETTER.findall(text))
+        return {"Latin": letters} if letters else {}
     counts: dict[str, int] = {}
     for ch in text:
         s = _script(ch)

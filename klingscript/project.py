@@ -119,6 +119,8 @@ def _not_utf8(f: SourceFile) -> Diagnostic:
     idx = f.text.index("\ufffd")
     line = f.text.count("\n", 0, idx) + 1
     col = idx - (f.text.rfind("\n", 0, idx) + 1) + 1
+    if line == 1 and f.text.startswith("\ufeff"):
+        col -= 1  # the byte-order mark is not a column
     return make("KLS100", A.Span(f.display, line, col, line, col + 1, idx, idx + 1),
                 "this file is not valid UTF-8 text", help="save the file as UTF-8")
 

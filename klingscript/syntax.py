@@ -50,12 +50,13 @@ def _make_indenter():
                 yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
             else:
                 while indent < self.indent_level[-1]:
+                    if indent > self.indent_level[-2]:
+                        # A dedent to no enclosing level: report it and treat the
+                        # line as part of the block it fell inside.
+                        self.bad_dedents.append((token.end_line, indent, self.indent_level[-1]))
+                        break
                     self.indent_level.pop()
                     yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
-                if indent != self.indent_level[-1]:
-                    # A dedent to no enclosing level: report it and treat the
-                    # line as part of the block it fell inside.
-                    self.bad_dedents.append((token.end_line, indent, self.indent_level[-1]))
 
     return KlsIndenter()
 
