@@ -25,8 +25,9 @@ class Span(NamedTuple):
 
     def sub(self, offset: int, length: int) -> "Span":
         """A span inside this single-line span, by code-point offset and length."""
-        return Span(self.file, self.line, self.column + offset, self.line,
-                    self.column + offset + length, self.start + offset, self.start + offset + length)
+        col = self[2] + offset
+        start = self[5] + offset
+        return _new(Span, (self[0], self[1], col, self[1], col + length, start, start + length))
 
     def to(self, other: "Span") -> "Span":
         """The span from the start of this one to the end of ``other``."""
@@ -41,6 +42,9 @@ class Span(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+_new = tuple.__new__  # builds a Span without the keyword-argument machinery
 
 
 class Str(NamedTuple):

@@ -417,6 +417,8 @@ class _Builder:
         return A.Text(stripped, self.refs(stripped, span), span)
 
     def refs(self, text: str, span: A.Span) -> tuple[A.Ref, ...]:
+        if "@" not in text:
+            return ()
         return tuple(A.Ref(m.group(1), span.sub(m.start(), m.end() - m.start()))
                      for m in _REF_RE.finditer(text))
 
