@@ -151,16 +151,14 @@ async def measure(name: str, text: str, edits: int, long: bool) -> dict:
         opened = (await s.wait(uri, 1))[0] - t0
         line, char = edit_point(text)
         version = 1
-        first, full, server = [], [], []
+        first, full, timed = [], [], []
         for k in range(edits):
             version += 1
             t0 = time.perf_counter()
             s.client.text_document_did_change(change(uri, version, line, char, insert=k % 2 == 0))
             hits = await s.wait(uri, version, count=2 if long else 1)
             first.append(hits[0] - t0)
-            kind = "scene" if long else "full"
-            if (version, kind) in s.server_times:
-                server.append(s.server_times[(version, kind)])
+            timed.append(version)
             if long and len(hits) > 1:
                 full.append(hits[1] - t0)
         # a burst of typing: one character every 40 ms
@@ -175,7 +173,11 @@ async def measure(name: str, text: str, edits: int, long: bool) -> dict:
             hits = await s.wait(uri, v, limit=5.0, later=True)
             if hits:
                 burst.append(hits[0] - t)
+        await s.wait(uri, version, count=2 if long else 1, limit=FULL_WAIT)
         await s.stop()
+    # the server's time to the first diagnostics of each timed version (scene-local or full)
+    server = [min(t for (v2, _), t in s.server_times.items() if v2 == v)
+              for v in timed if any(v2 == v for v2, _ in s.server_times)]
     lines = text.count("\n")
     row = {"script": name, "lines": lines, "open_s": opened,
            "keystroke_median_s": statistics.median(first), "keystroke_max_s": max(first),

@@ -1,0 +1,11 @@
+"""The KlingScript language server (``klingc lsp``).
+
+- ``positions``-aware conversions between our spans (1-based lines, 1-based
+  code-point columns) and LSP positions (0-based lines, 0-based UTF-16 units,
+  or UTF-8/UTF-32 when the client negotiates them): ``codec.py``;
+- what the editor asks about a script — the symbol under the cursor,
+  completions, hovers, renames, the outline: ``analysis.py`` (plain Python,
+  no LSP library);
+- keystroke-fast diagnostics on long scripts: ``incremental.py``;
+- the pygls server that wires them to the protocol: ``server.py``.
+"""

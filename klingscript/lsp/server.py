@@ -1,0 +1,552 @@
+"""The KlingScript language server (pygls), started by ``klingc lsp`` on stdio.
+
+Diagnostics come from ``compiler.check`` — the passes and Diagnostic records
+of ``klingc check`` — run over the editor's buffers (every open ``.kls``
+document overrides the file on disk, so unsaved changes to a cast file are
+seen by the episodes that use it).
+
+Timing. A short script is checked in full on every change. When a full check
+takes longer than ``FAST_LIMIT`` (a feature-length script), a change inside
+one scene is answered at once by re-checking that scene only
+(``incremental.py``), and the full check follows ``DEBOUNCE`` seconds after
+the typing stops, in a worker thread, and replaces it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
+from pygls.uris import from_fs_path, to_fs_path
+
+from .. import __version__
+from ..diagnostics.model import Diagnostic, Severity
+from . import analysis
+from .codec import Lines
+from .incremental import Base, scene_local
+
+log = logging.getLogger("klingscript.lsp")
+
+# Seconds: a script whose full check is slower than this takes the scene-local path on edits
+# (KLINGC_LSP_SCENE_CHECK_AFTER overrides it; 0 takes that path for every script).
+FAST_LIMIT = float(os.environ.get("KLINGC_LSP_SCENE_CHECK_AFTER") or 0.05)
+DEBOUNCE = 0.25     # seconds of quiet before the full check of a long script
+
+_SEVERITY = {Severity.ERROR: T.DiagnosticSeverity.Error, Severity.WARNING: T.DiagnosticSeverity.Warning,
+             Severity.NOTE: T.DiagnosticSeverity.Information}
+_ITEM_KIND = {
+    "character": T.CompletionItemKind.Class, "location": T.CompletionItemKind.Module,
+    "prop": T.CompletionItemKind.Property, "setting": T.CompletionItemKind.Property,
+    "value": T.CompletionItemKind.EnumMember, "language": T.CompletionItemKind.Constant,
+    "keyword": T.CompletionItemKind.Keyword, "offscreen": T.CompletionItemKind.Constant,
+}
+_SYMBOL_KIND = {
+    "character": T.SymbolKind.Class, "location": T.SymbolKind.Namespace, "prop": T.SymbolKind.Object,
+    "scene": T.SymbolKind.Module, "shot": T.SymbolKind.Event,
+}
+
+
+@dataclass
+class DocState:
+    uri: str
+    path: Path
+    version: Optional[int] = None
+    full: Optional[Base] = None           # the latest full check (of some version)
+    full_version: Optional[int] = None
+    full_seconds: float = 0.0
+    pending: Optional[asyncio.TimerHandle] = None
+    running: Optional[asyncio.Future] = None
+    published_version: Optional[int] = None
+    uses: set = field(default_factory=set)  # paths of the files its program read
+    scene_task: Optional[asyncio.Future] = None
+    changed_at: dict = field(default_factory=dict)  # version -> when its change arrived
+    stale: bool = False                   # files it uses changed: check again even if its text did not
+    converted: dict = field(default_factory=dict)  # diagnostic key -> LSP diagnostic
+
+
+class KlingScriptServer(LanguageServer):
+    def __init__(self):
+        super().__init__("klingc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        self.docs: dict[str, DocState] = {}
+        # KLINGC_LSP_TIMINGS=1: report, as log messages, the time from a change to its diagnostics.
+        self.report_timings = bool(os.environ.get("KLINGC_LSP_TIMINGS"))
+
+    # -- documents --------------------------------------------------------------
+    def state(self, uri: str) -> DocState:
+        st = self.docs.get(uri)
+        if st is None:
+            st = DocState(uri, _path_of(uri))
+            self.docs[uri] = st
+        return st
+
+    def text(self, uri: str) -> str:
+        return self.workspace.get_text_document(uri).source
+
+    def overlays(self) -> dict[Path, str]:
+        out = {}
+        for uri, st in self.docs.items():
+            try:
+                out[st.path] = self.text(uri)
+            except Exception:
+                continue
+        return out
+
+    def encoding(self) -> str:
+        enc = getattr(self.workspace, "position_encoding", None)
+        return str(getattr(enc, "value", enc) or "utf-16")
+
+    def lines(self, text: str) -> Lines:
+        return Lines(text, self.encoding())
+
+    def roots(self) -> list[Path]:
+        out = []
+        try:
+            for folder in self.workspace.folders.values():
+                p = to_fs_path(folder.uri)
+                if p:
+                    out.append(Path(p))
+            if self.workspace.root_path:
+                out.append(Path(self.workspace.root_path))
+        except Exception:
+            pass
+        return out
+
+    # -- checking ---------------------------------------------------------------
+    def full_check(self, st: DocState, text: str, overlays: dict) -> tuple[Base, float]:
+        from ..compiler import check
+        from ..project import Loader
+        t0 = time.perf_counter()
+        program = check(st.path, loader=Loader({**overlays, st.path: text}))
+        seconds = time.perf_counter() - t0
+        return Base(text, program, list(program.diagnostics)), seconds
+
+    def publish(self, st: DocState, version, text: str, program, diags: list[Diagnostic],
+                kind: str = "full") -> None:
+        lines = self.lines(text)
+        cache, fresh = st.converted, {}
+        out = []
+        for d in diags:
+            # Offsets do not reach the client, and a line's text decides its columns.
+            s = d.span
+            key = (d.code, d.message, d.help, s.file, s.line, s.column, s.end_line, s.end_column,
+                   tuple((l.span.file, l.span.line, l.span.column, l.message) for l in d.labels),
+                   lines.text(s.line), lines.text(s.end_line) if s.end_line != s.line else None)
+            item = cache.get(key) or self.lsp_diagnostic(d, program, lines)
+            fresh[key] = item
+            out.append(item)
+        st.converted = fresh
+        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(st.uri, out, version))
+        st.published_version = version
+        if self.report_timings and version in st.changed_at:
+            ms = (time.perf_counter() - st.changed_at[version]) * 1000
+            self.window_log_message(T.LogMessageParams(
+                T.MessageType.Log, f"klingc timing: version {version} {kind} {ms:.1f} ms"))
+
+    async def run_full(self, uri: str) -> Optional[Base]:
+        """Check the current text of ``uri`` in full (in a worker thread) and publish."""
+        st = self.docs.get(uri)
+        if st is None:
+            return None
+        if st.pending is not None:
+            st.pending.cancel()
+            st.pending = None
+        try:
+            doc = self.workspace.get_text_document(uri)
+            text, version = doc.source, doc.version
+        except Exception:
+            return None
+        if st.full is not None and st.full.text == text and not st.stale:
+            # The text is back to what was checked last (an undo, say): nothing to re-check.
+            if st.published_version != version:
+                st.full_version = version
+                self.publish(st, version, text, st.full.program, st.full.diagnostics)
+            return st.full
+        overlays = self.overlays()
+        st.stale = False
+        loop = asyncio.get_running_loop()
+        try:
+            base, seconds = await loop.run_in_executor(None, self.full_check, st, text, overlays)
+        except Exception as e:  # never let a fault take the server down
+            log.exception("check failed")
+            self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"klingc: check failed ({e})"))
+            return None
+        if self.docs.get(uri) is not st:
+            return None
+        st.full, st.full_version, st.full_seconds = base, version, seconds
+        st.uses = set(base.program.files) - {st.path}
+        current = self.workspace.get_text_document(uri)
+        if current.version == version and current.source == text:
+            self.publish(st, version, text, base.program, base.diagnostics)
+        return base
+
+    def schedule_full(self, uri: str, delay: float, stale: bool = False) -> None:
+        st = self.docs.get(uri)
+        if st is None:
+            return
+        st.stale = st.stale or stale
+        if st.pending is not None:
+            st.pending.cancel()
+        loop = asyncio.get_running_loop()
+        st.pending = loop.call_later(delay, lambda: asyncio.ensure_future(self.run_full(uri)))
+
+    def on_change(self, uri: str) -> None:
+        st = self.state(uri)
+        if self.report_timings:
+            version = self.workspace.get_text_document(uri).version
+            st.changed_at = {v: t for v, t in st.changed_at.items() if v > (version or 0) - 50}
+            st.changed_at[version] = time.perf_counter()
+        if st.full is not None and st.full_seconds > FAST_LIMIT:
+            if st.scene_task is None or st.scene_task.done():
+                st.scene_task = asyncio.ensure_future(self.scene_check(uri))
+            # A long full check starts only after a pause in the typing.
+            self.schedule_full(uri, min(1.0, max(DEBOUNCE, st.full_seconds / 2)))
+        else:
+            self.schedule_full(uri, 0)
+        # Scripts that use this file see its unsaved text.
+        for other in list(self.docs.values()):
+            if other is not st and st.path in other.uses:
+                self.schedule_full(other.uri, DEBOUNCE, stale=True)
+
+    async def scene_check(self, uri: str) -> None:
+        """Re-check the edited scene of the latest text and publish at once (see incremental.py)."""
+        # Let changes that have already arrived be applied first, so that a burst of
+        # typing is checked once, at its latest text (a message takes a few loop turns).
+        await asyncio.sleep(0.003)
+        st = self.docs.get(uri)
+        if st is None or st.full is None:
+            return
+        doc = self.workspace.get_text_document(uri)
+        text, version = doc.source, doc.version
+        try:
+            if text == st.full.text:
+                diags = st.full.diagnostics
+            else:
+                diags = scene_local(st.full, text, st.path, self.overlays())
+        except Exception:
+            log.exception("scene check failed")
+            return
+        if diags is not None and self.docs.get(uri) is st:
+            self.publish(st, version, text, st.full.program, diags, kind="scene")
+
+    async def program(self, uri: str, fresh: bool = True):
+        """A checked program for ``uri``: of its current text, or (``fresh=False``) the latest one."""
+        st = self.docs.get(uri)
+        if st is None:
+            return None
+        if not fresh and st.full is not None:
+            return st.full.program
+        base = await self.run_full(uri)
+        return base.program if base is not None else None
+
+    # -- conversions ------------------------------------------------------------
+    def range(self, lines: Lines, span) -> T.Range:
+        (l1, c1), (l2, c2) = lines.span_range(span)
+        return T.Range(T.Position(l1, c1), T.Position(l2, c2))
+
+    def location(self, path: Path, span, text: str) -> T.Location:
+        return T.Location(from_fs_path(str(path)), self.range(self.lines(text), span))
+
+    def lsp_diagnostic(self, d: Diagnostic, program, lines: Lines) -> T.Diagnostic:
+        from ..diagnostics.render import to_lsp
+        main = program.main
+        related = []
+        for label in d.labels:
+            f = program.file_of_display(label.span.file)
+            if f is not None:
+                related.append(T.DiagnosticRelatedInformation(self.location(f.path, label.span, f.text),
+                                                              label.message))
+        message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+        if d.span.file == main.display:
+            base = to_lsp(d, lines.text)
+            rng = self.range(lines, d.span)
+            message = base["message"]
+        else:
+            # A problem in a used file: shown on the `use` line that brings the file in.
+            f = program.file_of_display(d.span.file)
+            use = _use_leading_to(program, f.path if f else None)
+            rng = self.range(lines, use.span if use is not None else main.doc.span._replace(
+                line=1, column=1, end_line=1, end_column=1))
+            where = d.span.file
+            if f is not None:
+                try:
+                    where = os.path.relpath(f.path, main.path.parent)
+                except ValueError:
+                    pass
+            message = f"{where}:{d.span.line}:{d.span.column}: {message}"
+            if f is not None:
+                related.insert(0, T.DiagnosticRelatedInformation(self.location(f.path, d.span, f.text),
+                                                                 d.message))
+        return T.Diagnostic(rng, message, severity=_SEVERITY[d.severity], code=d.code, source="klingc",
+                            related_information=related or None)
+
+
+def _path_of(uri: str) -> Path:
+    p = to_fs_path(uri) if uri.startswith("file:") else None
+    if not p:
+        name = uri.rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "untitled"
+        if not name.endswith(".kls"):
+            name += ".kls"
+        p = os.path.join(os.getcwd(), name)
+    return Path(os.path.abspath(p))
+
+
+def _use_leading_to(program, path: Optional[Path]):
+    """The `use` of the main file through which ``path`` was loaded."""
+    if path is None:
+        return None
+    main = program.main
+    for use in main.doc.uses:
+        start = program.resolve_path(main, use.path.value)
+        seen, todo = set(), [start]
+        while todo:
+            p = todo.pop()
+            if p == path:
+                return use
+            if p in seen or p not in program.files:
+                continue
+            seen.add(p)
+            f = program.files[p]
+            todo.extend(program.resolve_path(f, u.path.value) for u in f.doc.uses)
+    return None
+
+
+server = KlingScriptServer()
+
+
+# ---------------------------------------------------------------------------
+# Document sync
+
+@server.feature(T.TEXT_DOCUMENT_DID_OPEN)
+async def did_open(ls: KlingScriptServer, params: T.DidOpenTextDocumentParams):
+    st = ls.state(params.text_document.uri)
+    if ls.report_timings:
+        st.changed_at[params.text_document.version] = time.perf_counter()
+    await ls.run_full(params.text_document.uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: KlingScriptServer, params: T.DidChangeTextDocumentParams):
+    ls.on_change(params.text_document.uri)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: KlingScriptServer, params: T.DidSaveTextDocumentParams):
+    for st in list(ls.docs.values()):
+        ls.schedule_full(st.uri, DEBOUNCE if st.uri != params.text_document.uri else 0, stale=True)
+
+
+@server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: KlingScriptServer, params: T.DidCloseTextDocumentParams):
+    st = ls.docs.pop(params.text_document.uri, None)
+    if st is not None and st.pending is not None:
+        st.pending.cancel()
+    ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(params.text_document.uri, []))
+    for other in list(ls.docs.values()):
+        if st is not None and st.path in other.uses:
+            ls.schedule_full(other.uri, DEBOUNCE, stale=True)
+
+
+@server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched(ls: KlingScriptServer, params: T.DidChangeWatchedFilesParams):
+    for st in list(ls.docs.values()):
+        ls.schedule_full(st.uri, DEBOUNCE, stale=True)
+
+
+# ---------------------------------------------------------------------------
+# Language features
+
+def _cursor(ls: KlingScriptServer, text: str, pos: T.Position) -> tuple[int, int]:
+    return ls.lines(text).from_lsp(pos.line, pos.character)
+
+
+@server.feature(T.TEXT_DOCUMENT_COMPLETION,
+                T.CompletionOptions(trigger_characters=["@", "(", ",", ":", " "]))
+async def completion(ls: KlingScriptServer, params: T.CompletionParams):
+    uri = params.text_document.uri
+    text = ls.text(uri)
+    line, column = _cursor(ls, text, params.position)
+    program = await ls.program(uri, fresh=False)
+    items = analysis.complete(program, text, line, column)
+    if not items:
+        return T.CompletionList(is_incomplete=False, items=[])
+    lines = ls.lines(text)
+    caps = _completion_caps(ls)
+    snippets = bool(caps and caps.snippet_support)
+    markdown = bool(caps and caps.documentation_format and T.MarkupKind.Markdown in caps.documentation_format)
+    out = []
+    for it in items:
+        start = T.Position(*lines.to_lsp(line, it.start))
+        rng = T.Range(start, params.position)
+        doc = None
+        if it.documentation:
+            doc = T.MarkupContent(T.MarkupKind.Markdown, it.documentation) if markdown else it.documentation
+        insert = it.insert if it.insert is not None else it.label
+        snippet = it.snippet and snippets
+        if it.snippet and not snippets:
+            insert = _plain(insert)
+        out.append(T.CompletionItem(
+            label=it.label, kind=_ITEM_KIND.get(it.kind), detail=it.detail or None, documentation=doc,
+            sort_text=it.sort or it.label, filter_text=it.label, text_edit=T.TextEdit(rng, insert),
+            insert_text_format=T.InsertTextFormat.Snippet if snippet else T.InsertTextFormat.PlainText))
+    return T.CompletionList(is_incomplete=False, items=out)
+
+
+def _completion_caps(ls: KlingScriptServer):
+    try:
+        return ls.client_capabilities.text_document.completion.completion_item
+    except AttributeError:
+        return None
+
+
+def _plain(snippet: str) -> str:
+    """A snippet's text without its placeholders: ``${1:Name}`` becomes ``Name``."""
+    text = re.sub(r"\$\{\d+:([^}]*)\}", r"\1", snippet)
+    return re.sub(r"\$\d+", "", text)
+
+
+@server.feature(T.TEXT_DOCUMENT_DEFINITION)
+async def definition(ls: KlingScriptServer, params: T.DefinitionParams):
+    uri = params.text_document.uri
+    program = await ls.program(uri)
+    if program is None:
+        return None
+    line, column = _cursor(ls, program.main.text, params.position)
+    hit = analysis.element_at(program, line, column)
+    if hit is None or hit[0] is None:
+        return None
+    decl = program.elements.get(hit[1])
+    if decl is None:
+        return None
+    return ls.location(decl.file.path, decl.element.name_span, decl.file.text)
+
+
+async def _occurrences(ls: KlingScriptServer, uri: str, pos: T.Position):
+    """The element under the cursor and every occurrence of it in the related scripts."""
+    from ..project import Loader
+    program = await ls.program(uri)
+    if program is None:
+        return None, None, []
+    line, column = _cursor(ls, program.main.text, pos)
+    hit = analysis.element_at(program, line, column)
+    if hit is None or hit[0] is None:
+        return program, hit, []
+    target = hit[0]
+    found = analysis.occurrences(program, target)
+    loader = Loader(ls.overlays())
+    paths = analysis.related_scripts(program.main.path, ls.roots())
+    loop = asyncio.get_running_loop()
+    others = await loop.run_in_executor(None, analysis.programs_mentioning, target.name, paths, loader,
+                                        [program.main.path])
+    for other in others:
+        found.extend(analysis.occurrences(other, target))
+    unique: dict = {}
+    for occ in found:
+        unique.setdefault((occ.path, occ.span.line, occ.span.column), occ)
+    return program, hit, list(unique.values())
+
+
+@server.feature(T.TEXT_DOCUMENT_REFERENCES)
+async def references(ls: KlingScriptServer, params: T.ReferenceParams):
+    _, _, found = await _occurrences(ls, params.text_document.uri, params.position)
+    include = params.context.include_declaration if params.context else True
+    return [ls.location(o.path, o.span, o.text) for o in found if include or not o.declaration]
+
+
+@server.feature(T.TEXT_DOCUMENT_PREPARE_RENAME)
+async def prepare_rename(ls: KlingScriptServer, params: T.PrepareRenameParams):
+    program = await ls.program(params.text_document.uri)
+    if program is None:
+        return None
+    line, column = _cursor(ls, program.main.text, params.position)
+    hit = analysis.element_at(program, line, column)
+    if hit is None or hit[0] is None:
+        return None
+    return T.PrepareRenamePlaceholder(ls.range(ls.lines(program.main.text), hit[2]), hit[1])
+
+
+@server.feature(T.TEXT_DOCUMENT_RENAME, T.RenameOptions(prepare_provider=True))
+async def rename(ls: KlingScriptServer, params: T.RenameParams):
+    from pygls.exceptions import JsonRpcInvalidParams
+    program, hit, found = await _occurrences(ls, params.text_document.uri, params.position)
+    if hit is None or hit[0] is None:
+        return None
+    new = params.new_name[1:] if params.new_name.startswith("@") else params.new_name
+    problem = analysis.check_new_name(program, hit[1], new)
+    if problem:
+        raise JsonRpcInvalidParams(problem)
+    changes: dict[str, list[T.TextEdit]] = {}
+    for o in found:
+        edit = T.TextEdit(ls.range(ls.lines(o.text), o.span), new)
+        changes.setdefault(from_fs_path(str(o.path)), []).append(edit)
+    return T.WorkspaceEdit(changes=changes)
+
+
+@server.feature(T.TEXT_DOCUMENT_HOVER)
+async def hover(ls: KlingScriptServer, params: T.HoverParams):
+    program = await ls.program(params.text_document.uri)
+    if program is None:
+        return None
+    line, column = _cursor(ls, program.main.text, params.position)
+    loop = asyncio.get_running_loop()
+    found = await loop.run_in_executor(None, analysis.hover, program, line, column)
+    if found is None:
+        return None
+    markdown, span = found
+    return T.Hover(T.MarkupContent(T.MarkupKind.Markdown, markdown), ls.range(ls.lines(program.main.text), span))
+
+
+@server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+async def document_symbols(ls: KlingScriptServer, params: T.DocumentSymbolParams):
+    from ..syntax import parse
+    uri = params.text_document.uri
+    st = ls.state(uri)
+    text = ls.text(uri)
+    if st.full is not None and st.full.text == text:
+        doc = st.full.program.main.doc
+    else:
+        doc, _ = parse(text, str(st.path))
+    lines = ls.lines(text)
+
+    def convert(sym: analysis.Symbol) -> T.DocumentSymbol:
+        return T.DocumentSymbol(name=sym.name, kind=_SYMBOL_KIND.get(sym.kind, T.SymbolKind.Object),
+                                range=ls.range(lines, sym.span), selection_range=ls.range(lines, sym.selection),
+                                detail=sym.detail or None, children=[convert(c) for c in sym.children] or None)
+
+    return [convert(s) for s in analysis.symbols(doc)]
+
+
+@server.feature(T.TEXT_DOCUMENT_FORMATTING)
+def formatting(ls: KlingScriptServer, params: T.DocumentFormattingParams):
+    uri = params.text_document.uri
+    text = ls.text(uri)
+    try:
+        from ..fmt import format_source
+    except ImportError:
+        return None
+    try:
+        formatted = format_source(text, str(ls.state(uri).path))
+    except Exception:
+        log.exception("formatting failed")
+        return None
+    if formatted is None:
+        ls.window_show_message(T.ShowMessageParams(
+            T.MessageType.Warning, "klingc fmt: the script has syntax errors; fix them to format it"))
+        return None
+    if formatted == text:
+        return []
+    end = ls.lines(text).end()
+    return [T.TextEdit(T.Range(T.Position(0, 0), T.Position(*end)), formatted)]
+
+
+def serve() -> None:
+    """Run the server on stdin/stdout until the client says goodbye."""
+    logging.basicConfig(level=logging.WARNING, format="klingc lsp: %(levelname)s %(message)s")
+    server.start_io()
