@@ -1,4 +1,4 @@
-# make demo   check the bundled examples (creates .venv on first use)
+# make demo   check the bundled examples, build the sitcom and print its cost (creates .venv on first use)
 # make test   run the whole test suite
 # make bench  time klingc check against a feature-length script
 
@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(BIN)/klingc check examples/*.kls examples/series/*.kls
+	$(BIN)/klingc build examples/sitcom_coffee_shop.kls -o build/sitcom_coffee_shop
+	$(BIN)/klingc cost examples/sitcom_coffee_shop.kls
+	@echo "paste-ready prompts: build/sitcom_coffee_shop/prompts/ (or: klingc prompt examples/sitcom_coffee_shop.kls)"
 
 test: $(VENV)/.installed
 	$(BIN)/pytest

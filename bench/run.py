@@ -123,7 +123,9 @@ def benchmarks(no_reference: bool = False, out: Path = OUT) -> list[Benchmark]:
     benches = [
         Benchmark("klingc check, feature script", feature, [*klingc, "check", str(feature)]),
         Benchmark("klingc check, one scene", one, [*klingc, "check", str(one)]),
-        # More go here: `klingc build` on the feature script as a command line,
+        Benchmark("klingc build, feature script", feature,
+                  [*klingc, "build", str(feature), "-o", str(out / "build" / "feature")]),
+        # More go here:
         # language-server round trips (open a document, receive its diagnostics)
         # as `func` benchmarks.
     ]

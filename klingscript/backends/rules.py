@@ -1,0 +1,352 @@
+"""The rules of the Kling API (spec section 7), checked on plain request bodies.
+
+``validate_request(endpoint, body, profile=None)`` returns every problem with
+a request body as a sentence naming the field (an empty list for a good
+request). It is written independently of the pydantic models in
+``requests.py`` -- plain dictionaries, its own reading of the rules -- so that
+tests can check the requests klingc builds against a second opinion, and the
+local simulator (``klingc simulate``) can answer a bad request the way Kling
+does (HTTP 400, code 1201).
+
+``endpoint`` is a path (``/v1/videos/omni-video``) or its last part
+(``omni-video``, ``text2video``, ``image2video``,
+``advanced-custom-elements``). Limits come from the model profile: the one
+given, else the one whose ``model_name`` the body names, else Kling 3.0's.
+Build output writes images as ``file:<path>`` and elements as
+``element:<Name>``; both are accepted where an image or an element id goes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from .. import profiles
+
+VIDEO_FIELDS = {"model_name", "prompt", "negative_prompt", "duration", "mode", "sound", "multi_shot",
+                "shot_type", "multi_prompt", "callback_url", "external_task_id", "cfg_scale"}
+FIELDS = {
+    "text2video": VIDEO_FIELDS | {"aspect_ratio"},
+    "image2video": VIDEO_FIELDS | {"image", "image_tail", "aspect_ratio"},
+    "omni-video": VIDEO_FIELDS | {"aspect_ratio", "image_list", "element_list"},
+    "advanced-custom-elements": {"element_name", "element_description", "reference_type",
+                                 "element_image_list", "element_video_list", "element_voice_id",
+                                 "tag_list", "callback_url", "external_task_id"},
+}
+ALIASES = {"omni": "omni-video", "element": "advanced-custom-elements",
+           "elements": "advanced-custom-elements"}
+TAGS = {f"o_{n}" for n in range(101, 109)}
+_TOKEN = re.compile(r"<<<(element|image|video)_(\d+)>>>")
+
+
+def endpoint_name(endpoint: str) -> str:
+    name = endpoint.rstrip("/").rsplit("/", 1)[-1]
+    return ALIASES.get(name, name)
+
+
+def _profile_for(body: dict, profile) -> Any:
+    if profile is not None:
+        return profile
+    name = body.get("model_name") if isinstance(body, dict) else None
+    if isinstance(name, str):
+        for candidate in profiles.available():
+            p = profiles.load(candidate)
+            if p is not None and p.model_name == name:
+                return p
+    return profiles.load("kling-v3")
+
+
+def _is_text(v) -> bool:
+    return isinstance(v, str)
+
+
+def _image_value(v) -> bool:
+    """An image: a URL, Base64 data, or ``file:<path>`` in build output."""
+    return isinstance(v, str) and v.strip() != ""
+
+
+def validate_request(endpoint: str, body: dict, profile=None) -> list[str]:
+    """Every problem with ``body`` as a request to ``endpoint``; empty when Kling would accept it."""
+    name = endpoint_name(endpoint)
+    if name not in FIELDS:
+        return [f"endpoint: {endpoint} is not a Kling endpoint klingc knows "
+                f"(text2video, image2video, omni-video, advanced-custom-elements)"]
+    if not isinstance(body, dict):
+        return ["body: a request body is a JSON object"]
+    problems: list[str] = []
+    for key in sorted(set(body) - FIELDS[name]):
+        problems.append(f"{key}: not a field of {name}")
+    p = _profile_for(body, profile)
+    if name == "advanced-custom-elements":
+        _element(body, p, problems)
+    else:
+        _video(name, body, p, problems)
+    return problems
+
+
+# -- video ------------------------------------------------------------------------
+
+def _video(name: str, body: dict, p, problems: list[str]) -> None:
+    eps = p.endpoints
+    model = body.get("model_name")
+    if not _is_text(model) or not model:
+        problems.append("model_name: required (a Kling model name such as kling-v3)")
+    else:
+        if model != p.model_name:
+            problems.append(f"model_name: {model!r} is not {p.model_name}")
+        path = {"text2video": eps.get("text2video"), "image2video": eps.get("image2video"),
+                "omni-video": eps.get("omni")}[name]
+        if not path:
+            problems.append(f"model_name: {model} is not used with {name}")
+
+    # duration: a string of whole seconds within the model's range
+    duration = body.get("duration")
+    seconds: Optional[int] = None
+    if duration is None:
+        problems.append("duration: required")
+    elif not isinstance(duration, str):
+        problems.append(f"duration: must be a string such as \"5\", not {type(duration).__name__}")
+    elif not duration.isdigit():
+        problems.append(f"duration: {duration!r} is not whole seconds")
+    else:
+        seconds = int(duration)
+        lo, hi = p.data["duration"]["job_min"], p.data["duration"]["job_max"]
+        if not lo <= seconds <= hi:
+            problems.append(f"duration: {seconds} is outside {lo}-{hi} seconds")
+
+    modes = set(p.data["output"]["modes"].values())
+    if "mode" in body and body["mode"] not in modes:
+        problems.append(f"mode: {body['mode']!r} is not one of {', '.join(sorted(modes))}")
+    if "sound" in body and body["sound"] not in ("on", "off"):
+        problems.append(f"sound: {body['sound']!r} is not \"on\" or \"off\"")
+    aspects = p.data["output"]["aspect_ratios"]
+    if "aspect_ratio" in body and body["aspect_ratio"] not in aspects:
+        problems.append(f"aspect_ratio: {body['aspect_ratio']!r} is not one of {', '.join(aspects)}")
+    for key in ("callback_url", "external_task_id"):
+        if key in body and not _is_text(body[key]):
+            problems.append(f"{key}: must be a string")
+    if "cfg_scale" in body:
+        v = body["cfg_scale"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+            problems.append("cfg_scale: must be a number from 0 to 1")
+
+    prompt_max = p.data["prompt"]["max_chars"]
+    negative_max = p.data["prompt"]["negative_max_chars"]
+    shot_max = p.data["prompt"]["shot_max_chars"]
+    multi = body.get("multi_shot")
+    if "multi_shot" in body and not isinstance(multi, bool):
+        problems.append("multi_shot: must be true or false")
+    prompt = body.get("prompt")
+    if "prompt" in body and not _is_text(prompt):
+        problems.append("prompt: must be a string")
+        prompt = None
+    elif _is_text(prompt) and len(prompt) > prompt_max:
+        problems.append(f"prompt: {len(prompt)} characters, over the {prompt_max} allowed")
+    negative = body.get("negative_prompt")
+    if "negative_prompt" in body:
+        if not _is_text(negative):
+            problems.append("negative_prompt: must be a string")
+        elif len(negative) > negative_max:
+            problems.append(f"negative_prompt: {len(negative)} characters, over the {negative_max} allowed")
+
+    texts: list[tuple[str, str]] = []
+    if multi is True:
+        shot_type = body.get("shot_type")
+        if shot_type is None:
+            problems.append("shot_type: required when multi_shot is true")
+        elif shot_type not in ("customize", "intelligence"):
+            problems.append(f"shot_type: {shot_type!r} is not \"customize\" or \"intelligence\"")
+        if shot_type == "intelligence":
+            if not (_is_text(prompt) and prompt.strip()):
+                problems.append("prompt: required when shot_type is \"intelligence\"")
+            if prompt:
+                texts.append(("prompt", prompt))
+        else:
+            _multi_prompt(body.get("multi_prompt"), seconds, p, shot_max, problems, texts)
+    else:
+        if not (_is_text(prompt) and prompt.strip()):
+            problems.append("prompt: required (not empty) unless multi_shot is true")
+        elif prompt:
+            texts.append(("prompt", prompt))
+        for key in ("shot_type", "multi_prompt"):
+            if key in body:
+                problems.append(f"{key}: only with multi_shot: true")
+
+    frames_with_multishot = p.data.get("frames", {}).get("with_multishot", False)
+    if name == "text2video":
+        if "aspect_ratio" not in body:
+            problems.append("aspect_ratio: required for text2video")
+    elif name == "image2video":
+        image, tail = body.get("image"), body.get("image_tail")
+        if image is None and tail is None:
+            problems.append("image: image2video needs image (first frame) or image_tail (last frame)")
+        for key in ("image", "image_tail"):
+            if key in body and not _image_value(body[key]):
+                problems.append(f"{key}: must be an image (URL, Base64 or file:<path>)")
+        if multi is True and tail is not None:
+            problems.append("image_tail: does not go with multi_shot")
+        if multi is True and image is not None and not frames_with_multishot:
+            problems.append(f"image: {p.data.get('display_name', p.name)} does not take a frame "
+                            f"with multi_shot (the profile says so)")
+    else:
+        _omni(body, p, multi is True, frames_with_multishot, problems, texts)
+
+
+def _multi_prompt(items, seconds, p, shot_max, problems, texts) -> None:
+    per_job = p.data["shots"]["per_job"]
+    shot_min = p.data["duration"]["shot_min"]
+    if not isinstance(items, list) or not items:
+        problems.append("multi_prompt: required (1 to "
+                        f"{per_job} shots) when multi_shot is true and shot_type is \"customize\"")
+        return
+    if len(items) > per_job:
+        problems.append(f"multi_prompt: {len(items)} shots, over the {per_job} allowed")
+    total = 0
+    ok_total = True
+    for n, item in enumerate(items, 1):
+        where = f"multi_prompt[{n - 1}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object with index, prompt and duration")
+            ok_total = False
+            continue
+        for key in sorted(set(item) - {"index", "prompt", "duration"}):
+            problems.append(f"{where}.{key}: not a field of multi_prompt")
+        index = item.get("index")
+        if isinstance(index, bool) or not isinstance(index, int):
+            problems.append(f"{where}.index: must be a whole number")
+        elif index != n:
+            problems.append(f"{where}.index: is {index}; indices run 1, 2, 3... in order (expected {n})")
+        text = item.get("prompt")
+        if not _is_text(text) or not text.strip():
+            problems.append(f"{where}.prompt: required (not empty)")
+        else:
+            if len(text) > shot_max:
+                problems.append(f"{where}.prompt: {len(text)} characters, over the {shot_max} allowed")
+            texts.append((f"{where}.prompt", text))
+        d = item.get("duration")
+        if not isinstance(d, str) or not d.isdigit():
+            problems.append(f"{where}.duration: must be a string of whole seconds such as \"3\"")
+            ok_total = False
+        else:
+            if int(d) < shot_min:
+                problems.append(f"{where}.duration: {d} is under the {shot_min}s minimum of a shot")
+            if seconds is not None and int(d) > seconds:
+                problems.append(f"{where}.duration: {d} is longer than the whole job ({seconds})")
+            total += int(d)
+    if ok_total and seconds is not None and total != seconds:
+        problems.append(f"multi_prompt: shot durations add up to {total}, not the job's duration {seconds}")
+
+
+def _omni(body: dict, p, multi: bool, frames_with_multishot: bool, problems, texts) -> None:
+    images = body.get("image_list", [])
+    elements = body.get("element_list", [])
+    if not isinstance(images, list):
+        problems.append("image_list: must be a list")
+        images = []
+    if not isinstance(elements, list):
+        problems.append("element_list: must be a list")
+        elements = []
+    types: list[str] = []
+    for n, item in enumerate(images):
+        where = f"image_list[{n}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object with image_url")
+            continue
+        for key in sorted(set(item) - {"image_url", "type"}):
+            problems.append(f"{where}.{key}: not a field of image_list")
+        if not _image_value(item.get("image_url")):
+            problems.append(f"{where}.image_url: required (URL, Base64 or file:<path>)")
+        if "type" in item:
+            if item["type"] not in ("first_frame", "end_frame"):
+                problems.append(f"{where}.type: {item['type']!r} is not \"first_frame\" or \"end_frame\"")
+            else:
+                types.append(item["type"])
+    for kind in ("first_frame", "end_frame"):
+        if types.count(kind) > 1:
+            problems.append(f"image_list: more than one {kind}")
+    if "end_frame" in types and "first_frame" not in types:
+        problems.append("image_list: an end_frame needs a first_frame")
+    if multi and types and not frames_with_multishot:
+        problems.append("image_list: frames do not go with multi_shot")
+    if "first_frame" not in types and "aspect_ratio" not in body:
+        problems.append("aspect_ratio: required on omni-video without a first frame")
+    for n, item in enumerate(elements):
+        where = f"element_list[{n}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object with element_id")
+            continue
+        for key in sorted(set(item) - {"element_id"}):
+            problems.append(f"{where}.{key}: not a field of element_list")
+        eid = item.get("element_id")
+        good = (isinstance(eid, int) and not isinstance(eid, bool) and eid > 0) or (
+            isinstance(eid, str) and (eid.isdigit() or (eid.startswith("element:") and len(eid) > 8)))
+        if not good:
+            problems.append(f"{where}.element_id: must be an element id (or element:<Name> in build output)")
+    most = p.data["references"]["max_inputs"]
+    total = len(images) + len(elements)
+    if total > most:
+        problems.append(f"image_list, element_list: {total} reference inputs, over the {most} allowed")
+    for where, text in texts:
+        for kind, k in _TOKEN.findall(text):
+            k = int(k)
+            have = {"element": len(elements), "image": len(images), "video": 0}[kind]
+            if not 1 <= k <= have:
+                problems.append(f"{where}: <<<{kind}_{k}>>> refers to no {kind} "
+                                f"(the request has {have})")
+
+
+# -- elements -----------------------------------------------------------------------
+
+def _element(body: dict, p, problems: list[str]) -> None:
+    limits = p.data.get("element", {})
+    name_max = limits.get("name_max_chars", 20)
+    desc_max = limits.get("description_max_chars", 100)
+    refer_min = limits.get("refer_images_min", 1)
+    refer_max = limits.get("refer_images_max", 3)
+    name = body.get("element_name")
+    if not _is_text(name) or not name.strip():
+        problems.append("element_name: required")
+    elif len(name) > name_max:
+        problems.append(f"element_name: {len(name)} characters, over the {name_max} allowed")
+    desc = body.get("element_description")
+    if not _is_text(desc) or not desc.strip():
+        problems.append("element_description: required")
+    elif len(desc) > desc_max:
+        problems.append(f"element_description: {len(desc)} characters, over the {desc_max} allowed")
+    kind = body.get("reference_type")
+    if kind not in ("image_refer", "video_refer"):
+        problems.append(f"reference_type: {kind!r} is not \"image_refer\" or \"video_refer\"")
+    if kind == "image_refer":
+        images = body.get("element_image_list")
+        if not isinstance(images, dict):
+            problems.append("element_image_list: required when reference_type is \"image_refer\"")
+        else:
+            for key in sorted(set(images) - {"frontal_image", "refer_images"}):
+                problems.append(f"element_image_list.{key}: not a field of element_image_list")
+            if not _image_value(images.get("frontal_image")):
+                problems.append("element_image_list.frontal_image: required (the frontal view)")
+            refer = images.get("refer_images")
+            if not isinstance(refer, list):
+                problems.append(f"element_image_list.refer_images: required ({refer_min} to "
+                                f"{refer_max} more images)")
+            else:
+                if not refer_min <= len(refer) <= refer_max:
+                    problems.append(f"element_image_list.refer_images: {len(refer)} images; "
+                                    f"an element takes {refer_min} to {refer_max} besides the frontal one")
+                for n, item in enumerate(refer):
+                    if not isinstance(item, dict) or not _image_value(item.get("image_url")):
+                        problems.append(f"element_image_list.refer_images[{n}].image_url: required")
+    elif kind == "video_refer":
+        if not isinstance(body.get("element_video_list"), dict):
+            problems.append("element_video_list: required when reference_type is \"video_refer\"")
+    tags = body.get("tag_list")
+    if tags is not None:
+        if not isinstance(tags, list):
+            problems.append("tag_list: must be a list of {tag_id}")
+        else:
+            for n, t in enumerate(tags):
+                if not isinstance(t, dict) or t.get("tag_id") not in TAGS:
+                    problems.append(f"tag_list[{n}].tag_id: not one of o_101 to o_108")
+    for key in ("callback_url", "external_task_id", "element_voice_id"):
+        if key in body and not _is_text(body[key]):
+            problems.append(f"{key}: must be a string")

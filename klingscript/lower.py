@@ -1,0 +1,340 @@
+"""Lowering: the checked syntax tree becomes a resolved production.
+
+A production is what the planner works from: every scene with its effective
+settings (the document's settings, overridden by the scene's own), its shots
+with their durations (written or inferred from dialogue), its references
+resolved to the declared elements (including elements from ``use`` files),
+and its dialogue with speaker, tones, language and off-screen voice.
+
+Paths in a production are relative to the folder of the script given to
+klingc (the project folder), with ``/`` separators, whichever file they were
+written in. Lowering never fails: a value the front end rejected falls back to
+its default (the front end has reported it; such a program is not built).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple, Optional, Union
+
+from . import ast as A
+from . import languages, profiles, settings as S, timing
+from .project import Program, SourceFile
+
+
+class Element(NamedTuple):
+    name: str
+    kind: str                    # character | location | prop
+    description: Optional[str]
+    images: tuple[str, ...]      # relative to the script's folder, '/'-separated
+    voice: Optional[str]
+    span: A.Span                 # the name in its declaration
+    file: str                    # display path of the declaring file
+
+
+class Mention(NamedTuple):
+    """``@Name`` inside prose, resolved to a declared element (or not, when undeclared)."""
+    name: str
+    declared: bool
+    span: A.Span
+
+
+Prose = tuple[Union[str, Mention], ...]   # text pieces and mentions, in order
+
+
+class Speech(NamedTuple):
+    speaker: str                 # the element's name or the role as written
+    element: Optional[str]       # the element's name when the speaker is a declared element
+    tones: tuple[str, ...]
+    language: str                # canonical language name
+    offscreen: Optional[str]     # None, "voice-over" or "off-screen"
+    text: str
+    span: A.Span
+
+
+class Cue(NamedTuple):
+    """A ``sound:`` line inside a shot or a preamble."""
+    text: str
+    span: A.Span
+
+
+class Action(NamedTuple):
+    text: Prose
+    span: A.Span
+
+
+Line = Union[Speech, Cue, Action]
+
+
+class Shot(NamedTuple):
+    number: int                  # position in the scene, from 1
+    seconds: int
+    inferred: bool
+    text: Prose
+    lines: tuple[Line, ...]
+    span: A.Span                 # the shot's head (``Shot 3 (4s)``)
+
+
+class Frame(NamedTuple):
+    path: str
+    span: A.Span
+
+
+class Settings(NamedTuple):
+    model: str
+    resolution: str
+    aspect: str
+    audio: str
+    language: str
+    style: Optional[str]
+    negative: Optional[str]
+    multishot: str
+
+
+class Scene(NamedTuple):
+    number: int                  # position in the script, from 1
+    title: str
+    settings: Settings
+    profile: profiles.Profile
+    location: Optional[Mention]
+    sound: Optional[str]         # the scene's ambience
+    first_frame: Optional[Frame]
+    last_frame: Optional[Frame]
+    preamble: tuple[Line, ...]
+    shots: tuple[Shot, ...]
+    seconds: Optional[int]       # a scene without shots: its duration (None when unknown)
+    inferred: bool               # a scene without shots: whether the duration was inferred
+    span: A.Span                 # the scene's head line
+    title_span: A.Span
+    setting_spans: dict          # key -> span of the setting that gave the value (scene or document)
+
+    @property
+    def duration(self) -> int:
+        if self.shots:
+            return sum(s.seconds for s in self.shots)
+        return self.seconds or 0
+
+
+class Production(NamedTuple):
+    title: str
+    source: str                  # the script's file name
+    root: Path                   # the project folder
+    elements: dict               # name -> Element
+    scenes: tuple[Scene, ...]
+
+
+_OFFSCREEN_VO = {"v.o.", "vo", "voice-over", "voice over"}
+
+
+def lower(program: Program, scenes: Optional[set[int]] = None) -> Production:
+    """The production of a checked program; ``scenes`` limits it to some scene numbers."""
+    main = program.main
+    doc = main.doc
+    base = _document_settings(doc, main.path.stem)
+    elements = {name: _element(program, decl.file, decl.element)
+                for name, decl in program.elements.items()}
+    out = []
+    for number, scene in enumerate(doc.scenes, 1):
+        if scenes is not None and number not in scenes:
+            continue
+        lowered = _scene(program, main, scene, number, base, elements)
+        if lowered is not None:
+            out.append(lowered)
+    title_setting = doc.setting("title")
+    title = title_setting.value.strip() if title_setting is not None and title_setting.value.strip() \
+        else main.path.stem
+    return Production(title, main.path.name, program.root, elements, tuple(out))
+
+
+def relative_path(program: Program, base: SourceFile, rel: str) -> str:
+    """``rel``, written in ``base``, as a path relative to the script's folder."""
+    target = program.resolve_path(base, rel)
+    try:
+        out = os.path.relpath(target, program.main.path.parent)
+    except ValueError:  # another drive on Windows
+        out = str(target)
+    return out.replace(os.sep, "/")
+
+
+def _element(program: Program, f: SourceFile, el: A.Element) -> Element:
+    images = tuple(relative_path(program, f, v.value) for v in el.images if v.value.strip())
+    return Element(el.name, el.kind, el.description, images, el.voice, el.name_span, f.display)
+
+
+class _Base(NamedTuple):
+    values: dict
+    spans: dict
+
+
+def _document_settings(doc: A.Document, stem: str) -> _Base:
+    values = dict(S.DEFAULTS)
+    values.update({"style": None, "negative": None})
+    spans: dict = {}
+    _apply(doc.settings, values, spans, values["model"])
+    return _Base(values, spans)
+
+
+def _apply(items, values: dict, spans: dict, model: str) -> None:
+    seen = set()
+    for s in items:
+        if s.key in seen or s.key not in S.SCENE_OVERRIDABLE:
+            continue  # the first of a repeated setting counts (the front end reports the rest)
+        seen.add(s.key)
+        text = s.value.strip()
+        key = s.key
+        if key == "model":
+            if profiles.load(text) is None:
+                continue
+        elif key in ("resolution", "aspect", "audio", "multishot"):
+            if text not in (S.DOCUMENT_SETTINGS[key] or ()):
+                continue
+        elif key == "language":
+            text = languages.lookup(text)
+            if text is None:
+                continue
+        elif key in ("style", "negative"):
+            text = s.value.strip() or None
+        values[key] = text
+        spans[key] = s.span
+
+
+def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _Base,
+           elements: dict) -> Optional[Scene]:
+    values = dict(base.values)
+    spans = dict(base.spans)
+    _apply(scene.settings, values, spans, values["model"])
+    settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
+                        values["language"], values["style"], values["negative"], values["multishot"])
+    profile = profiles.load(settings.model) or profiles.load(S.DEFAULTS["model"])
+    lang = settings.language
+
+    def frame(key: str) -> Optional[Frame]:
+        s = scene.setting(key)
+        if s is None or not s.values or not s.values[0].value.strip():
+            return None
+        spans[key] = s.span
+        return Frame(relative_path(program, f, s.values[0].value), s.values[0].span)
+
+    sound_setting = scene.setting("sound")
+    sound = sound_setting.value.strip() if sound_setting is not None and sound_setting.value.strip() else None
+    if sound_setting is not None:
+        spans["sound"] = sound_setting.span
+    location = None
+    if scene.location is not None:
+        location = Mention(scene.location.name, scene.location.name in elements, scene.location.span)
+
+    shots = []
+    for i, shot in enumerate(scene.shots, 1):
+        seconds, inferred = timing.shot_duration(shot, lang)
+        if seconds is None:
+            seconds = 0  # not whole seconds: reported by the front end
+        text = _prose(shot.text, elements) if shot.text is not None else ()
+        shots.append(Shot(i, seconds, inferred, text, _lines(shot.lines, elements, lang),
+                          shot.head_span.to(shot.duration.span if shot.duration else shot.number_span)))
+    seconds: Optional[int] = None
+    inferred = False
+    if not scene.shots:
+        if scene.duration is not None:
+            seconds = scene.duration.seconds
+        else:
+            seconds, inferred = timing.infer_duration(scene.preamble, lang), True
+    head = scene.head_span
+    return Scene(number, scene.title.value, settings, profile, location, sound,
+                 frame("first frame"), frame("last frame"),
+                 _lines(scene.preamble, elements, lang), tuple(shots), seconds, inferred,
+                 head, scene.title.span, spans)
+
+
+def _lines(lines, elements: dict, lang: str) -> tuple[Line, ...]:
+    out: list[Line] = []
+    for line in lines:
+        if isinstance(line, A.Dialogue):
+            out.append(_speech(line, elements, lang))
+        elif isinstance(line, A.Sound):
+            out.append(Cue(line.text.value.strip(), line.span))
+        elif isinstance(line, A.Action):
+            out.append(Action(_prose(line.text, elements), line.span))
+    return tuple(out)
+
+
+def _speech(d: A.Dialogue, elements: dict, default_language: str) -> Speech:
+    speaker = d.speaker.name
+    element = speaker if isinstance(d.speaker, A.Ref) and speaker in elements else None
+    tones: tuple[str, ...] = ()
+    offscreen = None
+    if d.direction is not None:
+        tones = tuple(t.strip() for t in d.direction.tones if t.strip())
+        if d.direction.offscreen:
+            offscreen = "off-screen"
+            for item in d.direction.items:
+                if item.value.strip().casefold() in _OFFSCREEN_VO:
+                    offscreen = "voice-over"
+    return Speech(speaker, element, tones, timing.line_language(d, default_language), offscreen,
+                  d.line.value, d.span)
+
+
+_REF = re.compile(r"@([^\W\d_]\w*)")
+
+
+def _prose(text: A.Text, elements: dict) -> Prose:
+    """Split prose into text and mentions, using the reference spans the parser found."""
+    value = text.value
+    pieces: list = []
+    pos = 0
+    for ref in text.refs:
+        off = ref.span.start - text.span.start
+        token = "@" + ref.name
+        if not (0 <= off and value[off:off + len(token)] == token and off >= pos):
+            return _prose_by_pattern(text, elements)
+        if off > pos:
+            pieces.append(value[pos:off])
+        pieces.append(Mention(ref.name, ref.name in elements, ref.span))
+        pos = off + len(token)
+    if pos < len(value):
+        pieces.append(value[pos:])
+    return tuple(pieces)
+
+
+def _prose_by_pattern(text: A.Text, elements: dict) -> Prose:
+    pieces: list = []
+    pos = 0
+    for m in _REF.finditer(text.value):
+        name = m.group(1)[:20]
+        if name not in elements:
+            continue
+        if m.start() > pos:
+            pieces.append(text.value[pos:m.start()])
+        pieces.append(Mention(name, True, text.span.sub(m.start(), len(name) + 1)))
+        pos = m.start() + 1 + len(name)
+    if pos < len(text.value):
+        pieces.append(text.value[pos:])
+    return tuple(pieces)
+
+
+def mentions(scene: Scene):
+    """Every mention of an element in a scene, in script order (location first)."""
+    if scene.location is not None:
+        yield scene.location
+    for line in scene.preamble:
+        yield from _line_mentions(line)
+    for shot in scene.shots:
+        yield from shot_mentions(shot)
+
+
+def shot_mentions(shot: Shot):
+    for p in shot.text:
+        if isinstance(p, Mention):
+            yield p
+    for line in shot.lines:
+        yield from _line_mentions(line)
+
+
+def _line_mentions(line: Line):
+    if isinstance(line, Action):
+        for p in line.text:
+            if isinstance(p, Mention):
+                yield p
+    elif isinstance(line, Speech) and line.element is not None:
+        yield Mention(line.element, True, line.span)

@@ -1,0 +1,191 @@
+"""klingc build, prompt and cost as a user runs them: output folders, golden files for every
+example, atomic and deterministic writes, nothing written on errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, TESTS
+from klingscript.cli import main
+
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
+GOLDEN = TESTS / "golden" / "build"
+
+
+def _id(p: Path) -> str:
+    return p.relative_to(EXAMPLES).with_suffix("").as_posix()
+
+
+def run(args, monkeypatch, capsys, cwd):
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("NO_COLOR", "1")
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def files_of(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=_id)
+def test_example_builds_as_golden(path, tmp_path, monkeypatch, capsys, golden, update_golden):
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["build", path.name, "-o", out], monkeypatch, capsys, path.parent)
+    assert code == 0, stderr
+    assert "error" not in stderr
+    built = files_of(out)
+    assert "plan.json" in built
+    plan = json.loads(built["plan.json"])
+    assert sorted(f"requests/{j['id']}.json" for j in plan["jobs"]) == sorted(
+        f for f in built if f.startswith("requests/"))
+    assert sorted({j["prompt_file"] for j in plan["jobs"]}) == sorted(f for f in built if f.startswith("prompts/"))
+    folder = GOLDEN / _id(path)
+    if update_golden and folder.exists():
+        for stale in set(files_of(folder)) - set(built):
+            (folder / stale).unlink()
+    for rel, text in built.items():
+        golden(folder / rel, text)
+    if not update_golden:
+        assert set(files_of(folder)) == set(built), "golden files differ from the built ones"
+
+
+def test_sitcom_cost_and_split(tmp_path, monkeypatch, capsys):
+    code, out, _ = run(["cost", "sitcom_coffee_shop.kls", "--format", "json"], monkeypatch, capsys, EXAMPLES)
+    assert code == 0
+    data = json.loads(out)
+    assert [(j["part"], j["parts"], j["shots"]) for j in data["jobs"]] == [(1, 2, [1, 2, 3, 4]), (2, 2, [5, 6, 7, 8])]
+    assert data["totals"] == {"jobs": 2, "duration": 25, "credits": 25 * 12}
+    code, _, _ = run(["build", "sitcom_coffee_shop.kls", "-o", tmp_path / "b"], monkeypatch, capsys, EXAMPLES)
+    plan = json.loads((tmp_path / "b" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["totals"] == data["totals"] and plan["scenes"] == data["scenes"]
+    assert [j["credits"] for j in plan["jobs"]] == [j["credits"] for j in data["jobs"]]
+
+
+def test_cost_table_is_plain_text_off_a_terminal(monkeypatch, capsys):
+    code, out, _ = run(["cost", "fantasy_hero.kls"], monkeypatch, capsys, EXAMPLES)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["job", "scene", "part", "shots", "seconds", "output", "rate", "credits"]
+    assert lines[2].split()[1:] == ["1", "1/1", "1-4", "15s", "1080p", "audio", "12/s", "180"]
+    assert lines[-1] == "total: 1 job, 15s, 180 credits"
+    assert "\x1b[" not in out
+
+
+def test_cost_with_own_pricing(tmp_path, monkeypatch, capsys):
+    pricing = tmp_path / "p.toml"
+    pricing.write_text('currency = "coins"\n[per_second."720p"]\nsilent = 1\naudio = 2\n'
+                       '[per_second."1080p"]\nsilent = 3\naudio = 5\n', encoding="utf-8")
+    code, out, _ = run(["cost", "fantasy_hero.kls", "--pricing", pricing], monkeypatch, capsys, EXAMPLES)
+    assert code == 0 and out.splitlines()[-1] == "total: 1 job, 15s, 75 coins"
+    pricing.write_text("per_second = 3\n", encoding="utf-8")
+    code, _, err = run(["cost", "fantasy_hero.kls", "--pricing", pricing], monkeypatch, capsys, EXAMPLES)
+    assert code == 2 and "per_second" in err
+    code, _, err = run(["cost", "fantasy_hero.kls", "--pricing", tmp_path / "none.toml"], monkeypatch, capsys,
+                       EXAMPLES)
+    assert code == 2 and "no such pricing file" in err
+
+
+def test_prompt_prints_paste_ready_pages(monkeypatch, capsys):
+    code, out, _ = run(["prompt", "living_room.kls"], monkeypatch, capsys, EXAMPLES)
+    assert code == 0
+    assert out.startswith("=== Scene 1: Meet the family ===")
+    assert "--- Shot 1 (3s) ---" in out and "--- Shot 4 (4s) ---" in out
+    assert "@Grace opens the front door" in out and "<<<" not in out
+    code, out, _ = run(["prompt", "series/episode2.kls", "--scene", "2"], monkeypatch, capsys, EXAMPLES)
+    assert code == 0 and out.startswith("=== Scene 2: Back at the office ===")
+    assert "Scene 1" not in out
+    code, _, err = run(["prompt", "series/episode2.kls", "--scene", "3"], monkeypatch, capsys, EXAMPLES)
+    assert code == 2 and "no scene 3" in err
+
+
+BROKEN = textwrap.dedent('''\
+    character Ana:
+        description: "woman with a red umbrella"
+    scene "Rain":
+        Shot 1 (2s): @Anna opens her umbrella.
+    ''')
+GOOD = 'scene "Rain":\n    Shot 1 (4s): Rain on the window.\n'
+
+
+@pytest.mark.parametrize("command", ["build", "prompt", "cost"])
+def test_errors_print_diagnostics_and_write_nothing(command, tmp_path, monkeypatch, capsys):
+    (tmp_path / "broken.kls").write_text(BROKEN, encoding="utf-8")
+    code, out, err = run([command, "broken.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 1
+    assert "broken.kls:4:18: error[KLS201]: no element named @Anna" in err
+    assert "error[KLS302]" not in err        # the scene with an error is not planned
+    assert out == ""
+    assert not (tmp_path / "build").exists()
+
+
+def test_planner_errors_stop_the_build(tmp_path, monkeypatch, capsys):
+    (tmp_path / "short.kls").write_text('scene "Blink":\n    Shot 1 (2s): Mia blinks.\n', encoding="utf-8")
+    code, _, err = run(["build", "short.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 1 and "error[KLS302]" in err
+    assert not (tmp_path / "build").exists()
+
+
+def test_build_default_folder_rebuild_and_replace(tmp_path, monkeypatch, capsys):
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    code, out, _ = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    target = tmp_path / "build" / "rain"
+    assert code == 0 and out.startswith(str(Path("build") / "rain") + ": 1 job, 4s,")
+    first = files_of(target)
+    assert set(first) >= {"plan.json", "prompts/scene01.txt"}
+    code, _, _ = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 0 and files_of(target) == first                         # byte-identical
+    (tmp_path / "rain.kls").write_text(GOOD.replace("window", "door"), encoding="utf-8")
+    code, _, _ = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    again = files_of(target)
+    assert code == 0 and again != first and len([f for f in again if f.startswith("requests/")]) == 1
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == ["rain"]   # no temporary folders left
+
+
+def test_build_refuses_to_replace_a_folder_that_is_not_a_build(tmp_path, monkeypatch, capsys):
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    keep = tmp_path / "notes"
+    keep.mkdir()
+    (keep / "todo.txt").write_text("mine", encoding="utf-8")
+    code, _, err = run(["build", "rain.kls", "-o", "notes"], monkeypatch, capsys, tmp_path)
+    assert code == 2 and "not a klingc build folder" in err
+    assert (keep / "todo.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_unreadable_input_and_bad_templates(tmp_path, monkeypatch, capsys):
+    code, _, err = run(["build", "missing.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 2 and "no such file" in err
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    code, _, err = run(["build", "rain.kls", "--templates", "nowhere"], monkeypatch, capsys, tmp_path)
+    assert code == 2 and "no such template folder" in err
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "job.j2").write_text("{{ scene.nonsense.deeper }}", encoding="utf-8")
+    code, _, err = run(["build", "rain.kls", "--templates", "tpl"], monkeypatch, capsys, tmp_path)
+    assert code == 2 and "template" in err and "Traceback" not in err
+    assert not (tmp_path / "build").exists()
+
+
+def test_own_templates_change_the_prompts(tmp_path, monkeypatch, capsys):
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "job.j2").write_text(
+        '{% for s in job.shots %}RAINY {{ s.text }}{% endfor %}', encoding="utf-8")
+    code, _, _ = run(["build", "rain.kls", "--templates", "tpl", "-o", "out"], monkeypatch, capsys, tmp_path)
+    assert code == 0
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["jobs"][0]["request"]["prompt"] == "RAINY Rain on the window."
+
+
+def test_build_through_the_command_line(tmp_path, klingc):
+    """A fresh process: the console script, exit code and summary line."""
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    r = klingc("build", "rain.kls", "-o", "out", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "out: 1 job, 4s, 36 credits"
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,215 @@
+"""The planner against brute force.
+
+For random shot lists (up to 12 shots) every way of cutting the scene into
+consecutive jobs is tried; the valid ones are those whose every job satisfies
+the model profile, measured exactly: durations, shots per structured job,
+reference inputs, and the real prompt lengths rendered from the Jinja2
+templates. The planner (which measures prompts with its fast plain renderer
+and bounds) must find the same number of jobs, with every constraint holding,
+every shot exactly once and in order, and the same balance (longest job, sum
+of squared durations) as the best brute-force split.
+"""
+
+from __future__ import annotations
+
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from klingscript.backends.prompts import Renderer
+from klingscript.compiler import check
+from klingscript.diagnostics.model import Severity
+from klingscript.lower import lower
+from klingscript.plan import ScenePlanner, load_pricing, make_plan, split
+
+WORDS = ("the", "rain", "falls", "on", "a", "quiet", "street", "while", "neon", "signs", "flicker",
+         "slowly", "camera", "pans", "across", "crowded", "market", "stalls", "lanterns", "glow")
+NAMES = ("Ann", "Ben", "Cai", "Dov", "Eve", "Fay", "Gus", "Hal", "Ivy")
+
+
+def compositions(n: int):
+    """Every way to cut 0..n-1 into consecutive non-empty groups."""
+    for cuts in itertools.product((False, True), repeat=n - 1):
+        groups, start = [], 0
+        for k, cut in enumerate(cuts, 1):
+            if cut:
+                groups.append((start, k))
+                start = k
+        groups.append((start, n))
+        yield groups
+
+
+def brute_force(durations, valid):
+    """(fewest jobs, best (longest, sum of squares)) over all valid splits, or None."""
+    best = None
+    for groups in compositions(len(durations)):
+        if all(valid(i, j) for i, j in groups):
+            sums = [sum(durations[i:j]) for i, j in groups]
+            key = (len(groups), max(sums), sum(s * s for s in sums))
+            if best is None or key < best:
+                best = key
+    return best
+
+
+# -- the splitting algorithm on abstract constraints ----------------------------------
+
+@st.composite
+def abstract_cases(draw):
+    n = draw(st.integers(1, 12))
+    durations = draw(st.lists(st.integers(1, 16), min_size=n, max_size=n))
+    job_min = draw(st.integers(1, 5))
+    job_max = draw(st.integers(max(job_min, 6), 16))
+    per_job = draw(st.integers(1, 7))
+    weight = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))  # e.g. reference inputs
+    budget = draw(st.integers(3, 12))
+    return durations, job_min, job_max, per_job, weight, budget
+
+
+@settings(max_examples=300, deadline=None)
+@given(abstract_cases())
+def test_split_matches_brute_force(case):
+    durations, job_min, job_max, per_job, weight, budget = case
+    n = len(durations)
+
+    def valid(i, j):
+        return (job_min <= sum(durations[i:j]) <= job_max and j - i <= per_job
+                and sum(weight[i:j]) <= budget)
+
+    ends = [[j for j in range(i + 1, n + 1) if valid(i, j)] for i in range(n)]
+    got = split(durations, ends)
+    want = brute_force(durations, valid)
+    if want is None:
+        assert got is None
+        return
+    assert got is not None
+    assert [k for i, j in got for k in range(i, j)] == list(range(n))   # each shot once, in order
+    assert all(valid(i, j) for i, j in got)
+    sums = [sum(durations[i:j]) for i, j in got]
+    assert (len(got), max(sums), sum(s * s for s in sums)) == want
+
+
+def test_split_breaks_ties_towards_balance():
+    def ends_for(durations, most=15, per_job=6):
+        n = len(durations)
+        return [[j for j in range(i + 1, n + 1)
+                 if 3 <= sum(durations[i:j]) <= most and j - i <= per_job] for i in range(n)]
+
+    eight = [3, 3, 3, 3, 4, 3, 3, 3]               # the sitcom: 25 s in 8 shots
+    assert split(eight, ends_for(eight)) == [(0, 4), (4, 8)]   # 12 s + 13 s, not 15 s + 10 s
+    six = [5] * 6
+    assert split(six, ends_for(six)) == [(0, 3), (3, 6)]
+    uneven = [10, 2, 2, 2, 10]
+    groups = split(uneven, ends_for(uneven))
+    sums = [sum(uneven[i:j]) for i, j in groups]
+    assert len(groups) == 2 and max(sums) == 14
+    assert split([2], ends_for([2])) is None
+    assert split([14, 2, 14], ends_for([14, 2, 14])) is None
+
+
+# -- the planner on real scripts, measured with the real templates ---------------------
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("planner")
+    (root / "refs").mkdir()
+    Image.new("RGB", (400, 400), (90, 120, 150)).save(root / "refs" / "a.png")
+    Image.new("RGB", (400, 400), (150, 120, 90)).save(root / "refs" / "b.png")
+    return root
+
+
+@st.composite
+def scripts(draw):
+    omni = draw(st.booleans())
+    mode = draw(st.sampled_from(("api", "api", "text")))
+    n = draw(st.integers(1, 12))
+    shots = []
+    for k in range(1, n + 1):
+        seconds = draw(st.integers(1, 15))
+        size = draw(st.sampled_from((3, 8, 15, 40, 70, 90)))
+        words = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=size, max_size=size)))
+        who = draw(st.lists(st.sampled_from(NAMES), max_size=4, unique=True))
+        mentions = " ".join("@" + w for w in who)
+        line = f"    Shot {k} ({seconds}s): {mentions} {words}."
+        if who and draw(st.booleans()):
+            line += f'\n        @{who[0]} (calm): "We should go."'
+        shots.append(line)
+    style = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=0, max_size=30)))
+    elements = []
+    for name in NAMES:
+        images = ""
+        if omni:
+            count = draw(st.integers(0, 2))
+            if count:
+                images = "\n    images: " + ", ".join(('"refs/a.png"', '"refs/b.png"')[:count])
+        elements.append(f'character {name}:\n    description: "person called {name.lower()} '
+                        f'in a grey coat"\n    voice: "soft"{images}')
+    head = textwrap.dedent(f"""\
+        title: Random
+        model: {"kling-v3-omni" if omni else "kling-v3"}
+        multishot: {mode}
+        """)
+    if style:
+        head += f'style: "{style}"\n'
+    body = "\n".join(elements) + '\n\nscene "Random":\n    sound: "wind"\n' + "\n".join(shots) + "\n"
+    return head + "\n" + body
+
+
+def _exact(planner: ScenePlanner, n: int):
+    """Whether shots i..j-1 make a valid job, measured with the Jinja2 templates."""
+    scene = planner.scene
+    p = scene.profile
+    text_mode = scene.settings.multishot == "text"
+
+    def valid(i, j):
+        shots = scene.shots[i:j]
+        if not p.job_min <= sum(s.seconds for s in shots) <= p.job_max:
+            return False
+        if len(shots) > 1 and not text_mode and len(shots) > p.shots_per_job:
+            return False
+        names = planner.names(i, j)
+        imaged = [x for x in names if planner.elements[x].images]
+        if imaged and len(imaged) > p.max_inputs:
+            return False
+        kind = "omni" if imaged else "text2video"
+        kling, images = planner.lists(names, kind)
+        prompt, multi = planner.prompts(i, j, planner.refs("api", kling, images))
+        if prompt is not None and len(prompt) > p.prompt_max:
+            return False
+        return all(len(text) <= p.shot_prompt_max for _, text, _ in multi)
+
+    return valid
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(script=scripts())
+def test_planner_matches_brute_force(project, script):
+    path = project / "random.kls"
+    path.write_text(script, encoding="utf-8")
+    program = check(path)
+    assert not [d for d in program.diagnostics if d.severity is Severity.ERROR
+                and d.code not in ("KLS302", "KLS305", "KLS306")], program.diagnostics
+    production = lower(program)
+    (scene,) = production.scenes
+    plan = make_plan(production)
+    exact = ScenePlanner(scene, production, Renderer(), load_pricing())
+    n = len(scene.shots)
+    durations = [s.seconds for s in scene.shots]
+    valid = _exact(exact, n)
+    want = brute_force(durations, valid)
+    errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
+    if want is None:
+        assert plan.jobs == () and errors, "brute force finds no valid split, the planner must say why"
+        return
+    assert not errors, errors
+    groups = [(job.shots[0].number - 1, job.shots[-1].number) for job in plan.jobs]
+    assert [s.number for job in plan.jobs for s in job.shots] == list(range(1, n + 1))
+    assert all(valid(i, j) for i, j in groups)
+    sums = [job.duration for job in plan.jobs]
+    assert (len(groups), max(sums), sum(s * s for s in sums)) == want
+    assert [job.part for job in plan.jobs] == list(range(1, len(groups) + 1))
