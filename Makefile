@@ -1,4 +1,5 @@
-# make demo   check the bundled examples, build the sitcom and print its cost (creates .venv on first use)
+# make demo   check the bundled examples, build the sitcom, print its cost, render it against
+#             the local simulator and print the path of film.mp4 (creates .venv on first use)
 # make test   run the whole test suite
 # make bench  time klingc check against a feature-length script
 
@@ -19,6 +20,7 @@ demo: $(VENV)/.installed
 	$(BIN)/klingc build examples/sitcom_coffee_shop.kls -o build/sitcom_coffee_shop
 	$(BIN)/klingc cost examples/sitcom_coffee_shop.kls
 	@echo "paste-ready prompts: build/sitcom_coffee_shop/prompts/ (or: klingc prompt examples/sitcom_coffee_shop.kls)"
+	$(BIN)/klingc render examples/sitcom_coffee_shop.kls --simulate
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
@@ -27,4 +29,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf build dist bench/out .pytest_cache
+	rm -rf build render dist bench/out .pytest_cache

@@ -1,0 +1,175 @@
+"""klingc render FILE [-o DIR] [--api-base URL] [--concurrency N] [--max-credits N] [--poll-interval S]
+
+Builds the plan, then generates every job with Kling, downloads the clips
+and assembles ``DIR/scenes/NN-<scene>.mp4`` and ``DIR/film.mp4``. DIR
+(default ``render/<stem>/``) also holds ``plan.json``, ``clips/`` and the
+ledger (``ledger.sqlite``) that makes the command resumable: run it again
+after a crash or Ctrl-C and it carries on without paying twice.
+
+Credentials come from KLING_ACCESS_KEY and KLING_SECRET_KEY, the API base
+from --api-base, else KLING_API_BASE, else Kling's Singapore endpoint.
+``--simulate`` renders against a local simulator instead (no account, no
+credits): animatic clips of the script.
+
+Exit codes: 0 the film is done; 1 errors in the script, or a render over
+--max-credits (nothing sent); 2 usage errors, missing credentials, an
+unusable output folder; 3 a job failed, Kling refused the credentials, or
+the clips could not be assembled.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+HELP = "generate the clips with Kling (or the local simulator) and assemble the film"
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _seconds(text: str) -> float:
+    import argparse
+
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < x <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return x
+
+
+def _credits(text: str) -> float:
+    import argparse
+
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of credits") from None
+    if x < 0:
+        raise argparse.ArgumentTypeError("cannot be negative")
+    return x
+
+
+def add_arguments(p) -> None:
+    from .build import add_common
+
+    add_common(p)
+    p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
+    p.add_argument("--api-base", metavar="URL",
+                   help="Kling API base URL (default: $KLING_API_BASE, else https://api-singapore.klingai.com)")
+    p.add_argument("--concurrency", type=_positive_int, default=4, metavar="N",
+                   help="tasks in flight at Kling at once (default 4; lowered when Kling says 1303)")
+    p.add_argument("--max-credits", type=_credits, metavar="N",
+                   help="refuse to start when the credits still to spend exceed N")
+    p.add_argument("--poll-interval", type=_seconds, metavar="S",
+                   help="seconds between queries of one task (default 10; 0.2 with --simulate)")
+    p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
+    p.add_argument("--simulate", action="store_true",
+                   help="render against a local Kling simulator started for this render (no account needed)")
+    p.add_argument("--latency", type=_seconds, default=1.0, metavar="S",
+                   help="with --simulate: seconds each simulated task takes (default 1)")
+    p.add_argument("--progress", choices=("auto", "rich", "plain", "quiet"), default="auto",
+                   help="live table on a terminal (auto), or plain log lines")
+    p.add_argument("--no-assemble", action="store_true", help="download the clips only")
+
+
+def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) -> str:
+    from ..runtime.render import _num
+
+    cur = plan.get("currency", "credits")
+    title = plan.get("title") or plan.get("source") or "film"
+    jobs = len(result.outcomes)
+    done = result.done
+    seconds = sum(o.seconds for o in done)
+    lines = [f"{title}: {len(done)} of {jobs} job{'s' if jobs != 1 else ''} done ({seconds}s)"
+             + (f", {len(result.failed)} failed" if result.failed else "")]
+    for o in result.failed:
+        lines.append(f"  failed: {o.label} [{o.id}]: {o.message or o.state}")
+    lines.append(f"credits: {_num(result.spent_now)} {cur} spent by this render; "
+                 f"{_num(result.spent_total)} of {_num(result.total_credits)} for the whole film so far"
+                 + (" (simulated: nothing was charged)" if simulated else ""))
+    if result.message:
+        lines.append(f"stopped: {result.message}")
+    for scene in result.scenes:
+        lines.append(f"scene: {scene}")
+    if result.film is not None:
+        lines.append(f"film: {result.film}")
+    elif jobs:
+        missing = ", ".join(str(n) for n in result.incomplete_scenes)
+        old = " (the film.mp4 there is from an earlier render)" if (folder / "film.mp4").exists() else ""
+        lines.append("film: not assembled" + (f"; scenes {missing} are incomplete" if missing else "") + old
+                     + "; run the same command again to retry")
+    return redact("\n".join(lines)) + "\n"
+
+
+def run(args) -> int:
+    import asyncio
+
+    from ..runtime import progress as P
+    from ..runtime.client import Credentials, MissingCredentials, api_base
+    from ..runtime.ledger import LedgerError
+    from ..runtime.render import SIMULATOR, BudgetExceeded, Options, ServiceChanged, render_plan
+    from .build import Stop, compile_plan, outputs
+
+    try:
+        program, plan = compile_plan(args, args.pricing)
+        out = outputs(plan, program)
+    except Stop as s:
+        return s.code
+    folder = Path(args.output) if args.output else Path("render") / program.main.path.stem
+    simulator = None
+    try:
+        if args.simulate:
+            from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Simulator
+
+            simulator = Simulator(latency=args.latency, concurrency=max(args.concurrency, 1)).start()
+            credentials = Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
+            base = simulator.url
+            print(f"klingc: rendering against the local simulator at {base} (no credits are spent)",
+                  file=sys.stderr)
+        else:
+            try:
+                credentials = Credentials.from_env()
+            except MissingCredentials as e:
+                print(f"klingc: {e}", file=sys.stderr)
+                return 2
+            base = api_base(args.api_base)
+        poll = args.poll_interval or (0.2 if args.simulate else 10.0)
+        options = Options(output=folder, api_base=base, concurrency=args.concurrency,
+                          max_credits=args.max_credits, poll_interval=poll, assemble=not args.no_assemble,
+                          root=program.root, allow_outside=args.allow_outside,
+                          service=SIMULATOR if args.simulate else None)
+        progress = P.make(args.progress)
+        try:
+            result = asyncio.run(render_plan(out.plan, program.main.path.parent, credentials, options,
+                                             progress))
+        except BudgetExceeded as e:
+            progress.close()
+            print(f"klingc: {e}", file=sys.stderr)
+            return 1
+        except ServiceChanged as e:
+            print(f"klingc: {e}", file=sys.stderr)
+            return 2
+        except (OSError, LedgerError) as e:
+            progress.close()
+            print(f"klingc: cannot render into {folder}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+            return 2
+        finally:
+            progress.close()
+        sys.stdout.write(_summary(result, folder, out.plan, credentials.redact, args.simulate))
+        sys.stdout.flush()
+        return result.code
+    finally:
+        if simulator is not None:
+            simulator.stop()

@@ -1,0 +1,109 @@
+"""klingc simulate [--port P] [--latency S] [--fail-rate R] [--error-rate R] [--concurrency N] [--seed N]
+
+Serves a local Kling-compatible API on loopback until stopped (Ctrl-C):
+the same JSON, authentication, validation, rate limits and errors as Kling,
+and real animatic clips as results. Point a render at it with
+``klingc render FILE --api-base URL`` and the simulator's keys in
+KLING_ACCESS_KEY / KLING_SECRET_KEY.
+
+The keys it accepts: ``--access-key`` / ``--secret-key``, else
+KLINGC_SIMULATOR_ACCESS_KEY / KLINGC_SIMULATOR_SECRET_KEY, else the
+well-known test keys ``klingc-simulator-access-key`` /
+``klingc-simulator-secret-key-for-tests``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HELP = "run a local Kling-compatible API for trying renders offline"
+
+ACCESS_ENV, SECRET_ENV = "KLINGC_SIMULATOR_ACCESS_KEY", "KLINGC_SIMULATOR_SECRET_KEY"
+
+
+def _rate(text: str) -> float:
+    import argparse
+
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return x
+
+
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError("must be 0 to 65535 (0: any free port)")
+    return n
+
+
+def add_arguments(p) -> None:
+    from .render import _positive_int, _seconds
+
+    p.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    p.add_argument("--latency", type=_seconds, default=2.0, metavar="S",
+                   help="seconds from creating a task to its result (default 2)")
+    p.add_argument("--fail-rate", type=_rate, default=0.0, metavar="R",
+                   help="share of tasks that end `failed` with a task_status_msg")
+    p.add_argument("--error-rate", type=_rate, default=0.0, metavar="R",
+                   help="share of requests answered with HTTP 500/502/503 (codes 5000-5002)")
+    p.add_argument("--drop-rate", type=_rate, default=0.0, metavar="R",
+                   help="share of requests whose connection is dropped without an answer")
+    p.add_argument("--throttle-rate", type=_rate, default=0.0, metavar="R",
+                   help="share of requests answered with HTTP 429, code 1302")
+    p.add_argument("--concurrency", type=_positive_int, default=5, metavar="N",
+                   help="tasks that may run at once per account (more get 429, code 1303)")
+    p.add_argument("--seed", type=int, metavar="N", help="seed for the fault injection")
+    p.add_argument("--clips", choices=("animatic", "card"), default="animatic",
+                   help="animatic clips of the request (default), or a plain card per duration (faster)")
+    p.add_argument("--access-key", metavar="KEY", help=f"access key to accept (default: ${ACCESS_ENV} or the test key)")
+    p.add_argument("--secret-key", metavar="KEY", help=f"secret key to verify tokens with (default: ${SECRET_ENV} "
+                                                       f"or the test key)")
+    p.add_argument("--quiet", action="store_true", help="print only the address")
+
+
+def run(args) -> int:
+    import time
+
+    from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Simulator
+
+    access = args.access_key or os.environ.get(ACCESS_ENV) or DEFAULT_ACCESS_KEY
+    secret = args.secret_key or os.environ.get(SECRET_ENV) or DEFAULT_SECRET_KEY
+
+    def log(message: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    sim = Simulator(port=args.port, latency=args.latency, fail_rate=args.fail_rate, error_rate=args.error_rate,
+                    drop_rate=args.drop_rate, throttle_rate=args.throttle_rate, concurrency=args.concurrency,
+                    seed=args.seed, access_key=access, secret_key=secret, clips=args.clips,
+                    log=None if args.quiet else log)
+    try:
+        sim.start()
+    except OSError as e:
+        print(f"klingc: cannot listen on 127.0.0.1:{args.port}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"Kling simulator listening on {sim.url}", flush=True)
+    if not args.quiet:
+        if access == DEFAULT_ACCESS_KEY and secret == DEFAULT_SECRET_KEY:
+            print(f"  render with: KLING_ACCESS_KEY={DEFAULT_ACCESS_KEY} KLING_SECRET_KEY={DEFAULT_SECRET_KEY} "
+                  f"klingc render FILE --api-base {sim.url}", flush=True)
+        else:
+            print(f"  render with: klingc render FILE --api-base {sim.url} "
+                  f"(and the simulator's keys in KLING_ACCESS_KEY / KLING_SECRET_KEY)", flush=True)
+        print("  stop with Ctrl-C", flush=True)
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0

@@ -1,0 +1,125 @@
+"""klingc status DIR [--format table|json] [--all] [--verify] — the ledger of a render folder.
+
+One row per element and job of the script's current plan (``--all``: also
+those of earlier versions of the script): its state, Kling's task id, the
+credits, and the downloaded clip or the reason it failed. ``--verify``
+checks every downloaded clip against its recorded SHA-256. Safe to run
+while a render is going.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HELP = "show the state of a render folder (its ledger) as a table"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("folder", metavar="DIR", help="a render folder (klingc render -o DIR)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--all", action="store_true", help="include elements and jobs of earlier plans")
+    p.add_argument("--verify", action="store_true", help="check each downloaded clip's SHA-256")
+
+
+def _rows(entries, folder: Path, verify: bool):
+    from ..runtime.ledger import file_ok
+    from ..runtime.render import _num
+
+    rows = []
+    for e in entries:
+        state = e.state
+        note = e.message
+        if e.kind == "job" and e.state == "done":
+            ok = file_ok(folder, e, checksum=verify)
+            note = e.file or ""
+            if not ok:
+                state, note = "missing", f"{e.file}: missing or changed; `klingc render` downloads it again"
+        elif e.kind == "element" and e.state == "done":
+            note = f"element id {e.element_id}"
+        rows.append({
+            "id": e.id, "kind": e.kind, "what": e.label, "shots": e.shots,
+            "seconds": e.duration if e.kind == "job" else None,
+            "credits": _num(e.credits) if e.kind == "job" else None,
+            "state": state, "task_id": e.task_id, "external_task_id": e.external_task_id,
+            "current": e.current, "note": note})
+    return rows
+
+
+def _plain(rows, totals) -> str:
+    head = ("id", "what", "shots", "secs", "credits", "state", "task", "note")
+    table = [head]
+    for r in rows:
+        table.append((r["id"] + ("" if r["current"] else " (old)"), r["what"], r["shots"] or "-",
+                      "" if r["seconds"] is None else f"{r['seconds']}s",
+                      "" if r["credits"] is None else str(r["credits"]), r["state"],
+                      r["task_id"] or "-", r["note"] or ""))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(head) - 1)]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths)]
+        lines.append("  ".join(cells + [str(row[-1])]).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  ----")
+    lines.append("")
+    lines.append(totals)
+    return "\n".join(lines) + "\n"
+
+
+def _rich(rows, totals, title) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {"done": "green", "failed": "red", "rejected": "red", "error": "red", "missing": "red",
+              "processing": "yellow", "submitted": "yellow", "sending": "yellow", "succeed": "cyan"}
+    table = Table(title=title)
+    for h in ("id", "what", "shots", "secs", "credits", "state", "task", "note"):
+        table.add_column(h, justify="right" if h in ("secs", "credits") else "left",
+                         overflow="fold" if h == "note" else "ellipsis")
+    for r in rows:
+        table.add_row(r["id"] + ("" if r["current"] else " (old)"), r["what"], r["shots"] or "-",
+                      "" if r["seconds"] is None else f"{r['seconds']}s",
+                      "" if r["credits"] is None else str(r["credits"]),
+                      Text(r["state"], style=styles.get(r["state"], "")), r["task_id"] or "-", r["note"] or "")
+    console = Console()
+    console.print(table)
+    console.print(totals, markup=False, highlight=False)
+
+
+def run(args) -> int:
+    from ..runtime.ledger import Ledger, LedgerError, summarize
+    from ..runtime.render import _num
+
+    folder = Path(args.folder)
+    try:
+        ledger = Ledger.open_readonly(folder)
+    except LedgerError as e:
+        print(f"klingc: {e}", file=sys.stderr)
+        return 2
+    with ledger:
+        entries = ledger.entries(current_only=not args.all)
+        plan = json.loads(ledger.meta("plan") or "{}")
+    rows = _rows(entries, folder, args.verify)
+    current = [e for e in entries if e.current]
+    s = summarize(current)
+    done = sum(1 for r in rows if r["kind"] == "job" and r["current"] and r["state"] == "done")
+    film = folder / "film.mp4"
+    totals = (f"{done} of {s['jobs']} jobs done ({s['done_seconds']}s); "
+              f"{_num(s['spent'])} credits spent, {_num(s['to_spend'])} still to spend"
+              + (f"; film: {film}" if film.exists() else ""))
+    if args.format == "json":
+        data = {"folder": str(folder), "title": plan.get("title"), "source": plan.get("source"),
+                "entries": rows, "jobs": s["jobs"], "done": done, "spent": _num(s["spent"]),
+                "to_spend": _num(s["to_spend"]), "film": str(film) if film.exists() else None}
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    from ..diagnostics.render import use_colour
+
+    title = f"{plan.get('title') or folder.name} — {folder}"
+    if use_colour(sys.stdout):
+        _rich(rows, totals, title)
+    else:
+        sys.stdout.write(f"{title}\n\n" + _plain(rows, totals))
+    return 0

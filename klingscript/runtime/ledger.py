@@ -1,0 +1,325 @@
+"""The render ledger: an SQLite file (``ledger.sqlite``) in the render folder.
+
+One row per element and per job ever sent from this folder, keyed by its
+id (the content hash that ``klingc build`` gives it), so that:
+
+- the intent to send a request is committed *before* the request goes out
+  (``state = 'sending'``, with the ``external_task_id`` it carries); a
+  render that dies at any moment finds the row on its next run and looks
+  the task up by ``external_task_id`` instead of creating it again;
+- the task id, status, result URL, downloaded file and its SHA-256 follow as
+  they become known; a clip counts as done only when its file exists and
+  matches the recorded size and checksum;
+- an edited script changes the ids of the jobs it changes and no others,
+  so only those are rendered again (old rows stay, marked not current; an
+  edit that is undone finds its old clip again).
+
+The database runs in WAL mode (``klingc status`` can read it while a render
+writes) and every change is one transaction. Credentials are never stored.
+
+States: ``pending`` (not sent yet), ``sending`` (intent recorded),
+``submitted``/``processing`` (Kling has the task), ``succeed`` (result
+ready, not downloaded), ``done`` (downloaded and checked; for an element:
+created), ``failed`` (Kling's task failed; a new render sends it again under
+a new ``external_task_id``), ``rejected`` (Kling refused the request; no
+task exists), ``error`` (this run gave up, e.g. the network; resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+FILENAME = "ledger.sqlite"
+SCHEMA_VERSION = 1
+
+LIVE = ("submitted", "processing")
+STATES = ("pending", "sending", "submitted", "processing", "succeed", "done", "failed", "rejected", "error")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entries (
+    id               TEXT PRIMARY KEY,      -- the element's or job's id in plan.json
+    kind             TEXT NOT NULL,         -- 'element' or 'job'
+    position         INTEGER NOT NULL,      -- order in the script
+    current          INTEGER NOT NULL DEFAULT 1,
+    endpoint         TEXT NOT NULL,
+    name             TEXT NOT NULL DEFAULT '',   -- element name, or the scene title
+    scene            INTEGER,
+    part             INTEGER,
+    parts            INTEGER,
+    shots            TEXT NOT NULL DEFAULT '',
+    duration         INTEGER NOT NULL DEFAULT 0,
+    credits          REAL NOT NULL DEFAULT 0,
+    state            TEXT NOT NULL DEFAULT 'pending',
+    attempt          INTEGER NOT NULL DEFAULT 0,
+    external_task_id TEXT,
+    task_id          TEXT,
+    message          TEXT NOT NULL DEFAULT '',
+    result_url       TEXT,
+    element_id       TEXT,
+    file             TEXT,
+    bytes            INTEGER,
+    sha256           TEXT,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entries_external ON entries (external_task_id);
+"""
+
+
+@dataclass
+class Entry:
+    id: str
+    kind: str
+    position: int
+    current: bool
+    endpoint: str
+    name: str
+    scene: Optional[int]
+    part: Optional[int]
+    parts: Optional[int]
+    shots: str
+    duration: int
+    credits: float
+    state: str
+    attempt: int
+    external_task_id: Optional[str]
+    task_id: Optional[str]
+    message: str
+    result_url: Optional[str]
+    element_id: Optional[str]
+    file: Optional[str]
+    bytes: Optional[int]
+    sha256: Optional[str]
+    created_at: float
+    updated_at: float
+
+    @property
+    def label(self) -> str:
+        if self.kind == "element":
+            return f"element {self.name}"
+        part = f" part {self.part}/{self.parts}" if (self.parts or 1) > 1 else ""
+        return f"scene {self.scene}{part}"
+
+
+class LedgerError(Exception):
+    """A ledger that cannot be opened or is not one."""
+
+
+class Ledger:
+    """``Ledger.open(folder)``; every method is one transaction."""
+
+    def __init__(self, path: Path, db: sqlite3.Connection):
+        self.path = path
+        self.db = db
+
+    @classmethod
+    def open(cls, folder: Path, create: bool = True) -> "Ledger":
+        path = Path(folder) / FILENAME
+        if not create and not path.is_file():
+            raise LedgerError(f"{folder} has no {FILENAME}: not a klingc render folder")
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            # WAL with synchronous=NORMAL keeps every committed transaction through a crash
+            # of the process (kill -9); the external_task_id covers a power cut.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            if create:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            else:
+                db.execute("SELECT 1 FROM entries LIMIT 1")
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{path}: not a readable ledger ({e})") from None
+        return cls(path, db)
+
+    @classmethod
+    def open_readonly(cls, folder: Path) -> "Ledger":
+        path = Path(folder) / FILENAME
+        if not path.is_file():
+            raise LedgerError(f"{folder} has no {FILENAME}: not a klingc render folder")
+        try:
+            # Read-only, but not immutable: a running render may be writing (WAL).
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("SELECT 1 FROM entries LIMIT 1")
+        except sqlite3.DatabaseError as e:
+            raise LedgerError(f"{path}: not a readable ledger ({e})") from None
+        return cls(path, db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- reading --
+    def get(self, id: str) -> Optional[Entry]:
+        row = self.db.execute("SELECT * FROM entries WHERE id = ?", (id,)).fetchone()
+        return _entry(row) if row is not None else None
+
+    def entries(self, current_only: bool = True) -> list[Entry]:
+        where = "WHERE current = 1" if current_only else ""
+        rows = self.db.execute(f"SELECT * FROM entries {where} "
+                               f"ORDER BY current DESC, kind = 'job', position, id").fetchall()
+        return [_entry(r) for r in rows]
+
+    def meta(self, key: str) -> Optional[str]:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row is not None else None
+
+    # -- writing --
+    def set_meta(self, **values: Any) -> None:
+        with self._tx():
+            for k, v in values.items():
+                self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (k, str(v)))
+
+    def sync_plan(self, plan: dict) -> None:
+        """Make the plan's elements and jobs the current entries (adding the new ones)."""
+        now = time.time()
+        with self._tx():
+            self.db.execute("UPDATE entries SET current = 0")
+            for pos, el in enumerate(plan.get("elements") or []):
+                self._upsert(el["id"], "element", pos, el.get("endpoint", ""), el.get("name", ""),
+                             None, None, None, "", 0, 0.0, now)
+            for pos, job in enumerate(plan.get("jobs") or []):
+                shots = ",".join(str(s) for s in job.get("shots") or [])
+                self._upsert(job["id"], "job", pos, job.get("endpoint", ""), job.get("scene_title", ""),
+                             job.get("scene"), job.get("part"), job.get("parts"), shots,
+                             int(job.get("duration") or 0), float(job.get("credits") or 0), now)
+            self.db.execute("INSERT INTO meta (key, value) VALUES ('plan', ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            (json.dumps({"title": plan.get("title"), "source": plan.get("source")}),))
+
+    def _upsert(self, id, kind, pos, endpoint, name, scene, part, parts, shots, duration, credits, now):
+        self.db.execute(
+            "INSERT INTO entries (id, kind, position, current, endpoint, name, scene, part, parts, shots, "
+            "duration, credits, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET current = 1, position = excluded.position, kind = excluded.kind, "
+            "endpoint = excluded.endpoint, name = excluded.name, scene = excluded.scene, part = excluded.part, "
+            "parts = excluded.parts, shots = excluded.shots, duration = excluded.duration, "
+            "credits = excluded.credits",
+            (id, kind, pos, endpoint, name, scene, part, parts, shots, duration, credits, now, now))
+
+    def intend(self, id: str) -> Entry:
+        """Record the intent to create ``id``'s task; returns the entry with its ``external_task_id``.
+
+        The first attempt sends the id itself as ``external_task_id``. After a
+        failed task (whose ``external_task_id`` is taken) the next attempt
+        sends ``<id>-<n>``. A ``sending`` entry keeps its external id: its
+        task may exist.
+        """
+        with self._tx():
+            e = self.get(id)
+            if e is None:
+                raise LedgerError(f"no ledger entry {id}")
+            if e.state == "sending" and e.external_task_id:
+                return e
+            attempt = e.attempt
+            if e.state == "failed" or attempt == 0:
+                attempt += 1
+            external = id if attempt <= 1 else f"{id}-{attempt}"
+            self.db.execute("UPDATE entries SET state = 'sending', attempt = ?, external_task_id = ?, "
+                            "task_id = NULL, result_url = NULL, message = '', updated_at = ? WHERE id = ?",
+                            (attempt, external, time.time(), id))
+        return self.get(id)
+
+    def update(self, id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        unknown = set(fields) - set(Entry.__dataclass_fields__)
+        if unknown:
+            raise LedgerError(f"unknown ledger fields {sorted(unknown)}")
+        if "state" in fields and fields["state"] not in STATES:
+            raise LedgerError(f"unknown state {fields['state']!r}")
+        cols = ", ".join(f"{k} = ?" for k in fields)
+        with self._tx():
+            self.db.execute(f"UPDATE entries SET {cols}, updated_at = ? WHERE id = ?",
+                            (*fields.values(), time.time(), id))
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self.depth_owner = False
+
+    def __enter__(self):
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.depth_owner = True
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if not self.depth_owner:
+            return False
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+        return False
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    d = dict(row)
+    d["current"] = bool(d["current"])
+    return Entry(**d)
+
+
+def file_ok(folder: Path, entry: Entry, checksum: bool = True) -> bool:
+    """Whether the entry's downloaded file exists with its recorded size (and SHA-256).
+
+    Downloads are renamed into place only when complete, so a render checks
+    the size; ``checksum=True`` reads the whole file.
+    """
+    import hashlib
+
+    if not entry.file or entry.sha256 is None:
+        return False
+    path = Path(folder) / entry.file
+    try:
+        if path.stat().st_size != entry.bytes:
+            return False
+        if not checksum:
+            return True
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return False
+    return digest.hexdigest() == entry.sha256
+
+
+def summarize(entries: Iterable[Entry]) -> dict:
+    jobs = [e for e in entries if e.kind == "job"]
+    counts: dict = {}
+    for e in jobs:
+        counts[e.state] = counts.get(e.state, 0) + 1
+    return {"jobs": len(jobs), "states": counts,
+            "done_seconds": sum(e.duration for e in jobs if e.state == "done"),
+            "spent": sum(e.credits for e in jobs if e.state in ("done", "succeed")),
+            "to_spend": sum(e.credits for e in jobs if e.state not in ("done", "succeed") + LIVE)}
+
+
+def relpath(folder: Path, path: Path) -> str:
+    return os.path.relpath(path, folder)

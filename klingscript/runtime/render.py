@@ -1,0 +1,701 @@
+"""``klingc render``: from a plan to clips, scene files and a film.
+
+The render works from the plan that ``klingc build`` makes (``plan.json``)
+and keeps its state in the ledger (``ledger.py``), so running the same
+command again after a crash, Ctrl-C or ``kill -9`` carries on where the last
+run stopped and never pays twice:
+
+1. **Budget.** Before anything is sent, the credits still to spend (jobs
+   without a task at Kling yet) are compared with ``max_credits``; over it,
+   nothing is sent.
+2. **Elements** (characters, locations and props with images) are created
+   first, once each; a job waits only for the elements it uses.
+3. **Jobs** are submitted in script order with at most ``concurrency``
+   tasks in flight (fewer after Kling answers 1303, growing back after
+   tasks finish without it). ``file:<path>`` becomes the Base64 image and
+   ``element:<Name>`` the id of the element created for it.
+4. **Polling**: each task is queried once per ``poll_interval`` (more
+   slowly for a task that has been running for minutes), never more often.
+5. **Download** as soon as a task succeeds (Kling's result URLs expire): to
+   a temporary file, checked (size, an MP4 that opens with a video stream),
+   then renamed into ``clips/<job-id>.mp4`` and recorded with its SHA-256.
+6. **Assembly** of ``scenes/NN-<scene>.mp4`` and ``film.mp4`` in script
+   order (``assemble.py``).
+
+A failed job (Kling's task failed, or the request was refused) does not
+stop the others; a refused login stops the render. The result says what was
+done, what failed and why, and what was spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import heapq
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from . import ledger as L
+from .client import (AuthError, BadDownload, Credentials, GaveUp, KlingClient, KlingError, NotFound,
+                     RateLimited, Rejected, RetryPolicy, Task)
+from .progress import Progress
+
+PLAN_FILE = "plan.json"
+
+
+@dataclass
+class Options:
+    output: Path
+    api_base: str
+    concurrency: int = 4
+    max_credits: Optional[float] = None
+    poll_interval: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = 60.0
+    assemble: bool = True
+    root: Optional[Path] = None          # the project folder; images must stay inside it
+    allow_outside: bool = False
+    backoff_after: float = 60.0          # seconds a task runs before its polls slow down
+    service: Optional[str] = None        # what the folder renders with (default: api_base)
+
+
+@dataclass
+class Outcome:
+    id: str
+    label: str
+    state: str                           # done, failed, rejected, error
+    message: str = ""
+    credits: float = 0.0
+    seconds: int = 0
+    spent_now: bool = False
+
+
+@dataclass
+class Result:
+    code: int                            # 0 done; 1 over budget; 3 a job failed or the login was refused
+    outcomes: list[Outcome] = field(default_factory=list)
+    elements_failed: list[Outcome] = field(default_factory=list)
+    spent_now: float = 0.0
+    spent_total: float = 0.0
+    to_spend: float = 0.0
+    total_credits: float = 0.0
+    scenes: list[Path] = field(default_factory=list)
+    film: Optional[Path] = None
+    incomplete_scenes: list[int] = field(default_factory=list)
+    message: str = ""                    # why the render stopped, when it did
+    requests: int = 0
+
+    @property
+    def done(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.state == "done"]
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.state != "done"]
+
+
+class BudgetExceeded(Exception):
+    def __init__(self, to_spend: float, limit: float, total: float, currency: str):
+        self.to_spend, self.limit, self.total, self.currency = to_spend, limit, total, currency
+        super().__init__(f"this render would spend {_num(to_spend)} {currency}, over --max-credits "
+                         f"{_num(limit)}; nothing was sent")
+
+
+class ServiceChanged(Exception):
+    """The folder holds a render made with another API (the simulator, another account's base)."""
+
+    def __init__(self, folder: Path, before: str, now: str):
+        super().__init__(f"{folder} holds a render made with {_service_name(before)}, not "
+                         f"{_service_name(now)}; its clips and tasks do not carry over: "
+                         f"render into another folder with -o")
+
+
+def _service_name(service: str) -> str:
+    return "the simulator (--simulate)" if service == SIMULATOR else service
+
+
+SIMULATOR = "simulator"
+
+
+class ElementFailed(Exception):
+    pass
+
+
+class _LocalProblem(Exception):
+    """A problem found before sending (an image that cannot be read)."""
+
+
+def _num(x: float):
+    return int(x) if float(x).is_integer() else round(x, 2)
+
+
+# -- concurrency ----------------------------------------------------------------------------
+
+class Limiter:
+    """At most ``limit`` tasks in flight, granted in script order (lowest ``order`` first).
+
+    ``lower()`` after a 1303 brings the limit down to the tasks that Kling
+    has accepted; each ``limit`` tasks that finish without one raise it by
+    one again, up to the limit asked for.
+    """
+
+    def __init__(self, limit: int):
+        self.max = max(1, limit)
+        self.limit = self.max
+        self.in_use = 0
+        self._waiting: list = []
+        self._streak = 0
+
+    async def acquire(self, order: int) -> None:
+        if self.in_use < self.limit and not self._waiting:
+            self.in_use += 1
+            return
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (order, id(fut), fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release(ok=False)     # granted just as it was cancelled: give it back
+            else:
+                self._waiting = [w for w in self._waiting if w[2] is not fut]
+                heapq.heapify(self._waiting)
+            raise
+
+    def release(self, ok: bool = True) -> None:
+        self.in_use -= 1
+        if ok:
+            self._streak += 1
+            if self.limit < self.max and self._streak >= self.limit:
+                self.limit += 1
+                self._streak = 0
+        self._grant()
+
+    def lower(self) -> None:
+        """Kling said 1303: the caller's slot was one too many."""
+        self.limit = max(1, self.in_use - 1)
+        self._streak = 0
+
+    def _grant(self) -> None:
+        while self._waiting and self.in_use < self.limit:
+            _, _, fut = heapq.heappop(self._waiting)
+            if not fut.done():
+                self.in_use += 1
+                fut.set_result(None)
+
+
+def poll_delay(interval: float, polls: int, running: float, backoff_after: float) -> float:
+    """Seconds until the next query of a task that has been polled ``polls`` times.
+
+    Every ``interval`` seconds; once a task has run ``backoff_after`` seconds
+    (and been polled a dozen times), each wait grows by a fifth, up to three
+    intervals.
+    """
+    if running < backoff_after or polls < 12:
+        return interval
+    return min(interval * (1.2 ** (polls - 11)), interval * 3)
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+class Images:
+    """``file:<path>`` -> Base64, read once per render; paths stay inside the project folder."""
+
+    def __init__(self, script_dir: Path, root: Optional[Path], allow_outside: bool):
+        self.script_dir = Path(script_dir)
+        self.root = Path(root) if root is not None else self.script_dir
+        self.allow_outside = allow_outside
+        self._cache: dict[str, str] = {}
+
+    def data(self, ref: str) -> str:
+        rel = ref[len("file:"):]
+        hit = self._cache.get(rel)
+        if hit is not None:
+            return hit
+        path = (self.script_dir / rel).resolve()
+        if not self.allow_outside:
+            try:
+                path.relative_to(self.root.resolve())
+            except ValueError:
+                raise _LocalProblem(f"image {rel} is outside the project folder "
+                                    f"(use --allow-outside to allow it)") from None
+        try:
+            raw = path.read_bytes()
+        except OSError as e:
+            raise _LocalProblem(f"cannot read image {rel}: {e.strerror or e}") from None
+        if len(self._cache) > 64:
+            self._cache.clear()
+        value = self._cache[rel] = base64.b64encode(raw).decode("ascii")
+        return value
+
+
+def materialize(request: dict, external_task_id: str, images: Images, element_ids: dict) -> dict:
+    """The body to send: images as Base64, ``element:<Name>`` as Kling's element id."""
+    body = json.loads(json.dumps(request))
+    body["external_task_id"] = external_task_id
+
+    def image(v):
+        return images.data(v) if isinstance(v, str) and v.startswith("file:") else v
+
+    for key in ("image", "image_tail"):
+        if key in body:
+            body[key] = image(body[key])
+    for item in body.get("image_list") or []:
+        if isinstance(item, dict) and "image_url" in item:
+            item["image_url"] = image(item["image_url"])
+    eil = body.get("element_image_list")
+    if isinstance(eil, dict):
+        if "frontal_image" in eil:
+            eil["frontal_image"] = image(eil["frontal_image"])
+        for item in eil.get("refer_images") or []:
+            if isinstance(item, dict) and "image_url" in item:
+                item["image_url"] = image(item["image_url"])
+    for item in body.get("element_list") or []:
+        eid = item.get("element_id") if isinstance(item, dict) else None
+        if isinstance(eid, str) and eid.startswith("element:"):
+            name = eid[len("element:"):]
+            if name not in element_ids:
+                raise _LocalProblem(f"element {name} has no id (it was not created)")
+            real = element_ids[name]
+            item["element_id"] = int(real) if str(real).isdigit() else real
+    return body
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def check_clip(path: Path) -> Optional[str]:
+    """Why ``path`` is not a usable clip, or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError as e:
+        return f"cannot read the download ({e.strerror or e})"
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return "the download is not an MP4 file"
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if not any(s.type == "video" for s in c.streams):
+                return "the download has no video stream"
+            for _ in c.demux(video=0):
+                break
+    except Exception as e:
+        return f"the download is not a playable video ({type(e).__name__})"
+    return None
+
+
+def prepare_folder(folder: Path) -> None:
+    """Refuse a folder that holds something other than a render."""
+    folder = Path(folder)
+    if folder.exists():
+        if not folder.is_dir():
+            raise OSError(f"{folder} exists and is not a folder")
+        if not (folder / L.FILENAME).exists() and any(folder.iterdir()):
+            raise OSError(f"{folder} exists and is not a klingc render folder (no {L.FILENAME}); "
+                          f"choose another folder with -o")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+# -- the render ------------------------------------------------------------------------------
+
+class Render:
+    def __init__(self, plan: dict, script_dir: Path, credentials: Credentials, options: Options,
+                 progress: Optional[Progress] = None, transport=None):
+        self.plan = plan
+        self.options = options
+        self.folder = Path(options.output)
+        self.clips = self.folder / "clips"
+        self.credentials = credentials
+        self.progress = progress or Progress()
+        self.transport = transport
+        self.images = Images(script_dir, options.root, options.allow_outside)
+        self.jobs = list(plan.get("jobs") or [])
+        self.elements = {e["id"]: e for e in plan.get("elements") or []}
+        self.element_of_name = {e["name"]: e["id"] for e in self.elements.values()}
+        self.currency = plan.get("currency", "credits")
+        self.limiter = Limiter(options.concurrency)
+        self.ledger: Optional[L.Ledger] = None
+        self.api: Optional[KlingClient] = None
+        self.fatal: Optional[KlingError] = None
+        self._tasks: list[asyncio.Task] = []
+        self._element_tasks: dict[str, asyncio.Task] = {}
+        self.result = Result(code=0)
+        self.created_now: set[str] = set()
+
+    # -- entry point --
+    async def run(self) -> Result:
+        prepare_folder(self.folder)
+        self.ledger = L.Ledger.open(self.folder)
+        try:
+            return await self._run()
+        finally:
+            self.ledger.close()
+
+    async def _run(self) -> Result:
+        ledger, r = self.ledger, self.result
+        service = self.options.service or self.options.api_base
+        before = ledger.meta("service")
+        if before is not None and before != service:
+            raise ServiceChanged(self.folder, before, service)
+        ledger.set_meta(service=service)
+        ledger.sync_plan(self.plan)
+        write_atomic(self.folder / PLAN_FILE, json.dumps(self.plan, ensure_ascii=False, indent=2) + "\n")
+        entries = {e.id: e for e in ledger.entries()}
+        r.total_credits = sum(float(j.get("credits") or 0) for j in self.jobs)
+        r.to_spend = sum(e.credits for e in entries.values() if e.kind == "job" and not _paid(e))
+        if self.options.max_credits is not None and r.to_spend > self.options.max_credits:
+            raise BudgetExceeded(r.to_spend, self.options.max_credits, r.total_credits, self.currency)
+        self.clips.mkdir(parents=True, exist_ok=True)
+        for stale in self.clips.glob(".*.part"):
+            stale.unlink(missing_ok=True)
+
+        todo = [j for j in self.jobs if not self._clip_ready(entries[j["id"]])]
+        needed = {eid for j in todo for eid in j.get("depends_on") or []}
+        self.progress.start(self.plan.get("title") or self.plan.get("source") or "film",
+                            len(self.jobs), len(needed))
+        self.api = KlingClient(self.options.api_base, self.credentials, timeout=self.options.timeout,
+                               retry=self.options.retry,
+                               on_retry=self._on_retry, on_too_many=self.limiter.lower,
+                               transport=self.transport)
+        try:
+            for eid in self.elements:
+                if eid in needed:
+                    self._element_tasks[eid] = asyncio.ensure_future(self._guard(self._element(eid)))
+            for order, job in enumerate(self.jobs):
+                self._tasks.append(asyncio.ensure_future(self._guard(self._job(job, order))))
+            outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
+            for t in self._element_tasks.values():
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(*self._element_tasks.values(), return_exceptions=True)
+        finally:
+            r.requests = self.api.requests
+            await self.api.aclose()
+
+        for job, out in zip(self.jobs, outcomes):
+            if isinstance(out, Outcome):
+                r.outcomes.append(out)
+            else:
+                e = ledger.get(job["id"])
+                why = self.fatal.message if self.fatal else (
+                    "stopped" if isinstance(out, asyncio.CancelledError) else f"{type(out).__name__}: {out}")
+                r.outcomes.append(Outcome(job["id"], e.label if e else job["id"], "error",
+                                          self.api.redact(why), float(job.get("credits") or 0),
+                                          int(job.get("duration") or 0)))
+        final = {e.id: e for e in ledger.entries()}
+        r.spent_now = sum(o.credits for o in r.outcomes if o.spent_now)
+        r.spent_total = sum(e.credits for e in final.values() if e.kind == "job" and e.state == "done")
+        if self.fatal is not None:
+            r.message = self.fatal.message
+        if self.options.assemble and self.fatal is None:
+            from .assemble import AssemblyError, assemble
+
+            clips = {e.id: self.folder / e.file for e in final.values()
+                     if e.kind == "job" and e.state == "done" and e.file}
+            try:
+                made = await asyncio.to_thread(assemble, self.plan, clips, self.folder, self.progress.note)
+                r.scenes, r.film, r.incomplete_scenes = made.scenes, made.film, made.incomplete
+            except AssemblyError as e:
+                r.message = f"assembly failed: {e}"
+                r.code = 3
+        if self.fatal is not None or r.failed or (self.options.assemble and r.film is None and self.jobs):
+            r.code = 3
+        return r
+
+    async def _guard(self, coro):
+        """Run a job or element; a refused login stops every other one."""
+        try:
+            return await coro
+        except AuthError as e:
+            if self.fatal is None:
+                self.fatal = e
+                self.progress.note(f"stopping: {e.message}")
+                for t in self._tasks + list(self._element_tasks.values()):
+                    if t is not asyncio.current_task():
+                        t.cancel()
+            raise
+
+    def _on_retry(self, why: str, delay: float) -> None:
+        self.progress.note(f"retrying in {delay:.1f}s: {why}")
+
+    def _clip_ready(self, e: L.Entry) -> bool:
+        return e.state == "done" and L.file_ok(self.folder, e, checksum=False)
+
+    # -- elements --
+    async def _element(self, eid: str) -> Any:
+        el = self.elements[eid]
+        e = self.ledger.get(eid)
+        label = f"element {el['name']}"
+        if e.state == "done" and e.element_id:
+            self.progress.state(eid, label, "done", f"element id {e.element_id}")
+            return e.element_id
+        try:
+            try:
+                task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label, order=None)
+                task = await self._poll(eid, el["endpoint"], task, label, fresh)
+            except NotFound:
+                self._forget(eid, label)
+                task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label, order=None)
+                task = await self._poll(eid, el["endpoint"], task, label, fresh)
+        except AuthError:
+            raise
+        except (KlingError, _LocalProblem) as x:
+            why = x.message if isinstance(x, KlingError) else str(x)
+            state = "rejected" if isinstance(x, Rejected) else "error"
+            self.ledger.update(eid, state=state, message=why)
+            self.progress.state(eid, label, state, why)
+            raise ElementFailed(f"element {el['name']} could not be created: {why}") from None
+        if task.status != "succeed" or task.element_id is None:
+            why = task.message or "Kling gave no element id"
+            self.ledger.update(eid, state="failed", message=why)
+            self.progress.state(eid, label, "failed", why)
+            raise ElementFailed(f"element {el['name']} could not be created: {why}")
+        self.ledger.update(eid, state="done", element_id=str(task.element_id))
+        self.progress.state(eid, label, "done", f"element id {task.element_id}")
+        return task.element_id
+
+    # -- jobs --
+    async def _job(self, job: dict, order: int) -> Outcome:
+        jid = job["id"]
+        e = self.ledger.get(jid)
+        label = e.label
+        credits, seconds = float(job.get("credits") or 0), int(job.get("duration") or 0)
+
+        def outcome(state, message="", spent=False):
+            return Outcome(jid, label, state, message, credits, seconds, spent)
+
+        if self._clip_ready(e):
+            self.progress.state(jid, label, "done", "already rendered")
+            return outcome("done")
+        try:
+            element_ids = {}
+            for dep in job.get("depends_on") or []:
+                self.progress.state(jid, label, "waiting", f"for element {self.elements[dep]['name']}")
+                element_ids[self.elements[dep]["name"]] = await self._element_tasks[dep]
+        except ElementFailed as x:
+            self.ledger.update(jid, message=str(x))
+            self.progress.state(jid, label, "error", str(x))
+            return outcome("error", str(x))
+
+        try:
+            task = None
+            if e.state in ("succeed", "done") and e.task_id:
+                # Paid for, not downloaded (or the file is gone): ask for the result again.
+                try:
+                    task = await self.api.query(job["endpoint"], e.task_id,
+                                                min_delay=self.options.poll_interval)
+                except NotFound:
+                    self._forget(jid, label)
+            if task is None:
+                task = await self._run_task(jid, job, element_ids, label, order)
+        except Rejected as x:
+            self.ledger.update(jid, state="rejected", message=x.message)
+            self.progress.state(jid, label, "rejected", x.message)
+            return outcome("rejected", x.message)
+        except _LocalProblem as x:
+            self.ledger.update(jid, state="error", message=str(x))
+            self.progress.state(jid, label, "error", str(x))
+            return outcome("error", str(x))
+        except (GaveUp, KlingError) as x:
+            if isinstance(x, AuthError):
+                raise
+            self.ledger.update(jid, state="error", message=x.message)
+            self.progress.state(jid, label, "error", x.message)
+            return outcome("error", x.message)
+
+        if task.status == "failed":
+            why = task.message or "Kling reported the task as failed without a reason"
+            self.ledger.update(jid, state="failed", message=why)
+            self.progress.state(jid, label, "failed", why)
+            return outcome("failed", why)
+        try:
+            await self._download(jid, job, task, label)
+        except KlingError as x:
+            if isinstance(x, AuthError):
+                raise
+            self.ledger.update(jid, message=x.message)
+            self.progress.state(jid, label, "error", x.message)
+            return outcome("error", x.message)
+        return outcome("done", spent=jid in self.created_now)
+
+    async def _run_task(self, jid: str, job: dict, element_ids: dict, label: str, order: int) -> Task:
+        """Create (or find) the job's task and poll it to the end, holding an in-flight slot."""
+        attempts = 0
+        forgotten = False
+        while True:
+            await self.limiter.acquire(order)
+            ok = False
+            try:
+                task, fresh = await self._ensure_task(jid, job["endpoint"], job["request"], element_ids,
+                                                      label, order=order)
+                task = await self._poll(jid, job["endpoint"], task, label, fresh)
+                ok = True
+                return task
+            except NotFound:
+                if forgotten:
+                    raise
+                forgotten = True
+                self._forget(jid, label)
+                continue
+            except RateLimited as x:
+                if x.code != 1303:
+                    raise
+                self.ledger.update(jid, state="pending")   # refused, so no task was created
+                attempts += 1
+                if attempts >= 3 * self.options.retry.attempts:
+                    raise GaveUp(f"Kling kept answering that too many tasks run at once; "
+                                 f"gave up after {attempts} attempts", x) from None
+                self.progress.state(jid, label, "waiting", f"Kling has too many tasks running; "
+                                                           f"{self.limiter.limit} at a time now")
+            finally:
+                self.limiter.release(ok=ok)
+            # the slot is free again; wait before asking for it once more
+            await asyncio.sleep(self.options.retry.delay(min(attempts, 6)))
+
+    def _forget(self, key: str, label: str) -> None:
+        """The API does not know the recorded task (a restarted simulator, a task long expired)."""
+        e = self.ledger.get(key)
+        self.progress.note(f"{label}: task {e.task_id} is unknown to {self.options.api_base}; sending it again")
+        self.ledger.update(key, state="pending", task_id=None, result_url=None)
+
+    async def _ensure_task(self, key: str, endpoint: str, request: dict, element_ids: dict, label: str,
+                           order: Optional[int]) -> tuple[Task, bool]:
+        """The task of an element or job: the one already at Kling, or a new one.
+
+        Also says whether the task's status was just read from Kling (then
+        the first query waits a poll interval) or only from the ledger.
+        """
+        e = self.ledger.get(key)
+        if e.task_id and e.state in L.LIVE + ("error", "succeed"):
+            self.progress.state(key, label, e.state if e.state in L.LIVE else "processing",
+                                f"resuming task {e.task_id}")
+            return Task(e.task_id, "processing", external_task_id=e.external_task_id or ""), False
+        # A task may exist after a crash between sending and recording it; an element may have
+        # been created by the render of another script that uses the same cast.
+        maybe_exists = (e.state in ("sending", "error") and bool(e.external_task_id)) or (
+            e.kind == "element" and e.state != "failed")
+        body = None
+        if not maybe_exists:
+            # Build the body before recording the intent: a local problem sends nothing.
+            body = materialize(request, key, self.images, element_ids)
+        e = self.ledger.intend(key)
+        ext = e.external_task_id
+        task = None
+        if maybe_exists:
+            task = await self.api.find(endpoint, ext, min_delay=self.options.poll_interval)
+            if task is not None:
+                self.progress.state(key, label, task.status, f"found task {task.task_id} sent before")
+        if task is None:
+            body = materialize(request, ext, self.images, element_ids)
+            self.progress.state(key, label, "sending")
+            task = await self.api.create(endpoint, body, retry_too_many=order is None)
+            self.created_now.add(key)
+        self.ledger.update(key, state=_ledger_state(task.status), task_id=task.task_id)
+        self.progress.state(key, label, task.status, f"task {task.task_id}")
+        return task, True
+
+    async def _poll(self, key: str, endpoint: str, task: Task, label: str, fresh: bool) -> Task:
+        interval = self.options.poll_interval
+        started = previous = time.monotonic()
+        polls = 0
+        last = task.status
+        while not task.finished:
+            delay = 0.0 if (not fresh and polls == 0) else poll_delay(
+                interval, polls, time.monotonic() - started, self.options.backoff_after)
+            # Queries start `delay` apart (not `delay` after the last answer), so a slow answer
+            # does not stretch the interval; never closer together than that.
+            wait = previous + delay - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            previous = time.monotonic()
+            polls += 1
+            task = await self.api.query(endpoint, task.task_id, min_delay=interval)
+            if task.status != last:
+                last = task.status
+                if not task.finished:
+                    self.ledger.update(key, state=_ledger_state(task.status))
+                    self.progress.state(key, label, task.status, f"task {task.task_id}")
+        return task
+
+    async def _download(self, jid: str, job: dict, task: Task, label: str) -> None:
+        url = task.videos[0].url if task.videos else None
+        if not url:
+            raise KlingError("the task succeeded but Kling gave no video URL")
+        self.ledger.update(jid, state="succeed", task_id=task.task_id, result_url=url)
+        self.progress.state(jid, label, "downloading", f"task {task.task_id}")
+        final = self.clips / f"{jid}.mp4"
+        refreshed = False
+        for attempt in range(self.options.retry.attempts):
+            tmp = self.clips / f".{jid}.{os.getpid()}.{attempt}.part"
+            try:
+                size, digest = await self.api.download(url, tmp)
+            except BadDownload as x:
+                if not refreshed and x.status in (403, 404, 410):
+                    # The URL has expired: ask for the task again for a fresh one.
+                    refreshed = True
+                    fresh = await self.api.query(job["endpoint"], task.task_id)
+                    if fresh.videos:
+                        url = fresh.videos[0].url
+                        self.ledger.update(jid, result_url=url)
+                        continue
+                raise
+            problem = await asyncio.to_thread(_keep, tmp, final)
+            if problem is None:
+                self.ledger.update(jid, state="done", file=os.path.relpath(final, self.folder), bytes=size,
+                                   sha256=digest, message="")
+                self.progress.state(jid, label, "done", f"{os.path.relpath(final, self.folder)}")
+                return
+            tmp.unlink(missing_ok=True)
+            self.progress.note(f"{label}: {problem}; downloading again")
+        raise BadDownload(f"the download of task {task.task_id} was not a usable clip")
+
+
+def _keep(tmp: Path, final: Path) -> Optional[str]:
+    """Check a download; if it is a good clip, sync it to disk and rename it into place."""
+    problem = check_clip(tmp)
+    if problem is not None:
+        return problem
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+    return None
+
+
+def _paid(e: L.Entry) -> bool:
+    """Whether Kling already has (or had) this job's task, so running it costs nothing more."""
+    return e.state in ("done", "succeed") + L.LIVE or (e.state == "error" and bool(e.task_id))
+
+
+def _ledger_state(status: str) -> str:
+    return status if status in L.STATES else "processing"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+async def render_plan(plan: dict, script_dir: Path, credentials: Credentials, options: Options,
+                      progress: Optional[Progress] = None, transport=None) -> Result:
+    return await Render(plan, script_dir, credentials, options, progress, transport).run()

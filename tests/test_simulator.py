@@ -1,0 +1,290 @@
+"""The local Kling simulator: authentication, validation, limits, idempotency, faults, clips."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from runtime_support import ACCESS, EXAMPLES, SECRET, token  # noqa: E402
+
+from klingscript.runtime.simulator import Simulator  # noqa: E402
+from klingscript.runtime.simulator import animatic  # noqa: E402
+
+T2V = "/v1/videos/text2video"
+OMNI = "/v1/videos/omni-video"
+ELEMENTS = "/v1/general/advanced-custom-elements"
+
+
+def body(ext="job-1", duration="3", sound="on", **extra):
+    b = {"model_name": "kling-v3", "prompt": 'A dog runs. Man (happy, English): "Good boy!"',
+         "duration": duration, "mode": "std", "sound": sound, "aspect_ratio": "16:9",
+         "external_task_id": ext}
+    b.update(extra)
+    return b
+
+
+@pytest.fixture
+def sim():
+    s = Simulator(latency=0.1, concurrency=3, access_key=ACCESS, secret_key=SECRET, seed=1).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def http(sim):
+    with httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {token()}"}, timeout=10) as c:
+        yield c
+
+
+def wait_status(http, path, task_id, want=("succeed", "failed"), limit=5.0):
+    deadline = time.monotonic() + limit
+    while True:
+        data = http.get(f"{path}/{task_id}").json()["data"]
+        if data["task_status"] in want or time.monotonic() > deadline:
+            return data
+        time.sleep(0.02)
+
+
+# -- authentication ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("header, code", [
+    (None, 1001),
+    ("Bearer not-a-jwt", 1002),
+    ("Basic abc", 1002),
+    ("Bearer " + token(secret="wrong-secret-wrong-secret-wrong-secret"), 1002),
+    ("Bearer " + token(exp_in=-60, nbf_in=-120), 1004),
+    ("Bearer " + token(nbf_in=300), 1003),
+    ("Bearer " + token(iss="someone-else"), 1000),
+])
+def test_authentication_codes(sim, header, code):
+    headers = {} if header is None else {"Authorization": header}
+    r = httpx.post(sim.url + T2V, json=body(), headers=headers)
+    assert r.status_code == 401
+    assert r.json()["code"] == code
+    assert sim.creations == {}
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+def test_bad_body_is_400_1201_naming_the_field(http, sim):
+    r = http.post(T2V, json=body(duration="99"))
+    assert r.status_code == 400
+    assert r.json()["code"] == 1201
+    assert "duration" in r.json()["message"]
+    r = http.post(T2V, json=body(colour="red"))
+    assert r.status_code == 400 and "colour" in r.json()["message"]
+    r = http.post(T2V, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == 1200
+    assert sim.creations == {}
+
+
+def test_build_placeholders_and_unknown_elements_are_refused(http):
+    omni = {"model_name": "kling-v3-omni", "prompt": "<<<element_1>>> waves.", "duration": "5",
+            "mode": "std", "sound": "off", "aspect_ratio": "16:9", "external_task_id": "x1",
+            "element_list": [{"element_id": "element:Alex"}],
+            "image_list": [{"image_url": "file:refs/a.png"}]}
+    r = http.post(OMNI, json=omni)
+    assert r.status_code == 400
+    message = r.json()["message"]
+    assert "image_list[0].image_url" in message and "placeholder" in message
+    assert "element_list[0].element_id" in message
+    omni["image_list"] = [{"image_url": base64.b64encode(b"GIF89a not an image at all").decode()}]
+    omni["element_list"] = [{"element_id": 12345}]
+    message = http.post(OMNI, json=omni).json()["message"]
+    assert "PNG or JPEG" in message and "not an element of this account" in message
+
+
+# -- tasks -------------------------------------------------------------------------------------------
+
+def test_idempotent_on_external_task_id(http, sim):
+    a = http.post(T2V, json=body(ext="same")).json()["data"]
+    b = http.post(T2V, json=body(ext="same")).json()["data"]
+    assert a["task_id"] == b["task_id"]
+    assert a["task_info"]["external_task_id"] == "same"
+    assert sim.creations["same"] == 1 and sim.duplicates["same"] == 1
+
+
+def test_concurrency_limit_is_429_1303():
+    with Simulator(latency=30, concurrency=3, access_key=ACCESS, secret_key=SECRET, clips="card") as s:
+        with httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {token()}"}) as http:
+            for n in range(3):
+                assert http.post(T2V, json=body(ext=f"c{n}")).status_code == 200
+            r = http.post(T2V, json=body(ext="c3"))
+            assert r.status_code == 429 and r.json()["code"] == 1303
+            assert "c3" not in s.creations
+            # Repeating a running task's external_task_id is not a new task: no 1303.
+            assert http.post(T2V, json=body(ext="c0")).status_code == 200
+
+
+def test_task_moves_to_succeed_with_a_playable_clip(http, sim):
+    import av
+
+    created = http.post(T2V, json=body(duration="4")).json()
+    assert created["code"] == 0 and created["data"]["task_status"] == "submitted"
+    task_id = created["data"]["task_id"]
+    seen = {created["data"]["task_status"]}
+    deadline = time.monotonic() + 5
+    while "succeed" not in seen and time.monotonic() < deadline:
+        seen.add(http.get(f"{T2V}/{task_id}").json()["data"]["task_status"])
+        time.sleep(0.01)
+    assert {"submitted", "processing", "succeed"} <= seen
+    data = http.get(f"{T2V}/{task_id}").json()["data"]
+    video = data["task_result"]["videos"][0]
+    assert video["duration"] == "4"
+    clip = httpx.get(video["url"]).content          # result URLs need no token
+    with av.open(io.BytesIO(clip)) as c:
+        streams = {s.type: s for s in c.streams}
+        assert streams["video"].codec_context.name == "h264"
+        assert "audio" in streams
+        assert abs(c.duration / 1e6 - 4.0) < 0.07
+        assert streams["video"].frames == 4 * animatic.FPS
+
+
+def test_silent_request_gives_a_clip_without_audio(http):
+    import av
+
+    task_id = http.post(T2V, json=body(ext="quiet", sound="off")).json()["data"]["task_id"]
+    data = wait_status(http, T2V, task_id)
+    clip = httpx.get(data["task_result"]["videos"][0]["url"]).content
+    with av.open(io.BytesIO(clip)) as c:
+        assert [s.type for s in c.streams] == ["video"]
+
+
+def test_query_by_external_task_id_both_ways(http):
+    task_id = http.post(T2V, json=body(ext="ext-42")).json()["data"]["task_id"]
+    assert http.get(f"{T2V}/ext-42").json()["data"]["task_id"] == task_id
+    assert http.get(T2V, params={"external_task_id": "ext-42"}).json()["data"]["task_id"] == task_id
+    missing = http.get(f"{T2V}/nope")
+    assert missing.status_code == 404 and missing.json()["code"] == 1203
+    # A task is found only at the path it was created with.
+    assert http.get(f"{OMNI}/ext-42").status_code == 404
+
+
+def test_failed_task_has_a_status_message(http, sim):
+    sim.fail_next(1, "the model refused the scene (test)")
+    task_id = http.post(T2V, json=body(ext="bad")).json()["data"]["task_id"]
+    data = wait_status(http, T2V, task_id)
+    assert data["task_status"] == "failed"
+    assert data["task_status_msg"] == "the model refused the scene (test)"
+    assert "task_result" not in data
+
+
+def test_element_creation_and_use(http, sim):
+    png = (EXAMPLES / "refs" / "hero_front.png").read_bytes()
+    b64 = base64.b64encode(png).decode()
+    element = {"element_name": "Kael", "element_description": "a knight", "reference_type": "image_refer",
+               "element_image_list": {"frontal_image": b64, "refer_images": [{"image_url": b64}]},
+               "external_task_id": "el-1"}
+    task_id = http.post(ELEMENTS, json=element).json()["data"]["task_id"]
+    data = wait_status(http, ELEMENTS, task_id)
+    element_id = data["task_result"]["elements"][0]["element_id"]
+    assert isinstance(element_id, int)
+    omni = {"model_name": "kling-v3-omni", "prompt": "<<<element_1>>> draws his sword.", "duration": "3",
+            "mode": "std", "sound": "on", "aspect_ratio": "16:9", "external_task_id": "v-1",
+            "element_list": [{"element_id": element_id}]}
+    r = http.post(OMNI, json=omni)
+    assert r.status_code == 200, r.text
+    data = wait_status(http, OMNI, r.json()["data"]["task_id"])
+    assert data["task_status"] == "succeed"
+
+
+# -- faults ----------------------------------------------------------------------------------------------
+
+def test_injected_faults(http, sim):
+    sim.inject("500")
+    r = http.post(T2V, json=body(ext="f1"))
+    assert r.status_code == 500 and r.json()["code"] == 5000
+    sim.inject("429")
+    r = http.post(T2V, json=body(ext="f1"))
+    assert r.status_code == 429 and r.json()["code"] == 1302
+    sim.inject("drop")
+    with pytest.raises(httpx.TransportError):
+        http.post(T2V, json=body(ext="f1"))
+    assert "f1" not in sim.creations
+    sim.inject("drop-after")
+    with pytest.raises(httpx.TransportError):
+        http.post(T2V, json=body(ext="f2"))
+    assert sim.creations["f2"] == 1         # created, but the answer was lost
+
+
+def test_download_dropped_halfway(http, sim):
+    task_id = http.post(T2V, json=body(ext="dl")).json()["data"]["task_id"]
+    url = wait_status(http, T2V, task_id)["task_result"]["videos"][0]["url"]
+    sim.inject("drop", path="/results")
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url)
+    assert httpx.get(url).status_code == 200
+
+
+def test_random_faults_follow_the_rates():
+    with Simulator(latency=0.05, error_rate=0.5, seed=3, access_key=ACCESS, secret_key=SECRET) as s:
+        with httpx.Client(base_url=s.url, headers={"Authorization": f"Bearer {token()}"}) as c:
+            codes = [c.get(f"{T2V}/none").status_code for _ in range(40)]
+    errors = sum(1 for code in codes if code >= 500)
+    assert 8 <= errors <= 32
+    assert set(codes) <= {404, 500, 502, 503}
+
+
+def test_stats_endpoint(http, sim):
+    http.post(T2V, json=body(ext="s1"))
+    stats = httpx.get(sim.url + "/_simulator/stats").json()
+    assert stats["creations"] == {"s1": 1}
+    assert stats["requests"]["create"] == 1
+
+
+# -- animatics ---------------------------------------------------------------------------------------------
+
+def test_storyboard_of_structured_shots():
+    board = animatic.storyboard({
+        "duration": "7", "aspect_ratio": "9:16", "sound": "on", "multi_shot": True,
+        "multi_prompt": [
+            {"index": 1, "prompt": "Location: a roof.\nWide shot. <<<element_1>>> looks out.", "duration": "3"},
+            {"index": 2, "prompt": 'Jiho runs in. Jiho (breathless, Korean): "여기 있었구나." '
+                                   'Minji (cold, Korean): "왜 왔어?"', "duration": "4"}]},
+        elements={1: "Minji"})
+    assert board.size == animatic.SIZES["9:16"]
+    assert [(s.index, s.start, s.seconds) for s in board.shots] == [(1, 0.0, 3.0), (2, 3.0, 4.0)]
+    assert board.shots[0].description == "Wide shot. Minji looks out."
+    captions = board.shots[1].captions
+    assert [c.text.split(":")[0] for c in captions] == ["Jiho", "Minji"]
+    assert 3.0 < captions[0].start < captions[0].end <= captions[1].start < captions[1].end <= 7.0 + 1e-9
+
+
+def test_storyboard_of_text_shots_and_single_prompts():
+    board = animatic.storyboard({"duration": "5", "prompt": "Shot 1 (2s): A door opens.\n"
+                                                            'Shot 2 (3s): Man (softly): "Hello."'})
+    assert [(s.index, s.seconds) for s in board.shots] == [(1, 2.0), (2, 3.0)]
+    assert board.shots[1].captions[0].text.startswith("Man:")
+    single = animatic.storyboard({"duration": "4", "prompt": "A quiet street at dawn."})
+    assert len(single.shots) == 1 and single.shots[0].seconds == 4.0 and not single.shots[0].captions
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+
+def test_klingc_simulate_prints_its_url_and_serves(tmp_path):
+    from runtime_support import REPO
+
+    exe = Path(sys.executable).with_name("klingc")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "klingscript"]
+    proc = subprocess.Popen([*cmd, "simulate", "--port", "0", "--latency", "0.1", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("Kling simulator listening on http://127.0.0.1:")
+        url = line.split()[-1]
+        from klingscript.runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY
+
+        t = token(secret=DEFAULT_SECRET_KEY, iss=DEFAULT_ACCESS_KEY)
+        r = httpx.post(url + T2V, json=body(), headers={"Authorization": f"Bearer {t}"})
+        assert r.status_code == 200 and r.json()["code"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
