@@ -151,7 +151,8 @@ def test_failed_tasks_leave_the_others_going_and_are_sent_again_next_time(tmp_pa
     first = plan["jobs"][0]["id"]
     with simulator(concurrency=1) as sim:
         sim.fail_next(1, "the model could not follow the prompt (test)")
-        result = render(plan, d, root, sim, tmp_path / "out")
+        # One task at a time, so the first job is the first task the simulator creates.
+        result = render(plan, d, root, sim, tmp_path / "out", concurrency=1)
         assert result.code == 3
         assert [o.id for o in result.failed] == [first]
         assert result.failed[0].message == "the model could not follow the prompt (test)"
