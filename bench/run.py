@@ -14,7 +14,10 @@ Benchmarks:
 
 Each benchmark runs once untimed (to warm the parser-table cache and the
 file system cache), then ``--runs`` times, taking turns with the others; the
-table shows the best and the median wall time. More benchmarks go into ``benchmarks()``: a command line
+table shows the best and the median wall time. klingc keeps the parse results
+of unchanged files (``klingscript/parse_cache.py``; here in ``bench/out/cache``):
+"cold" rows run without that cache (``KLINGSCRIPT_NO_CACHE=1``), as after
+an edit; "warm" rows with it, as for an unchanged file. More benchmarks go into ``benchmarks()``: a command line
 (``argv``) or a function that returns the seconds it measured (``func``),
 for example a language-server round trip.
 """
@@ -56,6 +59,7 @@ class Benchmark:
     argv: Optional[list[str]] = None     # a whole process to time, or
     func: Optional[Callable[[], float]] = None   # a function returning measured seconds
     ok_codes: tuple[int, ...] = (0,)
+    env: dict = field(default_factory=dict)   # extra environment variables
     reference: bool = False              # the yardstick the klingc rows are compared with
     times: list[float] = field(default_factory=list)
     skipped: Optional[str] = None
@@ -64,7 +68,8 @@ class Benchmark:
         if self.func is not None:
             return self.func()
         start = time.perf_counter()
-        r = subprocess.run(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=ENV)
+        r = subprocess.run(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+                           env={**ENV, **self.env})
         elapsed = time.perf_counter() - start
         if r.returncode not in self.ok_codes:
             raise RuntimeError(f"{self.name}: exit {r.returncode}: {r.stderr.decode(errors='replace')[-500:]}")
@@ -120,11 +125,16 @@ def reference_python() -> tuple[Optional[Path], Optional[str]]:
 def benchmarks(no_reference: bool = False, out: Path = OUT) -> list[Benchmark]:
     klingc = klingc_command()
     feature, one = write_inputs(out)
+    cold = {"KLINGSCRIPT_NO_CACHE": "1"}
+    warm = {"XDG_CACHE_HOME": str(out / "cache")}
+    build = [*klingc, "build", str(feature), "-o", str(out / "build" / "feature")]
     benches = [
-        Benchmark("klingc check, feature script", feature, [*klingc, "check", str(feature)]),
-        Benchmark("klingc check, one scene", one, [*klingc, "check", str(one)]),
-        Benchmark("klingc build, feature script", feature,
-                  [*klingc, "build", str(feature), "-o", str(out / "build" / "feature")]),
+        Benchmark("klingc check, feature script (cold)", feature, [*klingc, "check", str(feature)], env=cold),
+        Benchmark("klingc check, feature script (warm)", feature, [*klingc, "check", str(feature)], env=warm),
+        Benchmark("klingc check, one scene (cold)", one, [*klingc, "check", str(one)], env=cold),
+        Benchmark("klingc check, one scene (warm)", one, [*klingc, "check", str(one)], env=warm),
+        Benchmark("klingc build, feature script (cold)", feature, build, env=cold),
+        Benchmark("klingc build, feature script (warm)", feature, build, env=warm),
         # More go here:
         # language-server round trips (open a document, receive its diagnostics)
         # as `func` benchmarks.

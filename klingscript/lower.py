@@ -12,12 +12,10 @@ written in. Lowering never fails: a value the front end rejected falls back to
 its default (the front end has reported it; such a program is not built).
 """
 
-from __future__ import annotations
-
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple, Optional, Union
+from typing import NamedTuple
 
 from . import ast as A
 from . import languages, profiles, settings as S, timing
@@ -27,9 +25,9 @@ from .project import Program, SourceFile
 class Element(NamedTuple):
     name: str
     kind: str                    # character | location | prop
-    description: Optional[str]
+    description: str | None
     images: tuple[str, ...]      # relative to the script's folder, '/'-separated
-    voice: Optional[str]
+    voice: str | None
     span: A.Span                 # the name in its declaration
     file: str                    # display path of the declaring file
 
@@ -41,15 +39,15 @@ class Mention(NamedTuple):
     span: A.Span
 
 
-Prose = tuple[Union[str, Mention], ...]   # text pieces and mentions, in order
+Prose = tuple[str | Mention, ...]   # text pieces and mentions, in order
 
 
 class Speech(NamedTuple):
     speaker: str                 # the element's name or the role as written
-    element: Optional[str]       # the element's name when the speaker is a declared element
+    element: str | None          # the element's name when the speaker is a declared element
     tones: tuple[str, ...]
     language: str                # canonical language name
-    offscreen: Optional[str]     # None, "voice-over" or "off-screen"
+    offscreen: str | None        # None, "voice-over" or "off-screen"
     text: str
     span: A.Span
 
@@ -65,7 +63,7 @@ class Action(NamedTuple):
     span: A.Span
 
 
-Line = Union[Speech, Cue, Action]
+Line = Speech | Cue | Action
 
 
 class Shot(NamedTuple):
@@ -88,8 +86,8 @@ class Settings(NamedTuple):
     aspect: str
     audio: str
     language: str
-    style: Optional[str]
-    negative: Optional[str]
+    style: str | None
+    negative: str | None
     multishot: str
 
 
@@ -98,13 +96,13 @@ class Scene(NamedTuple):
     title: str
     settings: Settings
     profile: profiles.Profile
-    location: Optional[Mention]
-    sound: Optional[str]         # the scene's ambience
-    first_frame: Optional[Frame]
-    last_frame: Optional[Frame]
+    location: Mention | None
+    sound: str | None            # the scene's ambience
+    first_frame: Frame | None
+    last_frame: Frame | None
     preamble: tuple[Line, ...]
     shots: tuple[Shot, ...]
-    seconds: Optional[int]       # a scene without shots: its duration (None when unknown)
+    seconds: int | None          # a scene without shots: its duration (None when unknown)
     inferred: bool               # a scene without shots: whether the duration was inferred
     span: A.Span                 # the scene's head line
     title_span: A.Span
@@ -128,7 +126,7 @@ class Production(NamedTuple):
 _OFFSCREEN_VO = {"v.o.", "vo", "voice-over", "voice over"}
 
 
-def lower(program: Program, scenes: Optional[set[int]] = None) -> Production:
+def lower(program: Program, scenes: set[int] | None = None) -> Production:
     """The production of a checked program; ``scenes`` limits it to some scene numbers."""
     main = program.main
     doc = main.doc
@@ -201,7 +199,7 @@ def _apply(items, values: dict, spans: dict, model: str) -> None:
 
 
 def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _Base,
-           elements: dict) -> Optional[Scene]:
+           elements: dict) -> Scene | None:
     values = dict(base.values)
     spans = dict(base.spans)
     _apply(scene.settings, values, spans, values["model"])
@@ -210,7 +208,7 @@ def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _
     profile = profiles.load(settings.model) or profiles.load(S.DEFAULTS["model"])
     lang = settings.language
 
-    def frame(key: str) -> Optional[Frame]:
+    def frame(key: str) -> Frame | None:
         s = scene.setting(key)
         if s is None or not s.values or not s.values[0].value.strip():
             return None
@@ -233,7 +231,7 @@ def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _
         text = _prose(shot.text, elements) if shot.text is not None else ()
         shots.append(Shot(i, seconds, inferred, text, _lines(shot.lines, elements, lang),
                           shot.head_span.to(shot.duration.span if shot.duration else shot.number_span)))
-    seconds: Optional[int] = None
+    seconds: int | None = None
     inferred = False
     if not scene.shots:
         if scene.duration is not None:

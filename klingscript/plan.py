@@ -27,11 +27,9 @@ API requests and ``plan.json`` (``plan_json``) needs the request models and is
 done only by ``klingc build``.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Sequence
 
 from . import lower as L
 from .diagnostics.codes import make
@@ -42,7 +40,7 @@ FORMAT_VERSION = "0.1"
 
 # -- splitting ----------------------------------------------------------------
 
-def split(durations: Sequence[int], ends: Sequence[Sequence[int]]) -> Optional[list[tuple[int, int]]]:
+def split(durations: Sequence[int], ends: Sequence[Sequence[int]]) -> list[tuple[int, int]] | None:
     """The best split of shots ``0..n-1`` into consecutive groups, or None.
 
     ``ends[i]`` lists every ``j`` such that shots ``i..j-1`` make a valid job.
@@ -141,11 +139,11 @@ class Job(NamedTuple):
     kling_elements: tuple[str, ...]   # element_list, in order (<<<element_k>>>)
     ref_images: tuple[str, ...]       # elements sent as one reference image, in order (<<<image_k>>>)
     ref_image_paths: tuple[str, ...]  # their images (the frontal one), in the same order
-    first_frame: Optional[L.Frame]
-    last_frame: Optional[L.Frame]
-    prompt: Optional[str]
+    first_frame: L.Frame | None
+    last_frame: L.Frame | None
+    prompt: str | None
     multi_prompt: tuple[tuple[int, str, int], ...]   # (index, prompt, seconds)
-    web: Optional[str]           # the paste-ready page for the web app (set by `finish`)
+    web: str | None              # the paste-ready page for the web app (set by `finish`)
     credits: float
 
     @property
@@ -189,14 +187,14 @@ class PricingError(Exception):
     """A pricing file that cannot be read or lacks a rate."""
 
 
-def load_pricing(path: Optional[str | Path] = None) -> dict:
-    import tomllib
-
+def load_pricing(path: str | Path | None = None) -> dict:
     from .resources import data_toml
 
     if path is None:
         data = data_toml("pricing.toml")
     else:
+        import tomllib
+
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
@@ -250,7 +248,7 @@ class _Candidate(NamedTuple):
     ok: bool
     reason: str                  # why not, for a writer
     code: str                    # the code of the reason (KLS302/305/306)
-    span: Optional[object]       # where the reason points, when it is one shot
+    span: object | None          # where the reason points, when it is one shot
 
 
 class ScenePlanner:
@@ -274,7 +272,7 @@ class ScenePlanner:
         self.head_names = self._head_names()
         self._cache: dict = {}
         self._shot_prompts: dict = {}
-        self._longest: Optional[list[int]] = None
+        self._longest: list[int] | None = None
 
     # -- element bookkeeping --
     def _names_of(self, shot: L.Shot) -> list[str]:
@@ -415,17 +413,20 @@ class ScenePlanner:
 
     def _candidate(self, i: int, j: int, n: int) -> _Candidate:
         shots = self.scene.shots[i:j]
-        label = _shots_label(shots) if shots else 'the scene'
         duration = sum(s.seconds for s in shots) if shots else (self.scene.seconds or 0)
         one = shots[0].span if len(shots) == 1 else None
+
+        def label() -> str:  # only a failed candidate needs it
+            return _shots_label(shots) if shots else "the scene"
+
         if duration < self.job_min:
-            return _Candidate(False, f"{label} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
+            return _Candidate(False, f"{label()} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
                               f"under the {self.job_min}s a job lasts at least", "KLS302", one)
         if duration > self.job_max:
-            return _Candidate(False, f"{label} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
+            return _Candidate(False, f"{label()} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
                               f"over the {self.job_max}s a job lasts at most", "KLS302", one)
         if len(shots) > 1 and not self.text_mode and len(shots) > self.per_job:
-            return _Candidate(False, f"{label} are {len(shots)} shots, over the {self.per_job} "
+            return _Candidate(False, f"{label()} are {len(shots)} shots, over the {self.per_job} "
                               f"a structured multi-shot job takes", "KLS302", None)
         names = self.names(i, j)
         first, last = self.frames(i, j, n if shots else 0)
@@ -437,7 +438,7 @@ class ScenePlanner:
             if inputs > self.max_inputs:
                 what = ["@" + n for n in kling + images]
                 what += [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
-                return _Candidate(False, f"{label} need{'s' if len(shots) <= 1 else ''} "
+                return _Candidate(False, f"{label()} need{'s' if len(shots) <= 1 else ''} "
                                   f"{inputs} reference inputs ({', '.join(what)}), over the "
                                   f"{self.max_inputs} {model_label(self.profile)} takes", "KLS306", one)
         if not self.renderer.exact and shots and (len(shots) == 1 or not self.text_mode):
@@ -451,7 +452,7 @@ class ScenePlanner:
         refs = self.refs("api", kling, images)
         prompt, multi = self.prompts(i, j, refs)
         if prompt is not None and len(prompt) > self.prompt_max:
-            return _Candidate(False, f"{label} make{'s' if len(shots) <= 1 else ''} a prompt of "
+            return _Candidate(False, f"{label()} make{'s' if len(shots) <= 1 else ''} a prompt of "
                               f"{len(prompt):,} characters, over the {self.prompt_max:,} Kling takes",
                               "KLS305", one)
         for idx, text, _ in multi:
@@ -468,22 +469,25 @@ class ScenePlanner:
         if not scene.shots:
             return self._shotless()
         n = len(scene.shots)
-        durations = [s.seconds for s in scene.shots]
-        ends: list[list[int]] = []
-        for i in range(n):
-            row = []
-            total = 0
-            for j in range(i + 1, n + 1):
-                total += durations[j - 1]
-                if total > self.job_max and j > i + 1:
-                    break
-                if self.candidate(i, j, n).ok:
-                    row.append(j)
-            ends.append(row)
-        groups = split(durations, ends)
-        if groups is None:
-            self._explain(ends, durations)
-            return []
+        if self.candidate(0, n, n).ok:
+            groups = [(0, n)]  # one job: no split has fewer, so there is nothing to search
+        else:
+            durations = [s.seconds for s in scene.shots]
+            ends: list[list[int]] = []
+            for i in range(n):
+                row = []
+                total = 0
+                for j in range(i + 1, n + 1):
+                    total += durations[j - 1]
+                    if total > self.job_max and j > i + 1:
+                        break
+                    if self.candidate(i, j, n).ok:
+                        row.append(j)
+                ends.append(row)
+            groups = split(durations, ends)
+            if groups is None:
+                self._explain(ends, durations)
+                return []
         jobs = [self._job(i, j, n, part, len(groups)) for part, (i, j) in enumerate(groups, 1)]
         if len(jobs) > 1:
             parts = "; ".join(f"{_shots_label(j.shots)} ({j.duration}s)" for j in jobs)
@@ -708,7 +712,7 @@ def _fix_help(code: str, planner: ScenePlanner) -> str:
 
 # -- the whole production ---------------------------------------------------------
 
-def make_plan(production: L.Production, renderer=None, pricing: Optional[dict] = None) -> Plan:
+def make_plan(production: L.Production, renderer=None, pricing: dict | None = None) -> Plan:
     """Plan every scene of a production; problems come back as diagnostics.
 
     Without a renderer the prompts are measured with ``PlainRenderer`` (the
@@ -731,6 +735,13 @@ def make_plan(production: L.Production, renderer=None, pricing: Optional[dict] =
 
 def finish(plan: Plan, renderer) -> Plan:
     """Render every job's prompts and web-app page from the templates, and measure them again."""
+    from .project import collector_paused
+
+    with collector_paused():
+        return _finish(plan, renderer)
+
+
+def _finish(plan: Plan, renderer) -> Plan:
     jobs: list[Job] = []
     diags = list(plan.diagnostics)
     planners: dict = {}
@@ -747,7 +758,7 @@ def finish(plan: Plan, renderer) -> Plan:
 
 # -- output -----------------------------------------------------------------------
 
-def dump_json(data, done: Optional[dict] = None) -> str:
+def dump_json(data, done: dict | None = None) -> str:
     """Readable, stable JSON: two-space indents, short lists and objects of plain values on one line.
 
     ``done`` maps ``id(obj)`` to the text of objects dumped already (at indent 0); they are
@@ -780,7 +791,7 @@ def _enc(v) -> str:
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
-def _dump(v, level: int, done: Optional[dict] = None) -> str:
+def _dump(v, level: int, done: dict | None = None) -> str:
     if not isinstance(v, (dict, list)):
         return _enc(v)
     if done is not None:
@@ -834,6 +845,13 @@ class Output(NamedTuple):
 
 def plan_json(plan: Plan) -> Output:
     """``plan.json``, the requests and the prompt pages; requests are built through the models."""
+    from .project import collector_paused
+
+    with collector_paused():
+        return _plan_json(plan)
+
+
+def _plan_json(plan: Plan) -> Output:
     from .backends import requests as R
     from .backends import rules
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,5 +27,7 @@ def data_text(*parts: str) -> str:
 
 @lru_cache(maxsize=None)
 def data_toml(*parts: str) -> dict:
-    with data_path(*parts).open("rb") as f:
-        return tomllib.load(f)
+    """A data file, parsed (through klingc's cache: see ``cache.toml``)."""
+    from . import cache
+
+    return cache.toml(data_path(*parts))

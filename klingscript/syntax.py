@@ -24,6 +24,12 @@ from .settings import SCENE_SETTINGS, nearest
 _parser = None
 _parser_lock = threading.Lock()
 
+_Span = A.Span
+_tuple_new = tuple.__new__  # a node from a tuple of its fields, without keyword arguments
+
+# Line tokens that may take the line break after them, and their names when they do.
+_WITH_LINE_BREAK = {"SHOT_LINE": "SHOT_LINE_NL", "DIALOGUE_LINE": "DIALOGUE_LINE_NL", "TEXT": "TEXT_NL"}
+
 
 def _make_indenter():
     from lark.indenter import Indenter
@@ -40,6 +46,23 @@ def _make_indenter():
         def process(self, stream):
             self.bad_dedents = []
             return super().process(stream)
+
+        def _process(self, stream):
+            # As Indenter._process (there are no brackets), but a line token that
+            # took its line break is renamed (TEXT -> TEXT_NL) and is a line break too.
+            token = None
+            for token in stream:
+                kind = token.type
+                if kind == "_NL":
+                    yield from self.handle_NL(token)
+                elif kind in _WITH_LINE_BREAK and "\n" in token:
+                    token.type = _WITH_LINE_BREAK[kind]
+                    yield from self.handle_NL(token)
+                else:
+                    yield token
+            while len(self.indent_level) > 1:
+                self.indent_level.pop()
+                yield Token.new_borrow_pos(self.DEDENT_type, "", token)
 
         def handle_NL(self, token):
             yield token
@@ -92,7 +115,10 @@ _EXPECTED_WORDS = {
     "_NL": "the end of the line",
     "TEXT": "text",
     "SHOT_LINE": "a shot such as `Shot 1 (3s): …`",
+    "SHOT_LINE_NL": "a shot such as `Shot 1 (3s): …`",
     "DIALOGUE_LINE": "a dialogue line such as `@Name: \"…\"`",
+    "DIALOGUE_LINE_NL": "a dialogue line such as `@Name: \"…\"`",
+    "TEXT_NL": "text",
     "_INDENT": "an indented block",
     "_DEDENT": "the end of the block",
     "$END": "the end of the file",
@@ -129,7 +155,13 @@ class _Source:
                       self.offset(line, column), self.offset(end_line, end_column))
 
     def tok(self, t) -> A.Span:
-        return self.span(t.line, t.column, t.end_line, t.end_column, t.start_pos, t.end_pos)
+        line, column = t.line, t.column
+        if t.end_line != line:
+            return self.span(line, column, t.end_line, t.end_column, t.start_pos, t.end_pos)
+        # A token on one line (every token the builder reads): its length is its width.
+        start = self.starts[line - 1] + column - 1 - self.shift
+        width = t.end_column - column
+        return _tuple_new(_Span, (self.path, line - 1, column, line - 1, column + width, start, start + width))
 
 
 def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic]]:
@@ -391,11 +423,18 @@ def parse_duration(text: str, span: A.Span) -> A.Duration:
     return A.Duration(text, int(m.group(1)) if m else None, span)
 
 
+_ESCAPE_RE = re.compile(r"\\([\"\\])")
+# "Shot 3 (4s) text" without the colon: an action line that meant to be a shot.
+_SHOT_WITHOUT_COLON_RE = re.compile(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?")
+
+
 def unescape(raw: str) -> tuple[str, bool]:
     if raw.startswith("\u201c"):
         return raw[1:-1], True
     body = raw[1:-1]
-    return re.sub(r"\\([\"\\])", r"\1", body), False
+    if "\\" not in body:
+        return body, False
+    return _ESCAPE_RE.sub(r"\1", body), False
 
 
 class _Builder:
@@ -408,13 +447,24 @@ class _Builder:
     def span(self, tok) -> A.Span:
         return self.src.tok(tok)
 
+    def line(self, tok) -> tuple[str, A.Span]:
+        """A line token's text, without the line break it may end with, and its span."""
+        text = str(tok)
+        brk = text.find("\n")
+        if brk < 0:
+            return text, self.src.tok(tok)
+        text = text[:brk - 1] if text[brk - 1:brk] == "\r" else text[:brk]
+        src, line, column = self.src, tok.line, tok.column
+        start = src.starts[line - 1] + column - 1 - src.shift
+        end = start + len(text)
+        return text, _tuple_new(_Span, (src.path, line - 1, column, line - 1, column + len(text), start, end))
+
     def text(self, tok) -> A.Text:
-        raw = str(tok)
+        raw, span = self.line(tok)
         stripped = raw.rstrip()
-        span = self.span(tok)
         if len(stripped) != len(raw):
             span = span.sub(0, len(stripped))
-        return A.Text(stripped, self.refs(stripped, span), span)
+        return A.Text(stripped, self.refs(stripped, span) if "@" in stripped else (), span)
 
     def refs(self, text: str, span: A.Span) -> tuple[A.Ref, ...]:
         if "@" not in text:
@@ -464,7 +514,7 @@ class _Builder:
             if getattr(c, "data", None) == "strings":
                 values = tuple(self.string(t) for t in c.children)
                 last = values[-1].span
-            elif getattr(c, "type", None) == "TEXT":
+            elif getattr(c, "type", None) in ("TEXT", "TEXT_NL"):
                 bare = self.text(c)
                 last = bare.span
                 if bare.value[:1] in "\"\u201c":
@@ -546,9 +596,9 @@ class _Builder:
                 phase = 2
                 continue
             elif kind == "dialogue":
-                line = self.dialogue(c)
+                line = self.dialogue(c.children[0])
             else:
-                line = self.action(c)
+                line = self.action(c.children[0])
             if phase == 2:
                 last = shots[-1]
                 self.diags.append(make(
@@ -565,14 +615,16 @@ class _Builder:
         return A.Scene(title, duration, location, tuple(settings), tuple(preamble), tuple(shots),
                        head_span, head_start.to(last))
 
-    def action(self, tree) -> A.Action:
-        t = self.text(tree.children[0])
-        m = _OPEN_DIALOGUE_RE.match(t.value)
+    def action(self, tok) -> A.Action:
+        t = self.text(tok)
+        value = t.value
+        # A dialogue line whose string never closes (the pattern needs an opening quote).
+        m = _OPEN_DIALOGUE_RE.match(value) if ('"' in value or "\u201c" in value) else None
         if m and not _closed(t.value[m.end():]):
             close = "\u201d" if t.value[m.end()] == "\u201c" else "\""
             self.diags.append(make("KLS102", t.span.sub(m.end(), len(t.value) - m.end()),
                                    "this string is never closed", help=f"end it with {close} on the same line"))
-        m = re.match(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?", t.value)
+        m = _SHOT_WITHOUT_COLON_RE.match(value) if value.startswith("Shot") else None
         if m and not t.value[m.end():].lstrip().startswith(":"):
             head = m.group(0).rstrip()
             self.diags.append(make("KLS100", t.span.sub(0, len(head)), "a shot header needs a `:` after it",
@@ -603,12 +655,10 @@ class _Builder:
         return A.Action(text, span)
 
     def shot(self, tree) -> A.Shot:
-        head = tree.children[0]
-        head_span = self.span(head)
-        raw = str(head)
-        m = _SHOT_RE.match(raw)
+        head, head_span = self.line(tree.children[0])
+        m = _SHOT_RE.match(head)
         num_text = m.group("num")
-        number = int(num_text) if num_text.isdigit() else None
+        number = int(num_text) if num_text.isdecimal() else None  # not "²", which int() refuses
         number_span = head_span.sub(m.start("num"), len(num_text))
         duration = None
         if m.group("dur"):
@@ -624,9 +674,9 @@ class _Builder:
         for c in tree.children[1:]:
             data = c.data
             if data == "dialogue":
-                line = self.dialogue(c)
+                line = self.dialogue(c.children[0])
             elif data == "action":
-                line = self.action(c)
+                line = self.action(c.children[0])
             else:
                 s = self.setting(c)
                 if s.key == "sound":
@@ -642,25 +692,23 @@ class _Builder:
             end = line.span
         return A.Shot(number, num_text, number_span, duration, text, tuple(lines), head_span, head_span.to(end))
 
-    def dialogue(self, tree) -> A.Dialogue:
-        tok = tree.children[0]
-        tok_span = self.span(tok)
-        m = _DIALOGUE_RE.match(str(tok))
-        who = m.group("who")
+    def dialogue(self, tok) -> A.Dialogue:
+        text, tok_span = self.line(tok)
+        m = _DIALOGUE_RE.match(text)
+        who, how, raw, note = m.group("who", "dir", "str", "comment")
         who_span = tok_span.sub(0, len(who))
         if who[0] == "@":
             speaker = A.Ref(who[1:], who_span)
         else:
             speaker = A.Role(" ".join(who.split()), who_span)
         direction = None
-        if m.group("dir"):
-            direction = self.direction(m.group("dir"), tok_span.sub(m.start("dir"), len(m.group("dir"))))
-        raw = m.group("str")
+        if how:
+            direction = self.direction(how, tok_span.sub(m.start("dir"), len(how)))
         value, curly = unescape(raw)
         line = A.Str(value, curly, tok_span.sub(m.start("str"), len(raw)))
         comment = None
-        if m.group("comment"):
-            comment = A.Comment(m.group("comment"), tok_span.sub(m.start("comment"), len(m.group("comment"))))
+        if note:
+            comment = A.Comment(note, tok_span.sub(m.start("comment"), len(note)))
         return A.Dialogue(speaker, direction, line, comment, tok_span.sub(0, m.end("str")))
 
     def direction(self, raw: str, span: A.Span) -> A.Direction:

@@ -18,8 +18,10 @@ from .languages import lookup
 from .resources import data_toml
 
 _VOWELS = re.compile(r"[aeiouáéíóúüyAEIOUÁÉÍÓÚÜY]+")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+# Wide character ranges take milliseconds to compile: they are compiled (and
+# cached by ``re``) on first use, not when klingc starts.
+_CJK = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+_HANGUL = r"[\uac00-\ud7a3]"
 
 
 def rates() -> dict:
@@ -30,9 +32,9 @@ def units(text: str, unit: str) -> int:
     if unit == "word":
         return len(text.split())
     if unit == "char":
-        return len(_CJK.findall(text)) or len(text.split())
+        return len(re.findall(_CJK, text)) or len(text.split())
     if unit == "syllable":
-        hangul = len(_HANGUL.findall(text))
+        hangul = len(re.findall(_HANGUL, text))
         if hangul:
             return hangul
         # Spanish and other alphabetic text: one syllable per group of vowels.

@@ -23,6 +23,13 @@ TESTS = REPO / "tests"
 EXAMPLES = REPO / "examples"
 
 
+def pytest_configure(config):
+    # The suite (and every klingc it starts) keeps its parse cache in a folder of
+    # its own, never in the user's ~/.cache.
+    import tempfile
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="klingscript-test-cache-")
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite golden files with the current output instead of comparing")

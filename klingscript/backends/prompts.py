@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Optional
 
 from .. import lower as L
@@ -42,11 +43,8 @@ _RUNS = re.compile(r"[ \t]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-class Ctx:
+class Ctx(SimpleNamespace):
     """A template context object (attribute access is faster in Jinja2 than dict lookups)."""
-
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
 
     def __repr__(self):
         return f"Ctx({self.__dict__!r})"
@@ -124,22 +122,28 @@ def _line(line: L.Line, refs: Refs) -> Ctx:
 
 def _mentioned(lines, shots) -> tuple[list[str], set[str]]:
     """Element names mentioned (first-mention order) and those who speak."""
-    names: list[str] = []
+    names: dict[str, None] = {}   # an ordered set
     speakers: set[str] = set()
-    for line in lines:
-        for m in L._line_mentions(line):
-            if m.name not in names:
-                names.append(m.name)
-        if isinstance(line, L.Speech) and line.element is not None:
+
+    def note(line) -> None:
+        kind = type(line)
+        if kind is L.Action:
+            for p in line.text:
+                if type(p) is not str:
+                    names[p.name] = None
+        elif kind is L.Speech and line.element is not None:
+            names[line.element] = None
             speakers.add(line.element)
+
+    for line in lines:
+        note(line)
     for shot in shots:
-        for m in L.shot_mentions(shot):
-            if m.name not in names:
-                names.append(m.name)
+        for p in shot.text:
+            if type(p) is not str:
+                names[p.name] = None
         for line in shot.lines:
-            if isinstance(line, L.Speech) and line.element is not None:
-                speakers.add(line.element)
-    return names, speakers
+            note(line)
+    return list(names), speakers
 
 
 def _cast(scene: L.Scene, lines, shots, refs: Refs, described=(), voiced=()) -> list[Ctx]:
@@ -310,26 +314,40 @@ class PlainRenderer:
 
     exact = False  # final prompts are rendered from the templates and measured again
 
+    def __init__(self):
+        # A scene's opening and closing lines are the same in every prompt of the scene
+        # written with the same references: (scene, elements, mode, tokens) -> lines.
+        self._scene_lines: dict = {}
+
+    def _framing(self, scene: L.Scene, refs: Refs) -> tuple[list[str], list[str]]:
+        """The opening and closing lines of ``scene``'s prompts."""
+        key = (id(scene), id(refs.elements), refs.mode, tuple(refs.tokens.items()))
+        hit = self._scene_lines.get(key)
+        if hit is None or hit[0] is not scene or hit[1] is not refs.elements:
+            sc = _scene(scene, refs)
+            # The scene and elements are kept so that their ids are not reused.
+            hit = self._scene_lines[key] = (scene, refs.elements, self._opening(sc), self._closing(sc))
+        return hit[2], hit[3]
+
     def single(self, scene: L.Scene, shots, refs: Refs, numbered: bool) -> str:
-        sc = _scene(scene, refs)
+        opening, closing = self._framing(scene, refs)
         job = _job_ctx(scene, shots, refs, numbered)
-        out = self._opening(sc)
+        out = list(opening)
         for s in job.shots:
             head = f"Shot {s.index} ({s.seconds}s): " if job.numbered else ""
             out.append(head + self._shot(s))
         out.extend(self._cast(c) for c in job.cast)
-        out.extend(self._closing(sc))
+        out.extend(closing)
         return normalize("\n".join(out))
 
     def shot(self, scene: L.Scene, shot: L.Shot, index: int, first: bool, refs: Refs,
              described=(), voiced=()) -> str:
-        sc = _scene(scene, refs)
         ctx = _shot_ctx(scene, shot, index, first, refs, described, voiced)
-        out = self._opening(sc) if first else []
-        out.append(self._shot(ctx))
+        out = [self._shot(ctx)]
         out.extend(self._cast(c) for c in ctx.cast)
         if first:
-            out.extend(self._closing(sc))
+            opening, closing = self._framing(scene, refs)
+            out = [*opening, *out, *closing]
         return normalize("\n".join(out))
 
     # _lines.j2, macro by macro

@@ -34,7 +34,9 @@ def run(program: Program) -> list[Diagnostic]:
         return []
     from ..lower import lower
     from ..plan import make_plan
+    from ..project import collector_paused
 
-    plan = make_plan(lower(program, scenes=clean))
+    with collector_paused():
+        plan = make_plan(lower(program, scenes=clean))
     program.plan = plan  # reused by `klingc build` when it renders with the same templates
     return list(plan.diagnostics)

@@ -1,0 +1,214 @@
+"""klingc's on-disk cache: the parse results of unchanged files, and the parsed data files.
+
+Parsing is most of the time ``klingc check`` takes, and Lark is the slowest
+module it imports; reading the TOML data files (profiles, speaking rates,
+languages) means importing ``tomllib`` and parsing them on every run. The
+cache keeps both:
+
+- **Parse results.** What ``syntax.parse`` returned for a file read from disk
+  (the syntax tree and the syntax diagnostics), keyed by the file's text, the
+  path it is shown as, and a fingerprint of the parser: the versions of
+  Python, klingscript and Lark, and the size and modification time of each
+  file the parser is made of (the grammar and ``_PARSER_FILES``). A hit needs
+  neither Lark nor the grammar. An editor's unsaved buffers are not cached.
+- **Data files.** The parsed content of each TOML data file, used while the
+  file's bytes are the same.
+
+Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
+``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Entries are written atomically
+(a temporary file, then a rename); an entry that cannot be read, is corrupt or
+belongs to another key is a miss, and a cache that cannot be written is no
+error. At most ``MAX_ENTRIES`` parse results are kept; the least recently used
+go first. Entries are read with ``pickle`` restricted to the syntax tree's and
+the diagnostics' own classes, so an entry can only ever make those (and plain
+values).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import zlib
+from typing import Optional
+
+from . import __version__
+
+MAX_ENTRIES = 200
+
+# The modules the parser is made of (relative to the package): a change to any
+# of them invalidates the cached parse results.
+_PARSER_FILES = ("syntax.py", "ast.py", "settings.py", "languages.py", "cache.py",
+                 "diagnostics/codes.py", "diagnostics/model.py", "data/languages.toml")
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_fingerprint: Optional[str] = None
+
+
+def enabled() -> bool:
+    return not os.environ.get("KLINGSCRIPT_NO_CACHE")
+
+
+def folder(*parts: str) -> str:
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # unset, or relative (which the XDG spec says to ignore)
+        local = os.environ.get("LOCALAPPDATA", "") if os.name == "nt" else ""
+        base = local if os.path.isabs(local) else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "klingscript", *parts)
+
+
+# -- parse results ---------------------------------------------------------------
+
+# Classes a parse result is made of, by (module, name).
+_AST_CLASSES = frozenset({("klingscript.ast", name) for name in (
+    "Span", "Str", "Ref", "Role", "Text", "Duration", "Comment", "Setting", "Use", "Element",
+    "Direction", "Dialogue", "Sound", "Action", "Shot", "Scene", "Document")} | {
+    ("klingscript.diagnostics.model", name) for name in ("Diagnostic", "Label", "Severity")})
+
+
+def parse(text: str, path: str):
+    """``syntax.parse(text, path)``, from the cache when it holds the result."""
+    from .syntax import parse as parse_text
+
+    if not enabled():
+        return parse_text(text, path)
+    try:
+        key = (fingerprint(), path, text)
+        digest = zlib.crc32(text.encode("utf-8", "surrogatepass"),
+                            zlib.crc32(f"{key[0]}\0{path}".encode("utf-8", "surrogatepass")))
+    except (OSError, UnicodeError):  # the package's files cannot be read: do without the cache
+        return parse_text(text, path)
+    entry = os.path.join(folder("parse"), f"{digest:08x}-{len(text)}.pickle")
+    hit = _load(entry, key, _AST_CLASSES)
+    if hit is not None:
+        doc, diags = hit
+        _touch(entry)
+        return doc, list(diags)
+    doc, diags = parse_text(text, path)
+    if _store(entry, key, (doc, diags)):
+        _prune(os.path.dirname(entry))
+    return doc, diags
+
+
+def fingerprint() -> str:
+    """The versions and parser files that a cached parse result depends on."""
+    global _fingerprint
+    if _fingerprint is None:
+        from .resources import grammar_path
+
+        parts = [sys.version, __version__, _lark_stamp()]
+        for f in (*_PARSER_FILES, str(grammar_path())):
+            st = os.stat(os.path.join(_PACKAGE, f))
+            parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+        _fingerprint = "\n".join(parts)
+    return _fingerprint
+
+
+def _lark_stamp() -> str:
+    """Lark's installed version, known without importing it (that takes longer than a hit)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("lark")
+    if spec is None or not spec.origin:
+        return "lark:?"
+    stamps = []
+    for name in ("__init__.py", "lark.py", "lexer.py"):
+        st = os.stat(os.path.join(os.path.dirname(spec.origin), name))
+        stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return "lark:" + ",".join(stamps)
+
+
+def _prune(parse_folder: str) -> None:
+    """Keep the ``MAX_ENTRIES`` most recently used parse results."""
+    try:
+        with os.scandir(parse_folder) as it:
+            entries = [e for e in it if e.name.endswith(".pickle")]
+        if len(entries) <= MAX_ENTRIES:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
+        for e in entries[MAX_ENTRIES:]:
+            os.unlink(e.path)
+    except OSError:
+        pass
+
+
+# -- data files --------------------------------------------------------------------
+
+def toml(path: str | os.PathLike) -> dict:
+    """A TOML file, parsed; from the cache while the file's bytes are unchanged."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if not enabled():
+        return _parse_toml(data)
+    name = os.path.relpath(os.path.abspath(path), _PACKAGE) if _inside_package(path) else os.path.abspath(path)
+    digest = zlib.crc32(name.encode("utf-8", "surrogatepass"))
+    entry = os.path.join(folder("data"), f"{digest:08x}-{os.path.basename(path)}.pickle")
+    hit = _load(entry, data, frozenset())
+    if hit is not None:
+        return hit
+    parsed = _parse_toml(data)
+    _store(entry, data, parsed)
+    return parsed
+
+
+def _inside_package(path) -> bool:
+    return os.path.abspath(path).startswith(_PACKAGE + os.sep)
+
+
+def _parse_toml(data: bytes) -> dict:
+    import tomllib
+
+    return tomllib.loads(data.decode("utf-8"))
+
+
+# -- entries ----------------------------------------------------------------------
+
+def _load(entry: str, key, classes: frozenset):
+    """The value stored under ``key`` in ``entry``, or None; only ``classes`` may be made."""
+    import pickle
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module, name):
+            if (module, name) not in classes:
+                raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a cache entry")
+            return super().find_class(module, name)
+
+    try:
+        with open(entry, "rb") as f:
+            stored_key, value = Restricted(io.BytesIO(f.read())).load()
+    except FileNotFoundError:
+        return None
+    except Exception:  # unreadable or corrupt: a miss; the entry is rewritten
+        return None
+    return value if stored_key == key else None
+
+
+def _store(entry: str, key, value) -> bool:
+    """Write ``(key, value)`` to ``entry`` atomically; False when it cannot be written."""
+    import pickle
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(entry))
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump((key, value), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, entry)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return True
+    except Exception:  # a cache that cannot be written is no cache, never an error
+        return False
+
+
+def _touch(entry: str) -> None:
+    """Mark an entry as recently used."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
