@@ -25,59 +25,24 @@ from pathlib import Path
 HELP = "generate the clips with Kling (or the local simulator) and assemble the film"
 
 
-def _positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
-
-
-def _seconds(text: str) -> float:
-    import argparse
-
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < x <= 3600:
-        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
-    return x
-
-
-def _credits(text: str) -> float:
-    import argparse
-
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of credits") from None
-    if x < 0:
-        raise argparse.ArgumentTypeError("cannot be negative")
-    return x
-
-
 def add_arguments(p) -> None:
+    from ._args import credits, positive_int, seconds
     from .build import add_common
 
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
     p.add_argument("--api-base", metavar="URL",
                    help="Kling API base URL (default: $KLING_API_BASE, else https://api-singapore.klingai.com)")
-    p.add_argument("--concurrency", type=_positive_int, default=4, metavar="N",
+    p.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
                    help="tasks in flight at Kling at once (default 4; lowered when Kling says 1303)")
-    p.add_argument("--max-credits", type=_credits, metavar="N",
+    p.add_argument("--max-credits", type=credits, metavar="N",
                    help="refuse to start when the credits still to spend exceed N")
-    p.add_argument("--poll-interval", type=_seconds, metavar="S",
+    p.add_argument("--poll-interval", type=seconds, metavar="S",
                    help="seconds between queries of one task (default 10; 0.2 with --simulate)")
     p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
     p.add_argument("--simulate", action="store_true",
                    help="render against a local Kling simulator started for this render (no account needed)")
-    p.add_argument("--latency", type=_seconds, default=1.0, metavar="S",
+    p.add_argument("--latency", type=seconds, default=1.0, metavar="S",
                    help="with --simulate: seconds each simulated task takes (default 1)")
     p.add_argument("--progress", choices=("auto", "rich", "plain", "quiet"), default="auto",
                    help="live table on a terminal (auto), or plain log lines")

@@ -22,45 +22,21 @@ HELP = "run a local Kling-compatible API for trying renders offline"
 ACCESS_ENV, SECRET_ENV = "KLINGC_SIMULATOR_ACCESS_KEY", "KLINGC_SIMULATOR_SECRET_KEY"
 
 
-def _rate(text: str) -> float:
-    import argparse
-
-    try:
-        x = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return x
-
-
-def _port(text: str) -> int:
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError("must be 0 to 65535 (0: any free port)")
-    return n
-
-
 def add_arguments(p) -> None:
-    from .render import _positive_int, _seconds
+    from ._args import port, positive_int, rate, seconds
 
-    p.add_argument("--port", type=_port, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
-    p.add_argument("--latency", type=_seconds, default=2.0, metavar="S",
+    p.add_argument("--port", type=port, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    p.add_argument("--latency", type=seconds, default=2.0, metavar="S",
                    help="seconds from creating a task to its result (default 2)")
-    p.add_argument("--fail-rate", type=_rate, default=0.0, metavar="R",
+    p.add_argument("--fail-rate", type=rate, default=0.0, metavar="R",
                    help="share of tasks that end `failed` with a task_status_msg")
-    p.add_argument("--error-rate", type=_rate, default=0.0, metavar="R",
+    p.add_argument("--error-rate", type=rate, default=0.0, metavar="R",
                    help="share of requests answered with HTTP 500/502/503 (codes 5000-5002)")
-    p.add_argument("--drop-rate", type=_rate, default=0.0, metavar="R",
+    p.add_argument("--drop-rate", type=rate, default=0.0, metavar="R",
                    help="share of requests whose connection is dropped without an answer")
-    p.add_argument("--throttle-rate", type=_rate, default=0.0, metavar="R",
+    p.add_argument("--throttle-rate", type=rate, default=0.0, metavar="R",
                    help="share of requests answered with HTTP 429, code 1302")
-    p.add_argument("--concurrency", type=_positive_int, default=5, metavar="N",
+    p.add_argument("--concurrency", type=positive_int, default=5, metavar="N",
                    help="tasks that may run at once per account (more get 429, code 1303)")
     p.add_argument("--seed", type=int, metavar="N", help="seed for the fault injection")
     p.add_argument("--clips", choices=("animatic", "card"), default="animatic",
