@@ -186,21 +186,11 @@ def _load(entry: str, key, classes: frozenset):
 def _store(entry: str, key, value) -> bool:
     """Write ``(key, value)`` to ``entry`` atomically; False when it cannot be written."""
     import pickle
-    import tempfile
 
     try:
+        from .files import write_atomic
         os.makedirs(os.path.dirname(entry), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(entry))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump((key, value), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, entry)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_atomic(entry, pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL), mode=0o600)
         return True
     except Exception:  # a cache that cannot be written is no cache, never an error
         return False

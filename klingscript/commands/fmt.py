@@ -95,25 +95,6 @@ def _diff(old: str, new: str, display: str) -> str:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    """Write ``text`` next to ``path`` in a temporary file, then rename it over ``path``."""
-    import tempfile
-    path = os.path.realpath(path)  # through a symbolic link, rewrite the file it points to
-    folder = os.path.dirname(path)
-    mode = None
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        pass
-    fd, tmp = tempfile.mkstemp(prefix=".klingc-fmt-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Rewrite ``path`` atomically; through a symbolic link, the file it points to."""
+    from ..files import write_atomic
+    write_atomic(os.path.realpath(path), text)

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from ..files import write_atomic
+
 from . import ledger as L
 from .client import (AuthError, BadDownload, Credentials, GaveUp, KlingClient, KlingError, NotFound,
                      RateLimited, Rejected, RetryPolicy, Task)
@@ -265,15 +267,6 @@ def materialize(request: dict, external_task_id: str, images: Images, element_id
     return body
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def check_clip(path: Path) -> Optional[str]:
     """Why ``path`` is not a usable clip, or None."""
     try:
@@ -351,7 +344,8 @@ class Render:
             raise ServiceChanged(self.folder, before, service)
         ledger.set_meta(service=service)
         ledger.sync_plan(self.plan)
-        write_atomic(self.folder / PLAN_FILE, json.dumps(self.plan, ensure_ascii=False, indent=2) + "\n")
+        write_atomic(self.folder / PLAN_FILE, json.dumps(self.plan, ensure_ascii=False, indent=2) + "\n",
+                     fsync=True)
         entries = {e.id: e for e in ledger.entries()}
         r.total_credits = sum(float(j.get("credits") or 0) for j in self.jobs)
         r.to_spend = sum(e.credits for e in entries.values() if e.kind == "job" and not _paid(e))

@@ -1,0 +1,37 @@
+"""Writing files so that nothing half-written is ever seen under their name."""
+
+from __future__ import annotations
+
+import os
+
+
+def write_atomic(path, data: bytes | str, *, mode: int | None = None, fsync: bool = False) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The file keeps the permissions of the file it replaces; a new file gets
+    ``mode`` (default 0o644). ``fsync`` flushes the data to disk before the
+    rename, for files that must survive a power cut.
+    """
+    import tempfile
+
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        mode = 0o644 if mode is None else mode
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
