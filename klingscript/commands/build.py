@@ -123,6 +123,14 @@ def compile_plan(args, pricing_path=None):
     return program, plan
 
 
+def compile_outputs(args):
+    """Check, plan and lower to outputs, as build, cost and render all do: (program, plan, outputs).
+
+    Prints diagnostics and raises Stop on errors."""
+    program, plan = compile_plan(args, args.pricing)
+    return program, plan, outputs(plan, program)
+
+
 def outputs(plan, program):
     """The plan.json data, requests and prompts; raises Stop if a request breaks the API's rules."""
     from ..diagnostics.codes import make
@@ -211,8 +219,7 @@ def build_files(out) -> dict[str, str]:
 
 def run(args) -> int:
     try:
-        program, plan = compile_plan(args, args.pricing)
-        out = outputs(plan, program)
+        program, plan, out = compile_outputs(args)
     except Stop as s:
         return s.code
     target = Path(args.output) if args.output else Path("build") / program.main.path.stem

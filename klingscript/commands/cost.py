@@ -102,11 +102,10 @@ def _rich(data) -> None:
 
 
 def run(args) -> int:
-    from .build import Stop, compile_plan, outputs
+    from .build import Stop, compile_outputs
 
     try:
-        program, plan = compile_plan(args, args.pricing)
-        out = outputs(plan, program)
+        program, plan, out = compile_outputs(args)
     except Stop as s:
         return s.code
     data = report(plan, out)

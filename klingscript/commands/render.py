@@ -85,11 +85,10 @@ def run(args) -> int:
     from ..runtime.client import Credentials, MissingCredentials, api_base
     from ..runtime.ledger import LedgerError
     from ..runtime.render import SIMULATOR, BudgetExceeded, Options, ServiceChanged, render_plan
-    from .build import Stop, compile_plan, outputs
+    from .build import Stop, compile_outputs
 
     try:
-        program, plan = compile_plan(args, args.pricing)
-        out = outputs(plan, program)
+        program, plan, out = compile_outputs(args)
     except Stop as s:
         return s.code
     folder = Path(args.output) if args.output else Path("render") / program.main.path.stem

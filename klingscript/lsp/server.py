@@ -412,14 +412,19 @@ def _plain(snippet: str) -> str:
     return re.sub(r"\$\d+", "", text)
 
 
-@server.feature(T.TEXT_DOCUMENT_DEFINITION)
-async def definition(ls: KlingScriptServer, params: T.DefinitionParams):
-    uri = params.text_document.uri
+async def _element_under_cursor(ls: KlingScriptServer, uri: str, position):
+    """(program, hit) for the element at ``position``: hit is ``analysis.element_at``'s answer,
+    None where there is no program or nothing there."""
     program = await ls.program(uri)
     if program is None:
-        return None
-    line, column = _cursor(ls, program.main.text, params.position)
-    hit = analysis.element_at(program, line, column)
+        return None, None
+    line, column = _cursor(ls, program.main.text, position)
+    return program, analysis.element_at(program, line, column)
+
+
+@server.feature(T.TEXT_DOCUMENT_DEFINITION)
+async def definition(ls: KlingScriptServer, params: T.DefinitionParams):
+    program, hit = await _element_under_cursor(ls, params.text_document.uri, params.position)
     if hit is None or hit[0] is None:
         return None
     decl = program.elements.get(hit[1])
@@ -431,11 +436,9 @@ async def definition(ls: KlingScriptServer, params: T.DefinitionParams):
 async def _occurrences(ls: KlingScriptServer, uri: str, pos: T.Position):
     """The element under the cursor and every occurrence of it in the related scripts."""
     from ..project import Loader
-    program = await ls.program(uri)
+    program, hit = await _element_under_cursor(ls, uri, pos)
     if program is None:
         return None, None, []
-    line, column = _cursor(ls, program.main.text, pos)
-    hit = analysis.element_at(program, line, column)
     if hit is None or hit[0] is None:
         return program, hit, []
     target = hit[0]
@@ -462,11 +465,7 @@ async def references(ls: KlingScriptServer, params: T.ReferenceParams):
 
 @server.feature(T.TEXT_DOCUMENT_PREPARE_RENAME)
 async def prepare_rename(ls: KlingScriptServer, params: T.PrepareRenameParams):
-    program = await ls.program(params.text_document.uri)
-    if program is None:
-        return None
-    line, column = _cursor(ls, program.main.text, params.position)
-    hit = analysis.element_at(program, line, column)
+    program, hit = await _element_under_cursor(ls, params.text_document.uri, params.position)
     if hit is None or hit[0] is None:
         return None
     return T.PrepareRenamePlaceholder(ls.range(ls.lines(program.main.text), hit[2]), hit[1])
