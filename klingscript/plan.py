@@ -770,10 +770,6 @@ def dump_json(data, done: dict | None = None) -> str:
 _encode_str = json.encoder.encode_basestring   # JSON string, non-ASCII kept
 
 
-def _scalar(v) -> bool:
-    return not isinstance(v, (dict, list))
-
-
 def _enc(v) -> str:
     if type(v) is str:
         return _encode_str(v)
@@ -789,10 +785,14 @@ def _enc(v) -> str:
 
 
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_PADS = ["  " * n for n in range(64)]
 
 
 def _dump(v, level: int, done: dict | None = None) -> str:
-    if not isinstance(v, (dict, list)):
+    # Hot in `klingc build` (every request, and plan.json): exact types are tested
+    # first, and a scalar member is encoded here rather than through a call.
+    t = type(v)
+    if t is not dict and t is not list and not isinstance(v, (dict, list)):
         return _enc(v)
     if done is not None:
         text = done.get(id(v))
@@ -800,22 +800,51 @@ def _dump(v, level: int, done: dict | None = None) -> str:
             return text.replace("\n", "\n" + "  " * level) if level else text
     if not v:
         return "{}" if isinstance(v, dict) else "[]"
-    pad, inner = "  " * level, "  " * (level + 1)
+    deeper = level + 1
+    inner = _PADS[deeper] if deeper < 64 else "  " * deeper
+    pad = _PADS[level] if level < 64 else "  " * level
+    out = []
     if isinstance(v, dict):
-        if len(v) <= 8 and all(not isinstance(x, (dict, list)) for x in v.values()):
-            one = _compact(v)
-            if len(one) + len(inner) <= 100:
-                return one
-        body = ",\n".join(f"{inner}{_encode_str(k)}: {_dump(x, level + 1, done)}" for k, x in v.items())
-        return "{\n" + body + "\n" + pad + "}"
-    if all(not isinstance(x, (dict, list)) for x in v) or all(
+        values = v.values()
+        if len(v) <= 8:
+            size = 0   # a lower bound of the one-line form's length: its strings
+            for x in values:
+                if type(x) is str:
+                    size += len(x)
+                elif isinstance(x, (dict, list)):
+                    break
+            else:
+                if size + len(inner) <= 100:
+                    one = _compact(v)
+                    if len(one) + len(inner) <= 100:
+                        return one
+        for k, x in v.items():
+            tx = type(x)
+            if tx is str:
+                out.append(f"{inner}{_encode_str(k)}: {_encode_str(x)}")
+            elif tx is dict or tx is list or isinstance(x, (dict, list)):
+                out.append(f"{inner}{_encode_str(k)}: {_dump(x, deeper, done)}")
+            else:
+                out.append(f"{inner}{_encode_str(k)}: {_enc(x)}")
+        return "{\n" + ",\n".join(out) + "\n" + pad + "}"
+    for x in v:
+        if isinstance(x, (dict, list)):
+            break
+    else:
+        x = None
+    if x is None or all(
             isinstance(x, dict) and len(x) <= 2 and all(not isinstance(y, (dict, list)) for y in x.values())
             for x in v):
         one = _compact(v)
         if len(one) + len(inner) <= 100:
             return one
-    body = ",\n".join(f"{inner}{_dump(x, level + 1, done)}" for x in v)
-    return "[\n" + body + "\n" + pad + "]"
+    for x in v:
+        tx = type(x)
+        if tx is str:
+            out.append(inner + _encode_str(x))
+        else:
+            out.append(inner + _dump(x, deeper, done))
+    return "[\n" + ",\n".join(out) + "\n" + pad + "]"
 
 
 def canonical(obj) -> bytes:

@@ -20,6 +20,7 @@ templates. Output files are always rendered from the templates.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from functools import lru_cache
@@ -41,6 +42,7 @@ class TemplateError(Exception):
 _SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"[ \t]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_PROMPT_MACRO = re.compile(r"\{%[-+]?\s*macro\s+prompt\s*\(")
 
 
 class Ctx(SimpleNamespace):
@@ -229,6 +231,21 @@ def _shot_ctx(scene, shot, index, first, refs, described, voiced) -> Ctx:
     return ctx
 
 
+def _bytecode_cache(jinja2):
+    """Compiled templates kept between runs (compiling them is most of a small build's
+    Jinja2 time). Jinja2 keys each entry by the template's name and checks it against
+    the template's source, so an edited template is compiled again. None when the
+    cache folder cannot be made."""
+    from .. import cache
+
+    try:
+        where = cache.folder("templates")
+        os.makedirs(where, mode=0o700, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(where)
+    except OSError:
+        return None
+
+
 class Renderer:
     """Renders prompts from the package's templates, or a user's folder that overrides them."""
 
@@ -247,7 +264,7 @@ class Renderer:
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
         self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False,
                                       undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                      auto_reload=False)
+                                      auto_reload=False, bytecode_cache=_bytecode_cache(jinja2))
         self.env.filters["sentence"] = sentence
         self._jinja = jinja2
         self._templates: dict = {}
@@ -274,11 +291,8 @@ class Renderer:
 
     def _macro(self, template):
         """The template's ``prompt`` macro, when it defines one and loads without a context."""
-        from jinja2 import nodes
-
         source, _, _ = self.env.loader.get_source(self.env, template.name)
-        tree = self.env.parse(source)
-        if not any(m.name == "prompt" for m in tree.find_all(nodes.Macro)):
+        if not _PROMPT_MACRO.search(source):   # (a look at the text: parsing it takes longer)
             return None
         try:
             return getattr(template.module, "prompt", None)
