@@ -15,11 +15,20 @@ Benchmarks:
 Each benchmark runs once untimed (to warm the parser-table cache and the
 file system cache), then ``--runs`` times, taking turns with the others; the
 table shows the best and the median wall time. klingc keeps the parse results
-of unchanged files (``klingscript/parse_cache.py``; here in ``bench/out/cache``):
-"cold" rows run without that cache (``KLINGSCRIPT_NO_CACHE=1``), as after
-an edit; "warm" rows with it, as for an unchanged file. More benchmarks go into ``benchmarks()``: a command line
-(``argv``) or a function that returns the seconds it measured (``func``),
-for example a language-server round trip.
+of unchanged files, the parsed data files and the compiled templates
+(``klingscript/cache.py``; here in ``bench/out/cache``). Each command is timed
+three ways:
+
+- "first run": nothing of klingc's cache (``KLINGSCRIPT_NO_CACHE=1``);
+- "after an edit": a writer's loop. Before each run one line of the script
+  changes (its title), so the script is parsed again; the data files and
+  templates, which did not change, come from the cache;
+- "unchanged": the same script again, its parse result cached.
+
+Below the table, ``klingc build`` is compared with ``klingc check`` in each
+way. More benchmarks go into ``benchmarks()``: a command line (``argv``) or a
+function that returns the seconds it measured (``func``), for example a
+language-server round trip.
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ class Benchmark:
     input: Optional[Path] = None         # the file it reads (for the line count)
     argv: Optional[list[str]] = None     # a whole process to time, or
     func: Optional[Callable[[], float]] = None   # a function returning measured seconds
+    before: Optional[Callable[[], None]] = None  # run (untimed) before each run, e.g. an edit
     ok_codes: tuple[int, ...] = (0,)
     env: dict = field(default_factory=dict)   # extra environment variables
     reference: bool = False              # the yardstick the klingc rows are compared with
@@ -65,6 +75,8 @@ class Benchmark:
     skipped: Optional[str] = None
 
     def once(self) -> float:
+        if self.before is not None:
+            self.before()
         if self.func is not None:
             return self.func()
         start = time.perf_counter()
@@ -122,23 +134,49 @@ def reference_python() -> tuple[Optional[Path], Optional[str]]:
     return py, None
 
 
+class Editor:
+    """Changes one line of ``path`` (a copy of ``source``) before each run: the title."""
+
+    def __init__(self, source: Path, path: Path):
+        self.text = source.read_text(encoding="utf-8")
+        self.path = path
+        self.count = 0
+        self()
+
+    def __call__(self) -> None:
+        self.count += 1
+        lines = self.text.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("title:"):
+                lines[i] = f"{line} (draft {self.count})"
+                break
+        else:
+            lines.insert(0, f"# draft {self.count}")
+        self.path.write_text("\n".join(lines), encoding="utf-8")
+
+
+MODES = (("first run", "first"), ("after an edit", "edit"), ("unchanged", "same"))
+
+
 def benchmarks(no_reference: bool = False, out: Path = OUT) -> list[Benchmark]:
     klingc = klingc_command()
     feature, one = write_inputs(out)
-    cold = {"KLINGSCRIPT_NO_CACHE": "1"}
-    warm = {"XDG_CACHE_HOME": str(out / "cache")}
-    build = [*klingc, "build", str(feature), "-o", str(out / "build" / "feature")]
-    benches = [
-        Benchmark("klingc check, feature script (cold)", feature, [*klingc, "check", str(feature)], env=cold),
-        Benchmark("klingc check, feature script (warm)", feature, [*klingc, "check", str(feature)], env=warm),
-        Benchmark("klingc check, one scene (cold)", one, [*klingc, "check", str(one)], env=cold),
-        Benchmark("klingc check, one scene (warm)", one, [*klingc, "check", str(one)], env=warm),
-        Benchmark("klingc build, feature script (cold)", feature, build, env=cold),
-        Benchmark("klingc build, feature script (warm)", feature, build, env=warm),
-        # More go here:
-        # language-server round trips (open a document, receive its diagnostics)
-        # as `func` benchmarks.
-    ]
+    cache = {"XDG_CACHE_HOME": str(out / "cache")}
+    env = {"first": {**cache, "KLINGSCRIPT_NO_CACHE": "1"}, "edit": cache, "same": cache}
+    edited = {feature: Editor(feature, out / "feature_edited.kls"),
+              one: Editor(one, out / "one_scene_edited.kls")}
+    benches = []
+    for command, script, what in (("check", feature, "feature script"), ("check", one, "one scene"),
+                                  ("build", feature, "feature script")):
+        for label, mode in MODES:
+            path = edited[script].path if mode == "edit" else script
+            argv = [*klingc, command, str(path)]
+            if command == "build":
+                argv += ["-o", str(out / "build" / mode)]
+            benches.append(Benchmark(f"klingc {command}, {what}, {label}", script, argv, env=env[mode],
+                                     before=edited[script] if mode == "edit" else None))
+    # More go here: language-server round trips (open a document, receive its
+    # diagnostics) as `func` benchmarks.
     if not no_reference:
         py, why = reference_python()
         code = ("import sys; from screenplain.parsers import fountain\n"
@@ -148,6 +186,18 @@ def benchmarks(no_reference: bool = False, out: Path = OUT) -> list[Benchmark]:
         ref.skipped = why
         benches.append(ref)
     return benches
+
+
+def build_vs_check(benches: list[Benchmark]) -> str:
+    """klingc build's best time over klingc check's, on the feature script, each way."""
+    best = {b.name: min(b.times) for b in benches if b.times}
+    parts = []
+    for label, _ in MODES:
+        b = best.get(f"klingc build, feature script, {label}")
+        c = best.get(f"klingc check, feature script, {label}")
+        if b and c:
+            parts.append(f"{label} {b / c:.2f}x")
+    return "build / check, feature script: " + ", ".join(parts) if parts else ""
 
 
 def run(benches: list[Benchmark], runs: int) -> None:
@@ -199,6 +249,7 @@ def main() -> int:
         return 1
     print(f"klingc: {' '.join(klingc_command())}   runs: {args.runs}   cpus: {os.cpu_count()}")
     print(table(benches))
+    print(build_vs_check(benches))
     if args.json:
         data = [{"name": b.name, "lines": b.lines, "skipped": b.skipped, "times": b.times,
                  "best": min(b.times) if b.times else None} for b in benches]

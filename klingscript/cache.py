@@ -1,4 +1,4 @@
-"""klingc's on-disk cache: the parse results of unchanged files, and the parsed data files.
+"""klingc's on-disk cache: the parse results of unchanged files, the parsed data files, the compiled templates.
 
 Parsing is most of the time ``klingc check`` takes, and Lark is the slowest
 module it imports; reading the TOML data files (profiles, speaking rates,
@@ -13,6 +13,9 @@ cache keeps both:
   neither Lark nor the grammar. An editor's unsaved buffers are not cached.
 - **Data files.** The parsed content of each TOML data file, used while the
   file's bytes are the same.
+- **Templates.** The prompt templates compiled by Jinja2 (``templates/``, for
+  ``klingc build``), kept by Jinja2's own bytecode cache, which compiles a
+  template again when its source changes.
 
 Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
 ``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Entries are written atomically

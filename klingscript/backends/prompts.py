@@ -235,9 +235,11 @@ def _bytecode_cache(jinja2):
     """Compiled templates kept between runs (compiling them is most of a small build's
     Jinja2 time). Jinja2 keys each entry by the template's name and checks it against
     the template's source, so an edited template is compiled again. None when the
-    cache folder cannot be made."""
+    cache is off (``KLINGSCRIPT_NO_CACHE``) or its folder cannot be made."""
     from .. import cache
 
+    if not cache.enabled():
+        return None
     try:
         where = cache.folder("templates")
         os.makedirs(where, mode=0o700, exist_ok=True)
