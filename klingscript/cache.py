@@ -19,7 +19,9 @@ cache keeps both:
 
 Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
 ``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Entries are written atomically
-(a temporary file, then a rename); an entry that cannot be read, is corrupt or
+(a temporary file, then a rename; on the command line, a parse result is
+written by a helper process while the checks go on: ``parallel.py``); an
+entry that cannot be read, is corrupt or
 belongs to another key is a miss, and a cache that cannot be written is no
 error. At most ``MAX_ENTRIES`` parse results are kept; the least recently used
 go first. Entries are read with ``pickle`` restricted to the syntax tree's and
@@ -88,9 +90,16 @@ def parse(text: str, path: str):
         _touch(entry)
         return doc, list(diags)
     doc, diags = parse_text(text, path)
-    if _store(entry, key, (doc, diags)):
-        _prune(os.path.dirname(entry))
+    # Pickling a long script's tree takes about half as long as parsing it: on the
+    # command line a helper process writes the entry while the checks go on.
+    from . import parallel
+    parallel.in_background(_store_and_prune, entry, key, (doc, diags))
     return doc, diags
+
+
+def _store_and_prune(entry: str, key, value) -> None:
+    if _store(entry, key, value):
+        _prune(os.path.dirname(entry))
 
 
 def fingerprint() -> str:

@@ -33,7 +33,7 @@ from typing import NamedTuple, Sequence
 
 from . import lower as L
 from .diagnostics.codes import make
-from .diagnostics.model import Diagnostic
+from .diagnostics.model import Diagnostic, Severity
 
 FORMAT_VERSION = "0.1"
 
@@ -145,6 +145,8 @@ class Job(NamedTuple):
     multi_prompt: tuple[tuple[int, str, int], ...]   # (index, prompt, seconds)
     web: str | None              # the paste-ready page for the web app (set by `finish`)
     credits: float
+    # (request, job id, API-rule problems, JSON text or None), when `finish` built it too
+    built: tuple | None = None
 
     @property
     def settings(self) -> L.Settings:
@@ -169,6 +171,8 @@ class Plan(NamedTuple):
     jobs: tuple[Job, ...]
     diagnostics: tuple[Diagnostic, ...]
     pricing: dict
+    # (request, element id, endpoint, API-rule problems) of each of `elements`, when `finish` built them
+    built_elements: tuple | None = None
 
     @property
     def elements(self) -> list[L.Element]:
@@ -733,15 +737,80 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
     return Plan(production, tuple(jobs), tuple(diags), pricing)
 
 
-def finish(plan: Plan, renderer) -> Plan:
-    """Render every job's prompts and web-app page from the templates, and measure them again."""
+def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts: bool = False) -> Plan:
+    """Render every job's prompts and web-app page from the templates, and measure them again.
+
+    ``requests``: also build each job's request (``Job.built``) and each
+    element's (``Plan.built_elements``), which ``plan_json`` then takes, with
+    their JSON texts if ``texts``. With ``workers`` > 1 a forked helper
+    (``parallel.py``) builds the requests while this process renders the
+    prompts: it imports pydantic meanwhile, and takes each job as soon as its
+    prompts are made. The result is the same.
+    """
     from .project import collector_paused
 
     with collector_paused():
-        return _finish(plan, renderer)
+        if not requests or workers <= 1 or len(plan.jobs) < 2:
+            return _finish(plan, renderer, requests, texts)
+        from . import parallel
+
+        try:
+            helper = parallel.Feeder(_build_requests, plan, texts)
+        except OSError:
+            return _finish(plan, renderer, requests, texts)
+        sending = [True]
+
+        def send(i: int, job: Job) -> None:
+            if sending[0]:
+                try:
+                    helper.send((i, job.prompt, job.multi_prompt))
+                except OSError:   # the helper is gone: its requests are built below
+                    sending[0] = False
+
+        done = _finish(plan, renderer, on_job=send)
+        try:
+            elements, built = helper.result()
+        except (parallel.HelperFailed, OSError, EOFError):
+            elements, built = None, {}
+        jobs = [job._replace(built=built.get(i)) for i, job in enumerate(done.jobs)]
+        return _with_requests(done._replace(jobs=tuple(jobs), built_elements=elements), texts)
 
 
-def _finish(plan: Plan, renderer) -> Plan:
+def _build_requests(items, plan: Plan, texts: bool):
+    """In the helper: element requests, then each job's as its prompts arrive (index -> built)."""
+    from .backends import requests as _  # noqa: F401  (pydantic: imported while the prompts render)
+
+    try:
+        elements = _element_requests(plan)
+    except Exception:  # built again by plan_json, which reports the problem
+        elements = None
+    built = {}
+    for i, prompt, multi in items:
+        try:
+            built[i] = _job_requests([plan.jobs[i]._replace(prompt=prompt, multi_prompt=multi)], texts)[0]
+        except Exception:
+            built[i] = None
+    return elements, built
+
+
+def _with_requests(plan: Plan, texts: bool) -> Plan:
+    """``plan`` with every request built (those still missing, here), unless it has errors."""
+    if any(d.severity is Severity.ERROR for d in plan.diagnostics):
+        return plan
+    try:
+        missing = [i for i, j in enumerate(plan.jobs) if j.built is None or (texts and j.built[3] is None)]
+        jobs = list(plan.jobs)
+        for i, b in zip(missing, _job_requests([jobs[i] for i in missing], texts)):
+            jobs[i] = jobs[i]._replace(built=b)
+        elements = plan.built_elements
+        if elements is None:
+            elements = _element_requests(plan)
+    except Exception:  # left to plan_json, which reports it where it belongs
+        return plan
+    return plan._replace(jobs=tuple(jobs), built_elements=elements)
+
+
+def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, on_job=None) -> Plan:
     jobs: list[Job] = []
     diags = list(plan.diagnostics)
     planners: dict = {}
@@ -751,9 +820,12 @@ def _finish(plan: Plan, renderer) -> Plan:
             planner = planners[job.scene.number] = ScenePlanner(job.scene, plan.production, renderer,
                                                                 plan.pricing)
         jobs.append(planner.finish(job))
+        if on_job is not None:
+            on_job(len(jobs) - 1, jobs[-1])
     for planner in planners.values():
         diags.extend(planner.diags)
-    return plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags))
+    done = plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags))
+    return _with_requests(done, texts) if requests else done
 
 
 # -- output -----------------------------------------------------------------------
@@ -870,36 +942,72 @@ class Output(NamedTuple):
     requests: dict               # job id -> request body
     prompts: dict                # relative path -> paste-ready text
     problems: list               # (job or element, message): requests that break the API's rules
+    texts: dict = {}             # job id -> the request's JSON text (when asked for)
 
 
-def plan_json(plan: Plan) -> Output:
-    """``plan.json``, the requests and the prompt pages; requests are built through the models."""
+def plan_json(plan: Plan, texts: bool = False) -> Output:
+    """``plan.json``, the requests and the prompt pages; requests are built through the models
+    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
     from .project import collector_paused
 
     with collector_paused():
-        return _plan_json(plan)
+        return _plan_json(plan, texts)
 
 
-def _plan_json(plan: Plan) -> Output:
+def _job_requests(jobs, texts: bool) -> list:
+    """(request, job id, problems, JSON text or None) of each job."""
+    if not jobs:
+        return []
     from .backends import requests as R
     from .backends import rules
 
-    production = plan.production
-    problems: list = []
-    element_entries = []
-    element_ids: dict[str, str] = {}
+    out = []
+    for job in jobs:
+        request = R.video_request(job)
+        jid = content_id(request)
+        request["external_task_id"] = jid
+        problems = list(rules.validate_request(job.endpoint, request, job.profile))
+        out.append((request, jid, problems, dump_json(request) if texts else None))
+    return out
+
+
+def _element_requests(plan: Plan) -> tuple:
+    """(request, element id, endpoint, problems) of each element to create, in order."""
+    elements = plan.elements
+    if not elements:
+        return ()
+    from .backends import requests as R
+    from .backends import rules
+
     profile_of_element = {}
     for job in plan.jobs:
         for name in job.kling_elements:
             profile_of_element.setdefault(name, job.profile)
-    for el in plan.elements:
+    out = []
+    for el in elements:
         profile = profile_of_element[el.name]
         request = R.element_request(el, profile)
         eid = content_id(request)
         request["external_task_id"] = eid
         endpoint = profile.endpoints["element"]
-        for p in rules.validate_request(endpoint, request, profile):
-            problems.append((el, p))
+        out.append((request, eid, endpoint, list(rules.validate_request(endpoint, request, profile))))
+    return tuple(out)
+
+
+def _plan_json(plan: Plan, texts: bool) -> Output:
+    built = [j.built for j in plan.jobs]
+    missing = [i for i, b in enumerate(built) if b is None or (texts and b[3] is None)]
+    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
+        built[i] = b
+    elements = plan.built_elements
+    if elements is None:
+        elements = _element_requests(plan)
+    production = plan.production
+    problems: list = []
+    element_entries = []
+    element_ids: dict[str, str] = {}
+    for el, (request, eid, endpoint, el_problems) in zip(plan.elements, elements):
+        problems.extend((el, p) for p in el_problems)
         element_ids[el.name] = eid
         element_entries.append({
             "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
@@ -907,14 +1015,13 @@ def _plan_json(plan: Plan) -> Output:
     n_scenes = max((s.number for s in production.scenes), default=0)
     jobs = []
     requests: dict = {}
+    request_texts: dict = {}
     prompts: dict = {}
-    for job in plan.jobs:
-        request = R.video_request(job)
-        jid = content_id(request)
-        request["external_task_id"] = jid
-        for p in rules.validate_request(job.endpoint, request, job.profile):
-            problems.append((job, p))
+    for job, (request, jid, job_problems, text) in zip(plan.jobs, built):
+        problems.extend((job, p) for p in job_problems)
         requests[jid] = request
+        if text is not None:
+            request_texts[jid] = text
         path = prompt_file(job, n_scenes)
         prompts[path] = prompts[path] + "\n" + job.web if path in prompts else job.web
         jobs.append({
@@ -947,4 +1054,4 @@ def _plan_json(plan: Plan) -> Output:
         "scenes": scenes,
         "totals": totals,
     }
-    return Output(data, requests, prompts, problems)
+    return Output(data, requests, prompts, problems, request_texts)

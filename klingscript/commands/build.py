@@ -49,10 +49,11 @@ def _print_diagnostics(diags, program) -> None:
         sys.stderr.write(summary(diags) + "\n")
 
 
-def compile_plan(args, pricing_path=None):
+def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = False):
     """Check the script and plan it; print diagnostics and raise Stop on errors.
 
-    Returns (program, plan).
+    Returns (program, plan). ``requests``/``texts``: build the jobs' requests
+    (and their JSON texts) along with their prompts (see ``plan.finish``).
     """
     from ..compiler import check
     from ..diagnostics.model import Severity, has_errors, sort_key
@@ -105,10 +106,12 @@ def compile_plan(args, pricing_path=None):
         if has_errors(diags):
             _print_diagnostics(diags, program)
             raise Stop(1)
+    from .. import parallel
     from ..backends.prompts import Renderer, TemplateError
     from ..plan import finish
     try:
-        plan = finish(plan, renderer or Renderer())
+        plan = finish(plan, renderer or Renderer(), workers=parallel.workers(len(plan.jobs)),
+                      requests=requests, texts=texts)
     except TemplateError as e:
         print(f"klingc: template error: {e}", file=sys.stderr)
         raise Stop(2)
@@ -127,16 +130,19 @@ def compile_outputs(args):
     """Check, plan and lower to outputs, as build, cost and render all do: (program, plan, outputs).
 
     Prints diagnostics and raises Stop on errors."""
-    program, plan = compile_plan(args, args.pricing)
-    return program, plan, outputs(plan, program)
+    texts = getattr(args, "_texts", False)
+    program, plan = compile_plan(args, args.pricing, requests=True, texts=texts)
+    return program, plan, outputs(plan, program, texts=texts)
 
 
-def outputs(plan, program):
-    """The plan.json data, requests and prompts; raises Stop if a request breaks the API's rules."""
+def outputs(plan, program, texts: bool = False):
+    """The plan.json data, requests and prompts; raises Stop if a request breaks the API's rules.
+
+    ``texts``: also the requests' JSON texts (``build`` writes them)."""
     from ..diagnostics.codes import make
     from ..plan import plan_json
 
-    out = plan_json(plan)
+    out = plan_json(plan, texts=texts)
     if out.problems:
         diags = []
         for owner, problem in out.problems:
@@ -209,7 +215,7 @@ def build_files(out) -> dict[str, str]:
     files: dict[str, str] = {}
     done: dict = {}
     for jid, request in out.requests.items():
-        text = dump(request)
+        text = out.texts.get(jid) or dump(request)
         files[f"requests/{jid}.json"] = text
         done[id(request)] = text[:-1]          # plan.json embeds the same request
     files["plan.json"] = dump(out.plan, done)
@@ -218,6 +224,7 @@ def build_files(out) -> dict[str, str]:
 
 
 def run(args) -> int:
+    args._texts = True   # the requests' JSON texts are made with them (on more than one core)
     try:
         program, plan, out = compile_outputs(args)
     except Stop as s:
