@@ -21,9 +21,11 @@ three ways:
 
 - "first run": nothing of klingc's cache (``KLINGSCRIPT_NO_CACHE=1``);
 - "after an edit": a writer's loop. Before each run one line of the script
-  changes (its title), so the script is parsed again; the data files and
-  templates, which did not change, come from the cache;
-- "unchanged": the same script again, its parse result cached.
+  changes (the first shot of its middle scene), so the script is parsed
+  again, and ``build`` renders that scene again; the data files, the
+  templates and the other scenes' build outputs come from the cache;
+- "unchanged": the same script again: its parse result and build outputs
+  cached.
 
 Below the table, ``klingc build`` is compared with ``klingc check`` in each
 way. More benchmarks go into ``benchmarks()``: a command line (``argv``) or a
@@ -135,23 +137,26 @@ def reference_python() -> tuple[Optional[Path], Optional[str]]:
 
 
 class Editor:
-    """Changes one line of ``path`` (a copy of ``source``) before each run: the title."""
+    """Changes one line of ``path`` (a copy of ``source``) before each run: a writer's edit
+    to the first shot of the middle scene."""
 
     def __init__(self, source: Path, path: Path):
-        self.text = source.read_text(encoding="utf-8")
+        self.lines = source.read_text(encoding="utf-8").split("\n")
+        scenes = [i for i, line in enumerate(self.lines) if line.startswith("scene ")]
+        start = scenes[len(scenes) // 2] if scenes else 0
+        self.at = next((i for i in range(start, len(self.lines))
+                        if self.lines[i].lstrip().startswith("Shot ")), None)
         self.path = path
         self.count = 0
         self()
 
     def __call__(self) -> None:
         self.count += 1
-        lines = self.text.split("\n")
-        for i, line in enumerate(lines):
-            if line.startswith("title:"):
-                lines[i] = f"{line} (draft {self.count})"
-                break
-        else:
+        lines = list(self.lines)
+        if self.at is None:
             lines.insert(0, f"# draft {self.count}")
+        else:
+            lines[self.at] += f" Take {self.count}."
         self.path.write_text("\n".join(lines), encoding="utf-8")
 
 

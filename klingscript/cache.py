@@ -173,6 +173,151 @@ def _parse_toml(data: bytes) -> dict:
     return tomllib.loads(data.decode("utf-8"))
 
 
+# -- build outputs ---------------------------------------------------------------
+
+class BuildMemo:
+    """What ``klingc build`` made for each scene last time: its jobs' prompts, web-app
+    pages and requests, reused while nothing they are made from has changed.
+
+    A scene's key covers everything its outputs are made from, conservatively:
+    the scene's own text and number; the rest of the script (settings, elements,
+    ``use`` lines: the main file without its scenes) and every ``use``d file;
+    the template folder given with ``--templates`` (every file in it) and the
+    pricing file given with ``--pricing``; and
+    klingc itself (Python's version, each file of the package with its size and
+    modification time, which covers the built-in templates, profiles and data,
+    and the versions of Jinja2 and pydantic). Editing one scene renders only
+    that scene again; editing a setting or an element renders them all. A scene
+    whose prompts drew a diagnostic is not kept. One entry per script, holding
+    the scenes of its last build; plain data only (read with ``classes`` empty).
+    """
+
+    def __init__(self, entry: str, doc_key: str, keys: dict[int, str], stored: dict):
+        self.entry = entry
+        self.doc_key = doc_key      # the script without its scenes: its elements' requests
+        self.keys = keys            # scene number -> key
+        self.stored = stored        # key -> {(part, first shot, last shot): job outputs}
+        self.new: dict = {}
+        self.changed = False
+
+    def elements(self):
+        return self.stored.get(self.doc_key)
+
+    def put_elements(self, built) -> None:
+        if self.doc_key not in self.stored:
+            self.changed = True
+        self.new[self.doc_key] = built
+
+    def get(self, job):
+        key = self.keys.get(job.scene.number)
+        scene = self.stored.get(key) if key else None
+        if scene is None:
+            return None
+        return scene.get(_job_place(job))
+
+    def put(self, job, outputs) -> None:
+        key = self.keys.get(job.scene.number)
+        if key is None:
+            return
+        if key not in self.stored:
+            self.changed = True
+        self.new.setdefault(key, {})[_job_place(job)] = outputs
+
+    def save(self) -> None:
+        """Keep this build's scenes (in a helper process when one can run alongside)."""
+        if not self.changed and set(self.new) == set(self.stored):
+            return
+        from . import parallel
+
+        parallel.in_background(_store, self.entry, "build-outputs", self.new)
+
+
+def _job_place(job):
+    shots = job.shots
+    return (job.part, shots[0].number if shots else 0, shots[-1].number if shots else 0)
+
+
+def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
+    """The memo of ``program``'s last build, or None when the cache is off or unusable."""
+    if not enabled():
+        return None
+    import hashlib
+
+    try:
+        h = hashlib.sha256()
+        for part in _klingc_stamp():
+            h.update(part.encode() + b"\0")
+        if templates:
+            for root, dirs, files in sorted(os.walk(templates)):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(root, name)
+                    with open(path, "rb") as f:
+                        h.update(os.path.relpath(path, templates).encode("utf-8", "surrogatepass") + b"\0")
+                        h.update(f.read() + b"\0")
+        if pricing:
+            with open(pricing, "rb") as f:
+                h.update(b"pricing\0" + f.read() + b"\0")
+        main = program.main
+        scenes = [item for item in main.doc.items if type(item).__name__ == "Scene"]
+        text = main.text
+        rest, at = [], 0
+        for scene in scenes:
+            rest.append(text[at:scene.span.start])
+            at = scene.span.end
+        rest.append(text[at:])
+        h.update(main.display.encode("utf-8", "surrogatepass") + b"\0")
+        h.update("".join(rest).encode("utf-8", "surrogatepass") + b"\0")
+        for f in program.files.values():
+            if f is not main:
+                h.update(f.display.encode("utf-8", "surrogatepass") + b"\0")
+                h.update(f.text.encode("utf-8", "surrogatepass") + b"\0")
+        h.update(b"allow-outside" if program.allow_outside else b"inside")
+        doc_key = "elements " + h.hexdigest()
+        keys = {}
+        for number, scene in enumerate(scenes, 1):
+            k = h.copy()
+            k.update(f"\0scene {number}\0".encode())
+            k.update(text[scene.span.start:scene.span.end].encode("utf-8", "surrogatepass"))
+            keys[number] = k.hexdigest()
+        name = zlib.crc32(str(main.path).encode("utf-8", "surrogatepass"))
+        entry = os.path.join(folder("build"), f"{name:08x}-{os.path.basename(str(main.path))[:40]}.pickle")
+    except (OSError, UnicodeError, AttributeError):
+        return None
+    stored = _load(entry, "build-outputs", frozenset())
+    return BuildMemo(entry, doc_key, keys, stored if isinstance(stored, dict) else {})
+
+
+_stamp: Optional[list] = None
+
+
+def _klingc_stamp() -> list:
+    """Python's version and klingc's files and dependencies, as (size, modification time) stamps."""
+    global _stamp
+    if _stamp is None:
+        from importlib.util import find_spec
+
+        parts = [sys.version, __version__]
+        for root, dirs, files in os.walk(_PACKAGE):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                st = os.stat(os.path.join(root, name))
+                parts.append(f"{os.path.relpath(os.path.join(root, name), _PACKAGE)}:{st.st_size}:{st.st_mtime_ns}")
+        for module in ("jinja2", "pydantic", "pydantic_core"):
+            spec = find_spec(module)
+            origin = spec.origin if spec is not None and spec.origin else None
+            if origin is None:
+                parts.append(f"{module}:?")
+                continue
+            folder_ = os.path.dirname(origin)
+            for name in sorted(os.listdir(folder_)):
+                if name.endswith((".py", ".so", ".pyd")):
+                    st = os.stat(os.path.join(folder_, name))
+                    parts.append(f"{module}/{name}:{st.st_size}:{st.st_mtime_ns}")
+        _stamp = parts
+    return _stamp
+
+
 # -- entries ----------------------------------------------------------------------
 
 def _load(entry: str, key, classes: frozenset):

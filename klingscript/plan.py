@@ -737,43 +737,93 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
     return Plan(production, tuple(jobs), tuple(diags), pricing)
 
 
-def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts: bool = False) -> Plan:
+def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts: bool = False,
+           memo=None) -> Plan:
     """Render every job's prompts and web-app page from the templates, and measure them again.
 
-    ``requests``: also build each job's request (``Job.built``) and each
-    element's (``Plan.built_elements``), which ``plan_json`` then takes, with
-    their JSON texts if ``texts``. With ``workers`` > 1 a forked helper
-    (``parallel.py``) builds the requests while this process renders the
-    prompts: it imports pydantic meanwhile, and takes each job as soon as its
-    prompts are made. The result is the same.
+    ``renderer``: a renderer, or a function that makes one (called only if a
+    prompt is to be rendered). ``requests``: also build each job's request
+    (``Job.built``) and each element's (``Plan.built_elements``), which
+    ``plan_json`` then takes, with their JSON texts if ``texts``. With
+    ``workers`` > 1 a forked helper (``parallel.py``) builds the requests
+    while this process renders the prompts: it imports pydantic meanwhile,
+    and takes each job as soon as its prompts are made. ``memo``
+    (``cache.BuildMemo``, with ``requests``): the jobs of scenes unchanged
+    since the last build are taken from it, and the others put in it. The
+    result is the same in every case.
     """
     from .project import collector_paused
 
     with collector_paused():
-        if not requests or workers <= 1 or len(plan.jobs) < 2:
-            return _finish(plan, renderer, requests, texts)
+        if memo is not None and requests:
+            return _finish_with_memo(plan, renderer, workers, texts, memo)
+        return _finish_jobs(plan, renderer, workers, requests, texts)
+
+
+def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> Plan:
+    jobs = list(plan.jobs)
+    missed = []
+    for i, job in enumerate(jobs):
+        hit = memo.get(job)
+        if hit is None:
+            missed.append(i)
+        else:
+            prompt, multi, web, built = hit
+            jobs[i] = job._replace(prompt=prompt, multi_prompt=multi, web=web,
+                                   built=_texted(built) if texts else built)
+    diags = list(plan.diagnostics)
+    elements = memo.elements()
+    if missed:
         from . import parallel
 
-        try:
-            helper = parallel.Feeder(_build_requests, plan, texts)
-        except OSError:
-            return _finish(plan, renderer, requests, texts)
-        sending = [True]
+        sub = plan._replace(jobs=tuple(jobs[i] for i in missed), diagnostics=())
+        done = _finish_jobs(sub, renderer, parallel.workers(len(missed)) if workers > 1 else 1, True, texts)
+        for i, job in zip(missed, done.jobs):
+            jobs[i] = job
+        diags.extend(done.diagnostics)
+        if elements is None and len(missed) == len(jobs):
+            elements = done.built_elements
+    done = _with_requests(plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags),
+                                        built_elements=elements), texts)
+    if len(diags) == len(plan.diagnostics) and done.built_elements is not None and \
+            all(j.built is not None for j in done.jobs):
+        memo.put_elements(done.built_elements)
+        for job in done.jobs:
+            memo.put(job, (job.prompt, job.multi_prompt, job.web, job.built))
+    return done
 
-        def send(i: int, job: Job) -> None:
-            if sending[0]:
-                try:
-                    helper.send((i, job.prompt, job.multi_prompt))
-                except OSError:   # the helper is gone: its requests are built below
-                    sending[0] = False
 
-        done = _finish(plan, renderer, on_job=send)
-        try:
-            elements, built = helper.result()
-        except (parallel.HelperFailed, OSError, EOFError):
-            elements, built = None, {}
-        jobs = [job._replace(built=built.get(i)) for i, job in enumerate(done.jobs)]
-        return _with_requests(done._replace(jobs=tuple(jobs), built_elements=elements), texts)
+def _texted(built: tuple) -> tuple:
+    """A built request (request, id, problems, text) with its JSON text."""
+    return built if built[3] is not None else (*built[:3], dump_json(built[0]))
+
+
+def _finish_jobs(plan: Plan, renderer, workers: int, requests: bool, texts: bool) -> Plan:
+    """``finish`` without a memo."""
+    if not requests or workers <= 1 or len(plan.jobs) < 2:
+        return _finish(plan, renderer, requests, texts)
+    from . import parallel
+
+    try:
+        helper = parallel.Feeder(_build_requests, plan, texts)
+    except OSError:
+        return _finish(plan, renderer, requests, texts)
+    sending = [True]
+
+    def send(i: int, job: Job) -> None:
+        if sending[0]:
+            try:
+                helper.send((i, job.prompt, job.multi_prompt))
+            except OSError:   # the helper is gone: its requests are built below
+                sending[0] = False
+
+    done = _finish(plan, renderer, on_job=send)
+    try:
+        elements, built = helper.result()
+    except (parallel.HelperFailed, OSError, EOFError):
+        elements, built = None, {}
+    jobs = [job._replace(built=built.get(i)) for i, job in enumerate(done.jobs)]
+    return _with_requests(done._replace(jobs=tuple(jobs), built_elements=elements), texts)
 
 
 def _build_requests(items, plan: Plan, texts: bool):
@@ -798,8 +848,8 @@ def _with_requests(plan: Plan, texts: bool) -> Plan:
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
         return plan
     try:
-        missing = [i for i, j in enumerate(plan.jobs) if j.built is None or (texts and j.built[3] is None)]
-        jobs = list(plan.jobs)
+        jobs = [j._replace(built=_texted(j.built)) if texts and j.built is not None else j for j in plan.jobs]
+        missing = [i for i, j in enumerate(jobs) if j.built is None]
         for i, b in zip(missing, _job_requests([jobs[i] for i in missing], texts)):
             jobs[i] = jobs[i]._replace(built=b)
         elements = plan.built_elements
@@ -811,6 +861,8 @@ def _with_requests(plan: Plan, texts: bool) -> Plan:
 
 
 def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, on_job=None) -> Plan:
+    if isinstance(renderer, type) or not hasattr(renderer, "webapp"):   # what makes the renderer
+        renderer = renderer()
     jobs: list[Job] = []
     diags = list(plan.diagnostics)
     planners: dict = {}
@@ -995,8 +1047,8 @@ def _element_requests(plan: Plan) -> tuple:
 
 
 def _plan_json(plan: Plan, texts: bool) -> Output:
-    built = [j.built for j in plan.jobs]
-    missing = [i for i, b in enumerate(built) if b is None or (texts and b[3] is None)]
+    built = [(_texted(j.built) if texts else j.built) if j.built is not None else None for j in plan.jobs]
+    missing = [i for i, b in enumerate(built) if b is None]
     for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
         built[i] = b
     elements = plan.built_elements

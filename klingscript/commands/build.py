@@ -106,12 +106,14 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
         if has_errors(diags):
             _print_diagnostics(diags, program)
             raise Stop(1)
-    from .. import parallel
+    from .. import cache, parallel
     from ..backends.prompts import Renderer, TemplateError
     from ..plan import finish
+    # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
+    memo = cache.build_memo(program, templates, pricing_path) if requests else None
     try:
-        plan = finish(plan, renderer or Renderer(), workers=parallel.workers(len(plan.jobs)),
-                      requests=requests, texts=texts)
+        plan = finish(plan, renderer or Renderer, workers=parallel.workers(len(plan.jobs)),
+                      requests=requests, texts=texts, memo=memo)
     except TemplateError as e:
         print(f"klingc: template error: {e}", file=sys.stderr)
         raise Stop(2)
@@ -120,6 +122,8 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     if has_errors(new):
         _print_diagnostics(sorted(set(diags) | set(new), key=sort_key), program)
         raise Stop(1)
+    if memo is not None:
+        memo.save()
     serious = [d for d in diags if d.severity is Severity.WARNING]
     if serious:
         _print_diagnostics(serious, program)

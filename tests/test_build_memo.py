@@ -1,0 +1,130 @@
+"""The build memo (cache.BuildMemo): a rebuild takes unchanged scenes from the last build, and
+its output is always byte for byte what a build without any cache writes."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES
+
+SITCOM = EXAMPLES / "sitcom_coffee_shop.kls"
+LIVING_ROOM = EXAMPLES / "living_room.kls"
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def build(klingc, script: Path, out: Path, cache: Path, *extra, no_cache=False):
+    env = {"XDG_CACHE_HOME": str(cache), "KLINGSCRIPT_NO_CACHE": "1" if no_cache else None}
+    r = klingc("build", str(script), "-o", str(out), *extra, cwd=script.parent, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return files_of(out)
+
+
+def fresh(klingc, script: Path, tmp_path: Path, *extra):
+    """What a build without any cache writes."""
+    return build(klingc, script, tmp_path / "fresh", tmp_path / "unused", *extra, no_cache=True)
+
+
+def copy_example(src: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "project"
+    if not folder.exists():
+        import shutil
+        shutil.copytree(src.parent, folder, ignore=shutil.ignore_patterns("series"))
+    return folder / src.name
+
+
+def memo_files(cache: Path) -> list[Path]:
+    return sorted((cache / "klingscript" / "build").glob("*.pickle"))
+
+
+@pytest.mark.parametrize("example", [SITCOM, LIVING_ROOM], ids=lambda p: p.stem)
+def test_a_rebuild_is_the_same_and_renders_nothing(klingc, tmp_path, example):
+    cache = tmp_path / "cache"
+    first = build(klingc, example, tmp_path / "a", cache)
+    assert memo_files(cache)
+    # Run again in a process that reports what it imported: a rebuild from the memo needs
+    # neither Jinja2 (prompts) nor pydantic (requests).
+    code = ("import sys; from klingscript.cli import main; "
+            f"code = main(['build', {str(example)!r}, '-o', {str(tmp_path / 'b')!r}]); "
+            "print('jinja2' in sys.modules, 'pydantic' in sys.modules, file=sys.stderr); sys.exit(code)")
+    import os
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("KLINGSCRIPT_NO_CACHE", None)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=example.parent, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "False False"
+    assert files_of(tmp_path / "b") == first == fresh(klingc, example, tmp_path)
+
+
+def test_editing_one_scene_changes_only_that_scene(klingc, tmp_path):
+    script = copy_example(SITCOM, tmp_path)
+    text = script.read_text(encoding="utf-8")
+    script.write_text(text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug.\n', encoding="utf-8")
+    cache = tmp_path / "cache"
+    before = build(klingc, script, tmp_path / "a", cache)
+    script.write_text(text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug and laughs.\n',
+                      encoding="utf-8")
+    after = build(klingc, script, tmp_path / "b", cache)
+    assert after == fresh(klingc, script, tmp_path)
+    changed = {name for name in set(before) | set(after) if before.get(name) != after.get(name)}
+    assert "plan.json" in changed
+    assert {n for n in changed if n.startswith("prompts/")} == {"prompts/scene02.txt"}
+    assert len([n for n in changed if n.startswith("requests/")]) == 2     # one job: old and new id
+
+
+@pytest.mark.parametrize("edit", ["element", "setting", "template", "pricing"])
+def test_what_every_scene_is_made_from_renders_them_again(klingc, tmp_path, edit):
+    script = copy_example(LIVING_ROOM, tmp_path)
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    pricing = tmp_path / "pricing.toml"
+    from klingscript.resources import PACKAGE
+    pricing.write_text((PACKAGE / "data" / "pricing.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    extra = ["--templates", str(templates), "--pricing", str(pricing)]
+    cache = tmp_path / "cache"
+    build(klingc, script, tmp_path / "a", cache, *extra)
+    text = script.read_text(encoding="utf-8")
+    if edit == "element":
+        script.write_text(text.replace("description: \"", "description: \"tall, ", 1), encoding="utf-8")
+    elif edit == "setting":
+        script.write_text(text.replace("aspect: 16:9", "aspect: 9:16") if "aspect: 16:9" in text
+                          else "aspect: 9:16\n" + text, encoding="utf-8")
+    elif edit == "template":
+        (templates / "webapp.j2").write_text(
+            (PACKAGE / "templates" / "webapp.j2").read_text(encoding="utf-8") + "\n(made with care)\n",
+            encoding="utf-8")
+    else:
+        pricing.write_text(pricing.read_text(encoding="utf-8") + "\n# a comment\n", encoding="utf-8")
+    after = build(klingc, script, tmp_path / "b", cache, *extra)
+    assert after == fresh(klingc, script, tmp_path, *extra)
+    if edit == "template":
+        assert all(b"(made with care)" in v for k, v in after.items() if k.startswith("prompts/"))
+
+
+def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path):
+    cache = tmp_path / "cache"
+    build(klingc, SITCOM, tmp_path / "a", cache)
+    (entry,) = memo_files(cache)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("never run",))
+
+    for content in (b"not a pickle", pickle.dumps(("build-outputs", {"x": Evil()})),
+                    pickle.dumps(("build-outputs", "not a dict"))):
+        entry.write_bytes(content)
+        r_files = build(klingc, SITCOM, tmp_path / "b", cache)
+        assert r_files == fresh(klingc, SITCOM, tmp_path)
+    # The memo written again is plain data.
+    key, value = pickle.loads(entry.read_bytes())
+    assert key == "build-outputs" and isinstance(value, dict)
+    json.dumps(list(value), default=str)
