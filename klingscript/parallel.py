@@ -209,12 +209,28 @@ def _received(fd: int):
 def in_background(func: Callable, *args) -> None:
     """``func(*args)``, in a helper when one can run alongside (waited for by ``wait_all``)."""
     if can_fork() and _cpus() > 1 and _forced() != 1:
+        _reap()
         try:
             _background.append(Helper(func, *args))
             return
         except OSError:
             pass
     func(*args)
+
+
+def _reap() -> None:
+    """Forget the background helpers that have finished."""
+    for helper in list(_background):
+        try:
+            pid, _ = os.waitpid(helper.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid = helper.pid
+        if pid:
+            helper.pid = 0
+            if helper._fd is not None:
+                os.close(helper._fd)
+                helper._fd = None
+            _background.remove(helper)
 
 
 def wait_all() -> None:
