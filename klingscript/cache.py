@@ -1,4 +1,4 @@
-"""klingc's on-disk cache: the parse results of unchanged files, the parsed data files, the compiled templates.
+"""klingc's on-disk cache: parse results, parsed data files, compiled templates, build outputs.
 
 Parsing is most of the time ``klingc check`` takes, and Lark is the slowest
 module it imports; reading the TOML data files (profiles, speaking rates,
@@ -16,6 +16,8 @@ cache keeps both:
 - **Templates.** The prompt templates compiled by Jinja2 (``templates/``, for
   ``klingc build``), kept by Jinja2's own bytecode cache, which compiles a
   template again when its source changes.
+- **Build outputs.** What ``klingc build`` made for each scene (``BuildMemo``):
+  a rebuild renders only the scenes that changed.
 
 Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
 ``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Entries are written atomically
@@ -181,7 +183,8 @@ class BuildMemo:
 
     A scene's key covers everything its outputs are made from, conservatively:
     the scene's own text and number; the rest of the script (settings, elements,
-    ``use`` lines: the main file without its scenes) and every ``use``d file;
+    ``use`` lines: the main file without its scenes), where it is (its path and
+    project folder) and every ``use``d file;
     the template folder given with ``--templates`` (every file in it) and the
     pricing file given with ``--pricing``; and
     klingc itself (Python's version, each file of the package with its size and
@@ -200,13 +203,18 @@ class BuildMemo:
         self.new: dict = {}
         self.changed = False
 
-    def elements(self):
-        return self.stored.get(self.doc_key)
+    def elements(self, which: tuple):
+        """The built element requests, if last time's elements were ``which`` (each
+        element's name and model, in order: which scenes use them decides both)."""
+        stored = self.stored.get(self.doc_key)
+        if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == which:
+            return stored[1]
+        return None
 
-    def put_elements(self, built) -> None:
-        if self.doc_key not in self.stored:
+    def put_elements(self, which: tuple, built) -> None:
+        if self.stored.get(self.doc_key) != (which, built):
             self.changed = True
-        self.new[self.doc_key] = built
+        self.new[self.doc_key] = (which, built)
 
     def get(self, job):
         key = self.keys.get(job.scene.number)
@@ -266,7 +274,8 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
             rest.append(text[at:scene.span.start])
             at = scene.span.end
         rest.append(text[at:])
-        h.update(main.display.encode("utf-8", "surrogatepass") + b"\0")
+        for where in (main.display, str(main.path), str(program.root)):
+            h.update(where.encode("utf-8", "surrogatepass") + b"\0")
         h.update("".join(rest).encode("utf-8", "surrogatepass") + b"\0")
         for f in program.files.values():
             if f is not main:

@@ -772,7 +772,8 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
             jobs[i] = job._replace(prompt=prompt, multi_prompt=multi, web=web,
                                    built=_texted(built) if texts else built)
     diags = list(plan.diagnostics)
-    elements = memo.elements()
+    which = _element_profiles(plan)
+    elements = memo.elements(which)
     if missed:
         from . import parallel
 
@@ -787,7 +788,7 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
                                         built_elements=elements), texts)
     if len(diags) == len(plan.diagnostics) and done.built_elements is not None and \
             all(j.built is not None for j in done.jobs):
-        memo.put_elements(done.built_elements)
+        memo.put_elements(which, done.built_elements)
         for job in done.jobs:
             memo.put(job, (job.prompt, job.multi_prompt, job.web, job.built))
     return done
@@ -1023,6 +1024,22 @@ def _job_requests(jobs, texts: bool) -> list:
     return out
 
 
+def _profile_of_element(plan: Plan) -> dict:
+    """Each Kling element's profile: that of the first job that needs it."""
+    profile_of_element: dict = {}
+    for job in plan.jobs:
+        for name in job.kling_elements:
+            profile_of_element.setdefault(name, job.profile)
+    return profile_of_element
+
+
+def _element_profiles(plan: Plan) -> tuple:
+    """(name, model) of each element to create, in order: what its request is made for."""
+    profiles = _profile_of_element(plan)
+    return tuple((el.name, profiles[el.name].model_name, profiles[el.name].endpoints.get("element"))
+                 for el in plan.elements)
+
+
 def _element_requests(plan: Plan) -> tuple:
     """(request, element id, endpoint, problems) of each element to create, in order."""
     elements = plan.elements
@@ -1031,10 +1048,7 @@ def _element_requests(plan: Plan) -> tuple:
     from .backends import requests as R
     from .backends import rules
 
-    profile_of_element = {}
-    for job in plan.jobs:
-        for name in job.kling_elements:
-            profile_of_element.setdefault(name, job.profile)
+    profile_of_element = _profile_of_element(plan)
     out = []
     for el in elements:
         profile = profile_of_element[el.name]

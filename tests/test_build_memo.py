@@ -128,3 +128,17 @@ def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path):
     key, value = pickle.loads(entry.read_bytes())
     assert key == "build-outputs" and isinstance(value, dict)
     json.dumps(list(value), default=str)
+
+
+def test_a_scene_that_starts_using_an_element_makes_its_request(klingc, tmp_path):
+    script = copy_example(LIVING_ROOM, tmp_path)
+    head = script.read_text(encoding="utf-8").split("\nscene ", 1)[0]
+    script.write_text(head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves.\n', encoding="utf-8")
+    cache = tmp_path / "cache"
+    before = build(klingc, script, tmp_path / "a", cache)
+    script.write_text(head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves at @Alan.\n',
+                      encoding="utf-8")
+    after = build(klingc, script, tmp_path / "b", cache)
+    assert after == fresh(klingc, script, tmp_path)
+    names = [e["name"] for e in json.loads(after["plan.json"])["elements"]]
+    assert "Alan" in names and names != [e["name"] for e in json.loads(before["plan.json"])["elements"]]
