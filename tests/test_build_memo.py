@@ -65,16 +65,24 @@ def test_a_rebuild_is_the_same_and_renders_nothing(klingc, tmp_path, example):
     assert files_of(tmp_path / "b") == first == fresh(klingc, example, tmp_path)
 
 
+def rebuild_after_edit(klingc, tmp_path, script: Path, text: str, edited: str):
+    """Build ``text``, then ``edited`` with the memo: both outputs, the second checked
+    against a build without any cache."""
+    cache = tmp_path / "cache"
+    script.write_text(text, encoding="utf-8")
+    before = build(klingc, script, tmp_path / "a", cache)
+    script.write_text(edited, encoding="utf-8")
+    after = build(klingc, script, tmp_path / "b", cache)
+    assert after == fresh(klingc, script, tmp_path)
+    return before, after
+
+
 def test_editing_one_scene_changes_only_that_scene(klingc, tmp_path):
     script = copy_example(SITCOM, tmp_path)
     text = script.read_text(encoding="utf-8")
-    script.write_text(text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug.\n', encoding="utf-8")
-    cache = tmp_path / "cache"
-    before = build(klingc, script, tmp_path / "a", cache)
-    script.write_text(text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug and laughs.\n',
-                      encoding="utf-8")
-    after = build(klingc, script, tmp_path / "b", cache)
-    assert after == fresh(klingc, script, tmp_path)
+    before, after = rebuild_after_edit(
+        klingc, tmp_path, script, text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug.\n',
+        text + '\nscene "The Last Word" (5s):\n    @Tom drops his mug and laughs.\n')
     changed = {name for name in set(before) | set(after) if before.get(name) != after.get(name)}
     assert "plan.json" in changed
     assert {n for n in changed if n.startswith("prompts/")} == {"prompts/scene02.txt"}
@@ -133,12 +141,8 @@ def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path):
 def test_a_scene_that_starts_using_an_element_makes_its_request(klingc, tmp_path):
     script = copy_example(LIVING_ROOM, tmp_path)
     head = script.read_text(encoding="utf-8").split("\nscene ", 1)[0]
-    script.write_text(head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves.\n', encoding="utf-8")
-    cache = tmp_path / "cache"
-    before = build(klingc, script, tmp_path / "a", cache)
-    script.write_text(head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves at @Alan.\n',
-                      encoding="utf-8")
-    after = build(klingc, script, tmp_path / "b", cache)
-    assert after == fresh(klingc, script, tmp_path)
+    before, after = rebuild_after_edit(
+        klingc, tmp_path, script, head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves.\n',
+        head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves at @Alan.\n')
     names = [e["name"] for e in json.loads(after["plan.json"])["elements"]]
     assert "Alan" in names and names != [e["name"] for e in json.loads(before["plan.json"])["elements"]]
