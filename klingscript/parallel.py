@@ -36,6 +36,7 @@ MIN_JOBS = 48
 
 _enabled = False
 _background: list["Helper"] = []
+_held: set[int] = set()   # this process's ends of helpers' pipes, closed in every new helper
 
 
 def enable() -> None:
@@ -103,6 +104,11 @@ class Helper:
             code = 0
             try:
                 os.close(r)
+                for fd in _held:   # other helpers' pipe ends: theirs to close, not ours to keep open
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
                 try:
                     data = pickle.dumps((True, func(*args)), protocol=pickle.HIGHEST_PROTOCOL)
                 except BaseException as e:  # reported to the parent, which does the work itself
@@ -117,11 +123,13 @@ class Helper:
         os.close(w)
         self.pid = pid
         self._fd: Optional[int] = r
+        _held.add(r)
 
     def result(self):
         data = b""
         try:
             if self._fd is not None:
+                _held.discard(self._fd)
                 with os.fdopen(self._fd, "rb") as f:
                     self._fd = None
                     data = f.read()   # to the end first: the helper may be blocked writing
@@ -165,6 +173,7 @@ class Feeder:
             os.close(w)
             raise
         os.close(r)
+        _held.add(w)    # a helper forked later must not keep this pipe open: its reader waits for the end
         self._out = os.fdopen(w, "wb")
 
     def send(self, item) -> None:
@@ -172,6 +181,7 @@ class Feeder:
         self._out.flush()
 
     def result(self):
+        _held.discard(self._out.fileno())
         try:
             self._out.close()     # the end of the items
         except OSError:
@@ -228,6 +238,7 @@ def _reap() -> None:
         if pid:
             helper.pid = 0
             if helper._fd is not None:
+                _held.discard(helper._fd)
                 os.close(helper._fd)
                 helper._fd = None
             _background.remove(helper)
@@ -238,6 +249,7 @@ def wait_all() -> None:
     while _background:
         helper = _background.pop()
         if helper._fd is not None:
+            _held.discard(helper._fd)
             os.close(helper._fd)
             helper._fd = None
         helper.wait()

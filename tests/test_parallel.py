@@ -142,3 +142,25 @@ def test_background_work_is_done_before_exit(helpers, tmp_path):
     parallel.in_background(target.write_text, "done")
     parallel.wait_all()
     assert target.read_text() == "done"
+
+
+def test_a_helper_started_meanwhile_does_not_hold_a_feeder_open(helpers, tmp_path):
+    # A helper forked while a feeder's pipe is open must not keep that pipe open: the
+    # feeder's helper would then never see the end of its items.
+    feeder = parallel.Feeder(lambda items: sum(1 for _ in items))
+    feeder.send("one")
+    pipe = feeder._out.fileno()
+    report = tmp_path / "report"
+
+    def look():
+        try:
+            os.fstat(pipe)
+            report.write_text("open")
+        except OSError:
+            report.write_text("closed")
+
+    parallel.in_background(look)
+    parallel.wait_all()
+    feeder.send("two")
+    assert feeder.result() == 2
+    assert report.read_text() == "closed"
