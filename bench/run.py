@@ -194,15 +194,16 @@ def benchmarks(no_reference: bool = False, out: Path = OUT) -> list[Benchmark]:
 
 
 def build_vs_check(benches: list[Benchmark]) -> str:
-    """klingc build's best time over klingc check's, on the feature script, each way."""
-    best = {b.name: min(b.times) for b in benches if b.times}
+    """klingc build's time over klingc check's, on the feature script, each way: best (median)."""
+    times = {b.name: b.times for b in benches if b.times}
     parts = []
     for label, _ in MODES:
-        b = best.get(f"klingc build, feature script, {label}")
-        c = best.get(f"klingc check, feature script, {label}")
+        b = times.get(f"klingc build, feature script, {label}")
+        c = times.get(f"klingc check, feature script, {label}")
         if b and c:
-            parts.append(f"{label} {b / c:.2f}x")
-    return "build / check, feature script: " + ", ".join(parts) if parts else ""
+            parts.append(f"{label} {min(b) / min(c):.2f}x "
+                         f"({statistics.median(b) / statistics.median(c):.2f}x)")
+    return "build / check, feature script, best (median): " + ", ".join(parts) if parts else ""
 
 
 def run(benches: list[Benchmark], runs: int) -> None:

@@ -201,4 +201,4 @@ def test_bench_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "klingc check, feature script" in r.stdout
     assert "klingc check, one scene" in r.stdout
-    assert "build / check, feature script: first run" in r.stdout
+    assert "build / check, feature script, best (median): first run" in r.stdout
