@@ -69,7 +69,8 @@ def can_fork() -> bool:
 
 
 def workers(jobs: int) -> int:
-    """How many processes should share work of ``jobs`` jobs (this one included)."""
+    """How many processes should share the work of ``jobs`` jobs, this one included
+    (a build takes one helper when this is more than 1)."""
     forced = _forced()
     if not can_fork():
         return 1
