@@ -42,6 +42,7 @@ from typing import Optional
 from . import __version__
 
 MAX_ENTRIES = 200
+MAX_BUILDS = 50     # build memos (one per script; a feature-length one is about 2 MB)
 
 # The modules the parser is made of (relative to the package): a change to any
 # of them invalidates the cached parse results.
@@ -99,9 +100,9 @@ def parse(text: str, path: str):
     return doc, diags
 
 
-def _store_and_prune(entry: str, key, value) -> None:
+def _store_and_prune(entry: str, key, value, keep: int = MAX_ENTRIES) -> None:
     if _store(entry, key, value):
-        _prune(os.path.dirname(entry))
+        _prune(os.path.dirname(entry), keep)
 
 
 def fingerprint() -> str:
@@ -132,15 +133,15 @@ def _lark_stamp() -> str:
     return "lark:" + ",".join(stamps)
 
 
-def _prune(parse_folder: str) -> None:
-    """Keep the ``MAX_ENTRIES`` most recently used parse results."""
+def _prune(parse_folder: str, keep: int = MAX_ENTRIES) -> None:
+    """Keep the ``keep`` most recently used entries of a folder."""
     try:
         with os.scandir(parse_folder) as it:
             entries = [e for e in it if e.name.endswith(".pickle")]
-        if len(entries) <= MAX_ENTRIES:
+        if len(entries) <= keep:
             return
         entries.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
-        for e in entries[MAX_ENTRIES:]:
+        for e in entries[keep:]:
             os.unlink(e.path)
     except OSError:
         pass
@@ -192,7 +193,8 @@ class BuildMemo:
     and the versions of Jinja2 and pydantic). Editing one scene renders only
     that scene again; editing a setting or an element renders them all. A scene
     whose prompts drew a diagnostic is not kept. One entry per script, holding
-    the scenes of its last build; plain data only (read with ``classes`` empty).
+    the scenes of its last build (the ``MAX_BUILDS`` scripts built last are
+    kept); plain data only (read with ``classes`` empty).
     """
 
     def __init__(self, entry: str, doc_key: str, keys: dict[int, str], stored: dict):
@@ -234,10 +236,11 @@ class BuildMemo:
     def save(self) -> None:
         """Keep this build's scenes (in a helper process when one can run alongside)."""
         if not self.changed and set(self.new) == set(self.stored):
+            _touch(self.entry)   # used: kept longer than the memos of scripts not built lately
             return
         from . import parallel
 
-        parallel.in_background(_store, self.entry, "build-outputs", self.new)
+        parallel.in_background(_store_and_prune, self.entry, "build-outputs", self.new, MAX_BUILDS)
 
 
 def _job_place(job):

@@ -146,3 +146,17 @@ def test_a_scene_that_starts_using_an_element_makes_its_request(klingc, tmp_path
         head + '\nscene "Hello" (5s) at @LivingRoom:\n    @Grace waves at @Alan.\n')
     names = [e["name"] for e in json.loads(after["plan.json"])["elements"]]
     assert "Alan" in names and names != [e["name"] for e in json.loads(before["plan.json"])["elements"]]
+
+
+def test_only_the_memos_of_the_scripts_built_last_are_kept(tmp_path, monkeypatch):
+    from klingscript import cache
+    from klingscript.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("KLINGSCRIPT_NO_CACHE", raising=False)
+    monkeypatch.setattr(cache, "MAX_BUILDS", 2)
+    monkeypatch.chdir(EXAMPLES)
+    for name in ("truck_driver", "villa_terrace", "family_couch"):
+        assert main(["build", f"{name}.kls", "-o", str(tmp_path / name)]) == 0
+    kept = [p.name for p in memo_files(tmp_path / "cache")]
+    assert len(kept) == 2 and not any("truck_driver" in k for k in kept)
