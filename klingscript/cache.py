@@ -100,7 +100,7 @@ def parse(text: str, path: str):
     return doc, diags
 
 
-def _store_and_prune(entry: str, key, value, keep: int = MAX_ENTRIES) -> None:
+def _store_and_prune(entry: str, key, value, keep: Optional[int] = None) -> None:
     if _store(entry, key, value):
         _prune(os.path.dirname(entry), keep)
 
@@ -133,8 +133,9 @@ def _lark_stamp() -> str:
     return "lark:" + ",".join(stamps)
 
 
-def _prune(parse_folder: str, keep: int = MAX_ENTRIES) -> None:
-    """Keep the ``keep`` most recently used entries of a folder."""
+def _prune(parse_folder: str, keep: Optional[int] = None) -> None:
+    """Keep the ``keep`` (default ``MAX_ENTRIES``) most recently used entries of a folder."""
+    keep = MAX_ENTRIES if keep is None else keep
     try:
         with os.scandir(parse_folder) as it:
             entries = [e for e in it if e.name.endswith(".pickle")]
