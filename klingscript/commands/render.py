@@ -27,7 +27,7 @@ HELP = "generate the clips with Kling (or the local simulator) and assemble the 
 
 def add_arguments(p) -> None:
     from ._args import credits, positive_int, seconds
-    from .build import add_common
+    from .build import add_common, add_pricing
 
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
@@ -39,7 +39,7 @@ def add_arguments(p) -> None:
                    help="refuse to start when the credits still to spend exceed N")
     p.add_argument("--poll-interval", type=seconds, metavar="S",
                    help="seconds between queries of one task (default 10; 0.2 with --simulate)")
-    p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
+    add_pricing(p)
     p.add_argument("--simulate", action="store_true",
                    help="render against a local Kling simulator started for this render (no account needed)")
     p.add_argument("--latency", type=seconds, default=1.0, metavar="S",
@@ -88,7 +88,7 @@ def run(args) -> int:
     from .build import Stop, compile_outputs
 
     try:
-        program, plan, out = compile_outputs(args)
+        program, _, out = compile_outputs(args)
     except Stop as s:
         return s.code
     folder = Path(args.output) if args.output else Path("render") / program.main.path.stem
@@ -97,7 +97,7 @@ def run(args) -> int:
         if args.simulate:
             from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Simulator
 
-            simulator = Simulator(latency=args.latency, concurrency=max(args.concurrency, 1)).start()
+            simulator = Simulator(latency=args.latency, concurrency=args.concurrency).start()
             credentials = Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
             base = simulator.url
             print(f"klingc: rendering against the local simulator at {base} (no credits are spent)",
@@ -116,21 +116,20 @@ def run(args) -> int:
                           service=SIMULATOR if args.simulate else None)
         progress = P.make(args.progress)
         try:
-            result = asyncio.run(render_plan(out.plan, program.main.path.parent, credentials, options,
-                                             progress))
+            try:
+                result = asyncio.run(render_plan(out.plan, program.main.path.parent, credentials, options,
+                                                 progress))
+            finally:
+                progress.close()           # before anything is printed
         except BudgetExceeded as e:
-            progress.close()
             print(f"klingc: {e}", file=sys.stderr)
             return 1
         except ServiceChanged as e:
             print(f"klingc: {e}", file=sys.stderr)
             return 2
         except (OSError, LedgerError) as e:
-            progress.close()
             print(f"klingc: cannot render into {folder}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             return 2
-        finally:
-            progress.close()
         sys.stdout.write(_summary(result, folder, out.plan, credentials.redact, args.simulate))
         sys.stdout.flush()
         return result.code

@@ -77,9 +77,7 @@ def run(args) -> int:
                   f"(and the simulator's keys in KLING_ACCESS_KEY / KLING_SECRET_KEY)", flush=True)
         print("  stop with Ctrl-C", flush=True)
     try:
-        sim.serve_forever()
+        sim.serve_forever()            # stops the simulator when it returns or raises
     except KeyboardInterrupt:
         pass
-    finally:
-        sim.stop()
     return 0

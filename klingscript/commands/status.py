@@ -47,15 +47,20 @@ def _rows(entries, folder: Path, verify: bool):
     return rows
 
 
+HEAD = ("id", "what", "shots", "secs", "credits", "state", "task", "note")
+
+
+def _cells(r) -> list:
+    """A row's cells, in the order of HEAD."""
+    return [r["id"] + ("" if r["current"] else " (old)"), r["what"], r["shots"] or "-",
+            "" if r["seconds"] is None else f"{r['seconds']}s",
+            "" if r["credits"] is None else str(r["credits"]), r["state"],
+            r["task_id"] or "-", r["note"] or ""]
+
+
 def _plain(rows, totals) -> str:
-    head = ("id", "what", "shots", "secs", "credits", "state", "task", "note")
-    table = [head]
-    for r in rows:
-        table.append((r["id"] + ("" if r["current"] else " (old)"), r["what"], r["shots"] or "-",
-                      "" if r["seconds"] is None else f"{r['seconds']}s",
-                      "" if r["credits"] is None else str(r["credits"]), r["state"],
-                      r["task_id"] or "-", r["note"] or ""))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(head) - 1)]
+    table = [HEAD] + [_cells(r) for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(HEAD) - 1)]
     lines = []
     for n, row in enumerate(table):
         cells = [str(c).ljust(w) for c, w in zip(row[:-1], widths)]
@@ -75,14 +80,14 @@ def _rich(rows, totals, title) -> None:
     styles = {"done": "green", "failed": "red", "rejected": "red", "error": "red", "missing": "red",
               "processing": "yellow", "submitted": "yellow", "sending": "yellow", "succeed": "cyan"}
     table = Table(title=title)
-    for h in ("id", "what", "shots", "secs", "credits", "state", "task", "note"):
+    for h in HEAD:
         table.add_column(h, justify="right" if h in ("secs", "credits") else "left",
                          overflow="fold" if h == "note" else "ellipsis")
+    state = HEAD.index("state")
     for r in rows:
-        table.add_row(r["id"] + ("" if r["current"] else " (old)"), r["what"], r["shots"] or "-",
-                      "" if r["seconds"] is None else f"{r['seconds']}s",
-                      "" if r["credits"] is None else str(r["credits"]),
-                      Text(r["state"], style=styles.get(r["state"], "")), r["task_id"] or "-", r["note"] or "")
+        cells = _cells(r)
+        cells[state] = Text(r["state"], style=styles.get(r["state"], ""))
+        table.add_row(*cells)
     console = Console()
     console.print(table)
     console.print(totals, markup=False, highlight=False)

@@ -162,15 +162,18 @@ def _concat_encode(inputs: Sequence[Path], infos: Sequence[ClipInfo], out: Path)
     _run(args)
 
 
-def concat(inputs: Sequence[Path], out: Path) -> None:
-    """Join ``inputs`` in order into ``out`` (written atomically)."""
+def concat(inputs: Sequence[Path], out: Path, infos: Optional[Sequence[ClipInfo]] = None) -> list[ClipInfo]:
+    """Join ``inputs`` in order into ``out`` (written atomically); returns what each input holds.
+
+    ``infos``: the inputs already probed (one each, in order), so they are not probed again.
+    """
     if not inputs:
         raise AssemblyError("nothing to join")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.mp4")
     try:
-        infos = [probe(Path(p)) for p in inputs]
+        infos = list(infos) if infos is not None else [probe(Path(p)) for p in inputs]
         if all(infos[0].joinable_with(i) for i in infos[1:]):
             _concat_copy(inputs, tmp)
         else:
@@ -179,6 +182,7 @@ def concat(inputs: Sequence[Path], out: Path) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+    return infos
 
 
 def clean_temporary(folder: Path) -> None:
@@ -212,6 +216,7 @@ def assemble(plan: dict, clips: dict[str, Path], folder: Path,
     wanted = set()
     clean_temporary(folder)
     all_clips: list[Path] = []
+    all_infos: list[ClipInfo] = []
     for n in order:
         jobs = sorted(by_scene[n], key=lambda j: j.get("part", 1))
         paths = [clips.get(j["id"]) for j in jobs]
@@ -220,7 +225,7 @@ def assemble(plan: dict, clips: dict[str, Path], folder: Path,
             continue
         target = scenes_dir / scene_file(n, titles[n], width)
         wanted.add(target.name)
-        concat(paths, target)
+        all_infos.extend(concat(paths, target))
         all_clips.extend(paths)
         result.scenes.append(target)
         if note is not None:
@@ -231,6 +236,6 @@ def assemble(plan: dict, clips: dict[str, Path], folder: Path,
                 old.unlink()
     film = folder / "film.mp4"
     if result.scenes and not result.incomplete:
-        concat(all_clips, film)
+        concat(all_clips, film, all_infos)
         result.film = film
     return result

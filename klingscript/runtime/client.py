@@ -362,7 +362,7 @@ class KlingClient:
         except NotFound:
             return None
         except Rejected as e:
-            if e.code in (1201, 1203) or e.status == 404:
+            if e.code in (1201, 1203):     # (a 404 is NotFound, see _answer)
                 return None
             raise
         if task.external_task_id and task.external_task_id != external_task_id:

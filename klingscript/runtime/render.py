@@ -80,10 +80,8 @@ class Outcome:
 class Result:
     code: int                            # 0 done; 1 over budget; 3 a job failed or the login was refused
     outcomes: list[Outcome] = field(default_factory=list)
-    elements_failed: list[Outcome] = field(default_factory=list)
     spent_now: float = 0.0
     spent_total: float = 0.0
-    to_spend: float = 0.0
     total_credits: float = 0.0
     scenes: list[Path] = field(default_factory=list)
     film: Optional[Path] = None
@@ -348,9 +346,9 @@ class Render:
                      fsync=True)
         entries = {e.id: e for e in ledger.entries()}
         r.total_credits = sum(float(j.get("credits") or 0) for j in self.jobs)
-        r.to_spend = sum(e.credits for e in entries.values() if e.kind == "job" and not _paid(e))
-        if self.options.max_credits is not None and r.to_spend > self.options.max_credits:
-            raise BudgetExceeded(r.to_spend, self.options.max_credits, r.total_credits, self.currency)
+        to_spend = sum(e.credits for e in entries.values() if e.kind == "job" and not _paid(e))
+        if self.options.max_credits is not None and to_spend > self.options.max_credits:
+            raise BudgetExceeded(to_spend, self.options.max_credits, r.total_credits, self.currency)
         self.clips.mkdir(parents=True, exist_ok=True)
         for stale in self.clips.glob(".*.part"):
             stale.unlink(missing_ok=True)
@@ -436,13 +434,16 @@ class Render:
             self.progress.state(eid, label, "done", f"element id {e.element_id}")
             return e.element_id
         try:
-            try:
-                task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label, order=None)
-                task = await self._poll(eid, el["endpoint"], task, label, fresh)
-            except NotFound:
-                self._forget(eid, label)
-                task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label, order=None)
-                task = await self._poll(eid, el["endpoint"], task, label, fresh)
+            for retry in (False, True):
+                try:
+                    task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label,
+                                                          order=None)
+                    task = await self._poll(eid, el["endpoint"], task, label, fresh)
+                    break
+                except NotFound:
+                    if retry:
+                        raise
+                    self._forget(eid, label)
         except AuthError:
             raise
         except (KlingError, _LocalProblem) as x:
@@ -470,6 +471,15 @@ class Render:
         def outcome(state, message="", spent=False):
             return Outcome(jid, label, state, message, credits, seconds, spent)
 
+        def fail(state: str, message: str, record_state: bool = True) -> Outcome:
+            """Record why the job stopped (and ``state``, unless the ledger's stays) and report it."""
+            if record_state:
+                self.ledger.update(jid, state=state, message=message)
+            else:
+                self.ledger.update(jid, message=message)
+            self.progress.state(jid, label, state, message)
+            return outcome(state, message)
+
         if self._clip_ready(e):
             self.progress.state(jid, label, "done", "already rendered")
             return outcome("done")
@@ -479,9 +489,7 @@ class Render:
                 self.progress.state(jid, label, "waiting", f"for element {self.elements[dep]['name']}")
                 element_ids[self.elements[dep]["name"]] = await self._element_tasks[dep]
         except ElementFailed as x:
-            self.ledger.update(jid, message=str(x))
-            self.progress.state(jid, label, "error", str(x))
-            return outcome("error", str(x))
+            return fail("error", str(x), record_state=False)
 
         try:
             task = None
@@ -494,34 +502,20 @@ class Render:
                     self._forget(jid, label)
             if task is None:
                 task = await self._run_task(jid, job, element_ids, label, order)
-        except Rejected as x:
-            self.ledger.update(jid, state="rejected", message=x.message)
-            self.progress.state(jid, label, "rejected", x.message)
-            return outcome("rejected", x.message)
-        except _LocalProblem as x:
-            self.ledger.update(jid, state="error", message=str(x))
-            self.progress.state(jid, label, "error", str(x))
-            return outcome("error", str(x))
-        except (GaveUp, KlingError) as x:
-            if isinstance(x, AuthError):
-                raise
-            self.ledger.update(jid, state="error", message=x.message)
-            self.progress.state(jid, label, "error", x.message)
-            return outcome("error", x.message)
+        except AuthError:
+            raise
+        except (KlingError, _LocalProblem) as x:      # KlingError includes GaveUp
+            why = x.message if isinstance(x, KlingError) else str(x)
+            return fail("rejected" if isinstance(x, Rejected) else "error", why)
 
         if task.status == "failed":
-            why = task.message or "Kling reported the task as failed without a reason"
-            self.ledger.update(jid, state="failed", message=why)
-            self.progress.state(jid, label, "failed", why)
-            return outcome("failed", why)
+            return fail("failed", task.message or "Kling reported the task as failed without a reason")
         try:
             await self._download(jid, job, task, label)
+        except AuthError:
+            raise
         except KlingError as x:
-            if isinstance(x, AuthError):
-                raise
-            self.ledger.update(jid, message=x.message)
-            self.progress.state(jid, label, "error", x.message)
-            return outcome("error", x.message)
+            return fail("error", x.message, record_state=False)
         return outcome("done", spent=jid in self.created_now)
 
     async def _run_task(self, jid: str, job: dict, element_ids: dict, label: str, order: int) -> Task:
@@ -592,7 +586,10 @@ class Render:
             if task is not None:
                 self.progress.state(key, label, task.status, f"found task {task.task_id} sent before")
         if task is None:
-            body = materialize(request, ext, self.images, element_ids)
+            if body is None:
+                body = materialize(request, ext, self.images, element_ids)
+            else:
+                body["external_task_id"] = ext     # the id intend() chose (``<id>-<n>`` after a failure)
             self.progress.state(key, label, "sending")
             task = await self.api.create(endpoint, body, retry_too_many=order is None)
             self.created_now.add(key)
@@ -647,9 +644,9 @@ class Render:
                 raise
             problem = await asyncio.to_thread(_keep, tmp, final)
             if problem is None:
-                self.ledger.update(jid, state="done", file=os.path.relpath(final, self.folder), bytes=size,
-                                   sha256=digest, message="")
-                self.progress.state(jid, label, "done", f"{os.path.relpath(final, self.folder)}")
+                rel = L.relpath(self.folder, final)
+                self.ledger.update(jid, state="done", file=rel, bytes=size, sha256=digest, message="")
+                self.progress.state(jid, label, "done", rel)
                 return
             tmp.unlink(missing_ok=True)
             self.progress.note(f"{label}: {problem}; downloading again")

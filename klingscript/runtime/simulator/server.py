@@ -472,13 +472,16 @@ class _Handler(BaseHTTPRequestHandler):
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def _json(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def _json(self, status: int, payload: dict) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self._send(status, "application/json; charset=utf-8", data)
 
     def _envelope(self, data: dict) -> None:
         self._json(200, {"code": 0, "message": "SUCCEED", "request_id": str(uuid.uuid4()), "data": data})
@@ -591,9 +594,7 @@ class _Handler(BaseHTTPRequestHandler):
         if drop_after:
             self._drop()
             return
-        with self.sim._lock:
-            data = self.sim._task_json(task, self._base())
-        self._envelope(data)
+        self._task_reply(task)
 
     def _do_query(self, path: str, query: str, account: str) -> None:
         if path in CREATE_PATHS:
@@ -605,7 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint, _, ident = path.rpartition("/")
             if endpoint not in CREATE_PATHS or not ident:
                 raise _Reply(404, 1203, f"{path} is not an API path of this server")
-        task = self.sim._find(endpoint, ident, account)
+        self._task_reply(self.sim._find(endpoint, ident, account))
+
+    def _task_reply(self, task) -> None:
         with self.sim._lock:
             data = self.sim._task_json(task, self._base())
         self._envelope(data)
@@ -613,23 +616,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _download(self, path: str, fault: Optional[str]) -> None:
         task_id = path[len("/results/"):].removesuffix(".mp4")
         if fault in ("500", "502", "503"):
-            status = int(fault)
-            data = b"temporarily unavailable"
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(int(fault), "text/plain", b"temporarily unavailable")
             return
         try:
             clip = self.sim._clip(task_id)
         except _Reply:
-            data = b"not found"
-            self.send_response(404)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(404, "text/plain", b"not found")
             return
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
