@@ -1,4 +1,4 @@
-"""Renderers: gcc-style text with a code frame, JSON, and LSP dictionaries."""
+"""Renderers: gcc-style text with a code frame, and JSON."""
 
 from __future__ import annotations
 
@@ -72,23 +72,6 @@ def _frame(lines: list[str], line: int, column: int, end_line: int, end_column: 
 
 def render_json(diags: Iterable[Diagnostic]) -> str:
     return json.dumps([d.to_json() for d in diags], ensure_ascii=False, indent=2) + "\n"
-
-
-_LSP_SEVERITY = {Severity.ERROR: 1, Severity.WARNING: 2, Severity.NOTE: 3}
-
-
-def to_lsp(d: Diagnostic, line_text: Callable[[int], str]) -> dict:
-    """A diagnostic as an LSP ``Diagnostic`` dict, columns converted to UTF-16 units.
-
-    ``line_text(n)`` returns the text of 1-based line ``n`` of the diagnostic's file.
-    """
-    from ..positions import to_utf16_column
-    s = d.span
-    start = {"line": s.line - 1, "character": to_utf16_column(line_text(s.line), s.column)}
-    end = {"line": s.end_line - 1, "character": to_utf16_column(line_text(s.end_line), s.end_column)}
-    out = {"range": {"start": start, "end": end}, "severity": _LSP_SEVERITY[d.severity],
-           "code": d.code, "source": "klingc", "message": d.message + (f"\nhelp: {d.help}" if d.help else "")}
-    return out
 
 
 def summary(diags) -> str:

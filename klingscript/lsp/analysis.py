@@ -59,12 +59,11 @@ def element_at(program: Program, line: int, column: int):
     declaration in this file. A reference to an undeclared name has no target.
     """
     for ref, decl in program.references:
-        s = ref.span
-        if s.line == line and s.column <= column <= s.end_column:
-            return (target_of(decl) if decl else None), ref.name, name_span(s)
+        if ref.span.contains(line, column):
+            return (target_of(decl) if decl else None), ref.name, name_span(ref.span)
     for el in program.main.doc.elements:
         s = el.name_span
-        if s.line == line and s.column <= column <= s.end_column:
+        if s.contains(line, column):
             decl = program.elements.get(el.name)
             target = target_of(decl) if decl is not None and decl.element is el else \
                 Target(program.main.path, el.name)
@@ -159,12 +158,9 @@ def element_card(decl: Declaration, main: Optional[SourceFile] = None) -> str:
 
 
 def default_language(program: Program, scene: Optional[A.Scene] = None) -> str:
-    from ..languages import lookup
-    from ..settings import DEFAULTS
-    for source in ((scene.setting("language") if scene else None), program.main.doc.setting("language")):
-        if source is not None and source.value:
-            return lookup(source.value) or DEFAULTS["language"]
-    return DEFAULTS["language"]
+    """The scene's (or the script's) language, as ``klingc check`` decides it."""
+    from ..passes import check
+    return check.default_language(program.main.doc, scene)
 
 
 def scene_at(doc: A.Document, line: int) -> Optional[tuple[int, A.Scene]]:
@@ -364,15 +360,14 @@ def _shot_number(lines: list[str], line: int) -> int:
 
 
 def _model(program: Optional[Program], scene: Optional[A.Scene] = None):
+    """The scene's (or the script's) model profile, as ``klingc check`` decides it."""
     from .. import profiles
+    from ..passes import check
     from ..settings import DEFAULTS
-    name = DEFAULTS["model"]
-    if program is not None:
-        for s in ((scene.setting("model") if scene else None), program.main.doc.setting("model")):
-            if s is not None and s.value:
-                name = s.value
-                break
-    return profiles.load(name) or profiles.load(DEFAULTS["model"])
+    if program is None:
+        return profiles.load(DEFAULTS["model"])
+    doc = program.main.doc
+    return check.scene_profile(doc, scene) if scene is not None else check.document_profile(doc)
 
 
 def _language_items(program: Optional[Program], start: int, scene=None) -> list[Completion]:
@@ -502,9 +497,7 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
 # Rename
 
 def check_new_name(program: Program, old: str, new: str) -> Optional[str]:
-    """Why ``new`` cannot replace ``old``, or None when it can."""
-    if new.startswith("@"):
-        new = new[1:]
+    """Why ``new`` (without its ``@``) cannot replace ``old``, or None when it can."""
     if not NAME_RE.match(new):
         return f"`{new}` is not a name: a letter, then letters, digits or `_`"
     if len(new) > MAX_NAME:

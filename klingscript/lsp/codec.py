@@ -8,6 +8,8 @@ the document text is one unit on line 1 that our columns do not count.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..positions import from_utf16_column, to_utf16_column
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
@@ -37,12 +39,12 @@ def _from_units(line: str, units: int, encoding: str) -> int:
 
 
 class Lines:
-    """The lines of one document, for position conversions."""
+    """The lines of one document, for position conversions (not changed after it is made)."""
 
     def __init__(self, text: str, encoding: str = UTF16):
         self.bom = text.startswith("\ufeff")
         body = text[1:] if self.bom else text
-        self.lines = body.split("\n")
+        self.lines = tuple(body.split("\n"))
         self.encoding = str(encoding or UTF16)
         if self.encoding not in (UTF8, UTF16, UTF32):
             self.encoding = UTF16
@@ -75,3 +77,9 @@ class Lines:
         """The LSP position just past the last character of the document."""
         last = len(self.lines)
         return last - 1, _to_units(self.lines[-1], len(self.lines[-1]) + 1, self.encoding) + self._bom_units(last)
+
+
+@lru_cache(maxsize=8)
+def lines_of(text: str, encoding: str = UTF16) -> Lines:
+    """``Lines(text, encoding)``, shared: a request converts many positions of the same few texts."""
+    return Lines(text, encoding)

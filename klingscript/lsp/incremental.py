@@ -31,7 +31,6 @@ from .. import ast as A
 from ..diagnostics.model import Diagnostic, sort_key
 from ..project import Program
 
-_SCENE_HEAD = re.compile(r"scene(?!\w)")
 _SCENE_AT = re.compile(r"(?:\ufeff)?scene(?!\w)")
 
 
@@ -78,7 +77,7 @@ def _chunk_of(lines: list[str], index: int) -> tuple[int, int]:
 
 
 def _is_scene(line: str) -> bool:
-    return bool(_SCENE_HEAD.match(line.lstrip("\ufeff")))
+    return bool(_SCENE_AT.match(line))
 
 
 def changed_scene(old: list[str], new: list[str]) -> Optional[tuple[int, int, int]]:
@@ -116,9 +115,11 @@ def changed_scene(old: list[str], new: list[str]) -> Optional[tuple[int, int, in
 _STARTS = re.compile(r"^(?:\ufeff)?[^ \t\r#\n]", re.MULTILINE)
 
 
-def blank_other_scenes(lines: list[str], keep: tuple[int, int]) -> str:
-    """The text with every scene outside ``keep`` turned into spaces (same lines and offsets)."""
-    text = "\n".join(lines)
+def blank_other_scenes(text: str, lines: list[str], keep: tuple[int, int]) -> str:
+    """``text`` with every scene outside ``keep`` turned into spaces (same lines and offsets).
+
+    ``lines`` is ``text.split("\\n")``; ``keep`` is a 0-based [start, end) range of them.
+    """
     keep_offset = sum(len(l) + 1 for l in lines[: keep[0]])
     starts = [m.start() for m in _STARTS.finditer(text)] + [len(text) + 1]
     pieces = []
@@ -160,7 +161,7 @@ def scene_local(base: Base, new_text: str, path: Path, overlays: dict, allow_out
     if found is None:
         return None
     start, old_end, new_end = found
-    reduced = blank_other_scenes(new_lines, (start, new_end))
+    reduced = blank_other_scenes(new_text, new_lines, (start, new_end))
     program = check(path, allow_outside=allow_outside, loader=Loader({**overlays, path: reduced}))
     main = program.main.display
     if base.program.main.display != main:

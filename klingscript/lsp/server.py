@@ -30,7 +30,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from .. import __version__
 from ..diagnostics.model import Diagnostic, Severity
 from . import analysis
-from .codec import Lines
+from .codec import Lines, lines_of
 from .incremental import Base, scene_local
 
 log = logging.getLogger("klingscript.lsp")
@@ -58,9 +58,7 @@ _SYMBOL_KIND = {
 class DocState:
     uri: str
     path: Path
-    version: Optional[int] = None
     full: Optional[Base] = None           # the latest full check (of some version)
-    full_version: Optional[int] = None
     full_seconds: float = 0.0
     pending: Optional[asyncio.TimerHandle] = None
     running: Optional[asyncio.Future] = None
@@ -104,7 +102,7 @@ class KlingScriptServer(LanguageServer):
         return str(getattr(enc, "value", enc) or "utf-16")
 
     def lines(self, text: str) -> Lines:
-        return Lines(text, self.encoding())
+        return lines_of(text, self.encoding())
 
     def roots(self) -> list[Path]:
         out = []
@@ -166,7 +164,6 @@ class KlingScriptServer(LanguageServer):
         if st.full is not None and st.full.text == text and not st.stale:
             # The text is back to what was checked last (an undo, say): nothing to re-check.
             if st.published_version != version:
-                st.full_version = version
                 self.publish(st, version, text, st.full.program, st.full.diagnostics)
             return st.full
         overlays = self.overlays()
@@ -180,7 +177,7 @@ class KlingScriptServer(LanguageServer):
             return None
         if self.docs.get(uri) is not st:
             return None
-        st.full, st.full_version, st.full_seconds = base, version, seconds
+        st.full, st.full_seconds = base, seconds
         st.uses = set(base.program.files) - {st.path}
         current = self.workspace.get_text_document(uri)
         if current.version == version and current.source == text:
@@ -255,7 +252,6 @@ class KlingScriptServer(LanguageServer):
         return T.Location(from_fs_path(str(path)), self.range(self.lines(text), span))
 
     def lsp_diagnostic(self, d: Diagnostic, program, lines: Lines) -> T.Diagnostic:
-        from ..diagnostics.render import to_lsp
         main = program.main
         related = []
         for label in d.labels:
@@ -265,9 +261,7 @@ class KlingScriptServer(LanguageServer):
                                                               label.message))
         message = d.message + (f"\nhelp: {d.help}" if d.help else "")
         if d.span.file == main.display:
-            base = to_lsp(d, lines.text)
             rng = self.range(lines, d.span)
-            message = base["message"]
         else:
             # A problem in a used file: shown on the `use` line that brings the file in.
             f = program.file_of_display(d.span.file)
@@ -372,12 +366,12 @@ def _cursor(ls: KlingScriptServer, text: str, pos: T.Position) -> tuple[int, int
 async def completion(ls: KlingScriptServer, params: T.CompletionParams):
     uri = params.text_document.uri
     text = ls.text(uri)
-    line, column = _cursor(ls, text, params.position)
+    lines = ls.lines(text)
+    line, column = lines.from_lsp(params.position.line, params.position.character)
     program = await ls.program(uri, fresh=False)
     items = analysis.complete(program, text, line, column)
     if not items:
         return T.CompletionList(is_incomplete=False, items=[])
-    lines = ls.lines(text)
     caps = _completion_caps(ls)
     snippets = bool(caps and caps.snippet_support)
     markdown = bool(caps and caps.documentation_format and T.MarkupKind.Markdown in caps.documentation_format)
