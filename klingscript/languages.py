@@ -92,14 +92,6 @@ def script_counts(text: str) -> dict[str, int]:
     return counts
 
 
-def dominant_script(text: str) -> Optional[str]:
-    """The script most letters of ``text`` are written in, or None for no letters."""
-    counts = script_counts(text)
-    if not counts:
-        return None
-    return max(counts, key=counts.get)
-
-
 _KANA = ("Hiragana", "Katakana")
 
 

@@ -130,7 +130,7 @@ def lower(program: Program, scenes: set[int] | None = None) -> Production:
     """The production of a checked program; ``scenes`` limits it to some scene numbers."""
     main = program.main
     doc = main.doc
-    base = _document_settings(doc, main.path.stem)
+    base = _document_settings(doc)
     elements = {name: _element(program, decl.file, decl.element)
                 for name, decl in program.elements.items()}
     out = []
@@ -166,15 +166,15 @@ class _Base(NamedTuple):
     spans: dict
 
 
-def _document_settings(doc: A.Document, stem: str) -> _Base:
+def _document_settings(doc: A.Document) -> _Base:
     values = dict(S.DEFAULTS)
     values.update({"style": None, "negative": None})
     spans: dict = {}
-    _apply(doc.settings, values, spans, values["model"])
+    _apply(doc.settings, values, spans)
     return _Base(values, spans)
 
 
-def _apply(items, values: dict, spans: dict, model: str) -> None:
+def _apply(items, values: dict, spans: dict) -> None:
     seen = set()
     for s in items:
         if s.key in seen or s.key not in S.SCENE_OVERRIDABLE:
@@ -202,7 +202,7 @@ def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _
            elements: dict) -> Scene | None:
     values = dict(base.values)
     spans = dict(base.spans)
-    _apply(scene.settings, values, spans, values["model"])
+    _apply(scene.settings, values, spans)
     settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
                         values["language"], values["style"], values["negative"], values["multishot"])
     profile = profiles.load(settings.model) or profiles.load(S.DEFAULTS["model"])

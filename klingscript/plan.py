@@ -244,10 +244,6 @@ def _shots_label(shots: Sequence[L.Shot]) -> str:
     return f"Shots {shots[0].number}–{shots[-1].number}"
 
 
-def model_label(profile) -> str:
-    return profile.data.get("display_name") or profile.name
-
-
 class _Candidate(NamedTuple):
     ok: bool
     reason: str                  # why not, for a writer
@@ -444,7 +440,7 @@ class ScenePlanner:
                 what += [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
                 return _Candidate(False, f"{label()} need{'s' if len(shots) <= 1 else ''} "
                                   f"{inputs} reference inputs ({', '.join(what)}), over the "
-                                  f"{self.max_inputs} {model_label(self.profile)} takes", "KLS306", one)
+                                  f"{self.max_inputs} {self.profile.label} takes", "KLS306", one)
         if not self.renderer.exact and shots and (len(shots) == 1 or not self.text_mode):
             # A shot's prompt is longest as the first of its job, with every cast member
             # described and numbered scene-wide: when that fits, every placement fits.
@@ -523,13 +519,13 @@ class ScenePlanner:
                 if seconds > self.job_max:
                     message = (f'scene "{scene.title}" has no shots, so it is one job, and it lasts '
                                f'{seconds}s{" (inferred: it has no duration)" if scene.inferred else ""}; '
-                               f"a {model_label(self.profile)} job lasts {self.job_min} to {self.job_max} seconds")
+                               f"a {self.profile.label} job lasts {self.job_min} to {self.job_max} seconds")
                     help = ("write it as shots (`Shot 1 (8s): …`) so klingc can split it into jobs, "
                             f"or make it ({self.job_max}s) at most")
                 else:
                     message = (f'scene "{scene.title}" lasts {seconds}s'
                                f'{" (inferred: it has no duration)" if scene.inferred else ""}; '
-                               f"a {model_label(self.profile)} job lasts {self.job_min} to {self.job_max} seconds")
+                               f"a {self.profile.label} job lasts {self.job_min} to {self.job_max} seconds")
                     help = (f"give it a duration of {self.job_min}s or more: "
                             f'`scene "{scene.title}" ({self.job_min}s):`')
                 self.diags.append(make("KLS302", span, message, help=help))
@@ -550,13 +546,10 @@ class ScenePlanner:
         kind, endpoint = self.endpoint(names, first, last)
         kling, images = self.lists(names, kind)
         structured = len(shots) > 1 and not self.text_mode
-        prompt, multi = None, ()
-        if self.renderer.exact:
-            prompt, multi = self.prompts(i, j, self.refs("api", kling, images))
         credits = duration * rate(self.pricing, scene.settings.resolution, scene.settings.audio)
         paths = tuple(self.elements[n].images[0] for n in images)
         return Job(scene, part, parts, tuple(shots), duration, endpoint, kind, structured,
-                   tuple(names), kling, images, paths, first, last, prompt, multi, None, credits)
+                   tuple(names), kling, images, paths, first, last, None, (), None, credits)
 
     def finish(self, job: Job) -> Job:
         """The job with its prompts rendered by this planner's renderer, and its web-app page."""
@@ -605,7 +598,7 @@ class ScenePlanner:
         if total < self.job_min:
             self.diags.append(make(
                 "KLS302", scene.title_span,
-                f'scene "{scene.title}" lasts {total}s; a {model_label(self.profile)} job lasts '
+                f'scene "{scene.title}" lasts {total}s; a {self.profile.label} job lasts '
                 f"{self.job_min} to {self.job_max} seconds, and a shot is never cut or padded",
                 help=f"make its shots {self.job_min}s or more in all"))
             return
@@ -633,7 +626,7 @@ class ScenePlanner:
         if shot.seconds > self.job_max:
             self.diags.append(make(
                 "KLS302", shot.span,
-                f"Shot {shot.number} lasts {shot.seconds}s, longer than a {model_label(self.profile)} "
+                f"Shot {shot.number} lasts {shot.seconds}s, longer than a {self.profile.label} "
                 f"job ({self.job_max}s at most); a shot is never cut in two",
                 help=f"split it into two shots of {self.job_max}s or less"))
             return
@@ -660,7 +653,7 @@ class ScenePlanner:
         """KLS308 (inputs the model does not combine) and KLS305 for the negative prompt."""
         scene = self.scene
         profile = self.profile
-        label = model_label(profile)
+        label = profile.label
         frames = profile.frames
         reported = set()
 
@@ -769,8 +762,7 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
             missed.append(i)
         else:
             prompt, multi, web, built = hit
-            jobs[i] = job._replace(prompt=prompt, multi_prompt=multi, web=web,
-                                   built=_texted(built) if texts else built)
+            jobs[i] = job._replace(prompt=prompt, multi_prompt=multi, web=web, built=built)
     diags = list(plan.diagnostics)
     which = _element_profiles(plan)
     elements = memo.elements(which)
@@ -849,16 +841,24 @@ def _with_requests(plan: Plan, texts: bool) -> Plan:
     if any(d.severity is Severity.ERROR for d in plan.diagnostics):
         return plan
     try:
-        jobs = [j._replace(built=_texted(j.built)) if texts and j.built is not None else j for j in plan.jobs]
-        missing = [i for i, j in enumerate(jobs) if j.built is None]
-        for i, b in zip(missing, _job_requests([jobs[i] for i in missing], texts)):
-            jobs[i] = jobs[i]._replace(built=b)
-        elements = plan.built_elements
-        if elements is None:
-            elements = _element_requests(plan)
+        built, elements = _all_built(plan, texts)
     except Exception:  # left to plan_json, which reports it where it belongs
         return plan
-    return plan._replace(jobs=tuple(jobs), built_elements=elements)
+    return plan._replace(jobs=tuple(j._replace(built=b) for j, b in zip(plan.jobs, built)),
+                         built_elements=elements)
+
+
+def _all_built(plan: Plan, texts: bool) -> tuple[list, tuple]:
+    """Every job's built request (with its JSON text if ``texts``) and the elements':
+    those the plan carries, the others built here."""
+    built = [j.built if j.built is None or not texts else _texted(j.built) for j in plan.jobs]
+    missing = [i for i, b in enumerate(built) if b is None]
+    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
+        built[i] = b
+    elements = plan.built_elements
+    if elements is None:
+        elements = _element_requests(plan)
+    return built, elements
 
 
 def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, on_job=None) -> Plan:
@@ -1061,13 +1061,7 @@ def _element_requests(plan: Plan) -> tuple:
 
 
 def _plan_json(plan: Plan, texts: bool) -> Output:
-    built = [(_texted(j.built) if texts else j.built) if j.built is not None else None for j in plan.jobs]
-    missing = [i for i, b in enumerate(built) if b is None]
-    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
-        built[i] = b
-    elements = plan.built_elements
-    if elements is None:
-        elements = _element_requests(plan)
+    built, elements = _all_built(plan, texts)
     production = plan.production
     problems: list = []
     element_entries = []

@@ -177,11 +177,10 @@ def _scene(scene: L.Scene, refs: Refs) -> Ctx:
     location = None
     if scene.location is not None and scene.location.declared:
         name = scene.location.name
-        el = refs.elements[name]
-        if (refs.mode == "api" and name in refs.tokens) or (refs.mode == "web" and el.images):
+        if not refs.described(name):
             location = refs.word(name)
         else:
-            location = el.description or display_name(name)
+            location = refs.elements[name].description or display_name(name)
     s = scene.settings
     return Ctx(number=scene.number, title=scene.title, location=location, sound=scene.sound,
                style=s.style, negative=s.negative, language=s.language,
@@ -318,7 +317,7 @@ class Renderer:
 
     def webapp(self, scene: L.Scene, job: dict, blocks: list[dict], refs: Refs) -> str:
         s = scene.settings
-        settings = Ctx(model=scene.profile.data.get("display_name") or s.model,
+        settings = Ctx(model=scene.profile.label,
                        resolution=s.resolution, aspect=s.aspect, audio=s.audio)
         job = Ctx(**job, blocks=[Ctx(**b) for b in blocks])
         return normalize_page(self._render("webapp.j2", scene=_scene(scene, refs), job=job,

@@ -22,8 +22,6 @@ from .. import lower as L
 # Kling's element tags (advanced-custom-elements `tag_list`).
 ELEMENT_TAGS = {"character": "o_102", "location": "o_106", "prop": "o_104"}
 
-_DIGITS = re.compile(r"^[0-9]+$")
-
 
 def _limits(info: ValidationInfo):
     ctx = info.context or {}
@@ -186,7 +184,7 @@ class ElementRequest(_Body):
     external_task_id: Optional[str] = None
 
     @model_validator(mode="after")
-    def _limits(self, info: ValidationInfo):
+    def _sizes(self, info: ValidationInfo):
         profile = _limits(info)
         if profile is not None:
             limits = profile.element

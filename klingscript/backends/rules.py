@@ -186,7 +186,7 @@ def _video(name: str, body: dict, p, problems: list[str]) -> None:
         if multi is True and tail is not None:
             problems.append("image_tail: does not go with multi_shot")
         if multi is True and image is not None and not frames_with_multishot:
-            problems.append(f"image: {p.data.get('display_name', p.name)} does not take a frame "
+            problems.append(f"image: {p.label} does not take a frame "
                             f"with multi_shot (the profile says so)")
     else:
         _omni(body, p, multi is True, frames_with_multishot, problems, texts)
