@@ -204,6 +204,12 @@ class Scene(NamedTuple):
                 return s
         return None
 
+    def lines(self):
+        """Every line of the scene: the preamble, then each shot's lines."""
+        yield from self.preamble
+        for shot in self.shots:
+            yield from shot.lines
+
 
 Item = Setting | Use | Element | Scene
 
@@ -240,15 +246,6 @@ class Document(NamedTuple):
 NODE_TYPES = (Str, Ref, Role, Text, Duration, Comment, Setting, Use, Element, Direction,
               Dialogue, Sound, Action, Shot, Scene, Document)
 _NODE_SET = frozenset(NODE_TYPES)
-
-
-def is_node(value) -> bool:
-    return type(value) in _NODE_SET
-
-
-def replace(node, **changes):
-    """A copy of ``node`` with some fields changed."""
-    return node._replace(**changes)
 
 
 def walk(node):

@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from .settings import join_and
+
 
 class ImageInfo(NamedTuple):
     """What klingc found at an image path."""
@@ -38,9 +40,7 @@ def inspect(path: Path) -> ImageInfo:
     path = Path(path)
     try:
         st = path.stat()
-    except FileNotFoundError:
-        return ImageInfo(path, exists=False, is_file=False)
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return ImageInfo(path, exists=False, is_file=False)
     except OSError as e:
         return ImageInfo(path, exists=True, is_file=False, error=f"cannot be read ({e.strerror or e})")
@@ -80,8 +80,6 @@ def _read(path: Path, size: int) -> ImageInfo:
                                      error="is damaged (the file is incomplete or corrupt)")
     except UnidentifiedImageError:
         return ImageInfo(path, True, True, size, error="is not an image file klingc can read")
-    except PermissionError as e:
-        return ImageInfo(path, True, True, size, error=f"cannot be read ({e.strerror or e})")
     except OSError as e:
         return ImageInfo(path, True, True, size, error=f"cannot be read ({e.strerror or e})")
     except Exception as e:  # decompression bombs, malformed headers
@@ -110,11 +108,7 @@ def _megabytes(n: int) -> str:
 
 
 def _formats_text(formats) -> str:
-    names = [_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats]
-    names = list(dict.fromkeys(names))
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " or " + names[-1]
+    return join_and(dict.fromkeys(_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats), "or")
 
 
 def problems(info: ImageInfo, limits: dict, model: str = "Kling") -> list[tuple[str, Optional[str]]]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 from . import ast as A
 from .diagnostics.codes import make
@@ -26,30 +25,36 @@ class InputError(Exception):
     """The file given on the command line cannot be read at all (exit 2)."""
 
 
-@dataclass
-class SourceFile:
+class SourceFile(NamedTuple):
     path: Path          # absolute
     display: str        # as shown in diagnostics
     text: str
     doc: A.Document
 
 
-@dataclass
-class Declaration:
+class Declaration(NamedTuple):
     element: A.Element
     file: SourceFile
 
 
-@dataclass
 class Program:
-    root: Path
-    main: SourceFile
-    files: dict[Path, SourceFile] = field(default_factory=dict)   # main first, in load order
-    elements: dict[str, Declaration] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    allow_outside: bool = False
-    # Filled by the resolve pass: every reference in the main file with its declaration.
-    references: list[tuple[A.Ref, Optional[Declaration]]] = field(default_factory=list)
+    # Set by the compiled pass: the build plan, reused by `klingc build`.
+    plan = None
+
+    def __init__(self, root: Path, main: SourceFile,
+                 files: Optional[dict[Path, SourceFile]] = None,
+                 elements: Optional[dict[str, Declaration]] = None,
+                 diagnostics: Optional[list[Diagnostic]] = None,
+                 allow_outside: bool = False,
+                 references: Optional[list[tuple[A.Ref, Optional[Declaration]]]] = None):
+        self.root = root
+        self.main = main
+        self.files: dict[Path, SourceFile] = {} if files is None else files   # main first, in load order
+        self.elements: dict[str, Declaration] = {} if elements is None else elements
+        self.diagnostics: list[Diagnostic] = [] if diagnostics is None else diagnostics
+        self.allow_outside = allow_outside
+        # Filled by the resolve pass: every reference in the main file with its declaration.
+        self.references: list[tuple[A.Ref, Optional[Declaration]]] = [] if references is None else references
 
     def source_of(self, display: str) -> Optional[str]:
         for f in self.files.values():

@@ -40,6 +40,16 @@ ELEMENT_FIELDS = ("description", "images", "voice")
 QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice"}
 
 
+def join_and(words, conj: str = "and") -> str:
+    """``a, b and c`` (or with another conjunction: ``a, b or c``)."""
+    words = list(words)
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + f" {conj} " + words[-1]
+
+
 def edit_distance(a: str, b: str) -> int:
     """Damerau-Levenshtein distance (adjacent swaps count as one edit)."""
     a, b = a.lower(), b.lower()

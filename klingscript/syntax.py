@@ -19,7 +19,7 @@ from . import ast as A
 from .diagnostics.codes import make
 from .diagnostics.model import Diagnostic
 from .languages import classify_direction_item
-from .settings import SCENE_SETTINGS, nearest
+from .settings import SCENE_SETTINGS, join_and, nearest
 
 _parser = None
 _parser_lock = threading.Lock()
@@ -149,15 +149,14 @@ class _Source:
     def offset(self, line: int, column: int) -> int:
         return self.starts[min(line, len(self.starts)) - 1] + column - 1 - self.shift
 
-    def span(self, line: int, column: int, end_line: int, end_column: int,
-             start: int, end: int) -> A.Span:
+    def span(self, line: int, column: int, end_line: int, end_column: int) -> A.Span:
         return A.Span(self.path, line - 1, column, end_line - 1, end_column,
                       self.offset(line, column), self.offset(end_line, end_column))
 
     def tok(self, t) -> A.Span:
         line, column = t.line, t.column
         if t.end_line != line:
-            return self.span(line, column, t.end_line, t.end_column, t.start_pos, t.end_pos)
+            return self.span(line, column, t.end_line, t.end_column)
         # A token on one line (every token the builder reads): its length is its width.
         start = self.starts[line - 1] + column - 1 - self.shift
         width = t.end_column - column
@@ -176,7 +175,7 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
         at = src.padded.index("\x00")
         pline = bisect.bisect_right(src.starts, at)
         col = at - src.starts[pline - 1] + 1
-        span = src.span(pline, col, pline, col + 1, 0, 0)
+        span = src.span(pline, col, pline, col + 1)
         diags.append(make("KLS100", span, "this is not a KlingScript file: it contains binary data",
                           help="klingc reads UTF-8 text files (.kls)"))
         return A.Document(path, (), (), span), diags
@@ -211,7 +210,7 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
                 for i in range(len(lines)):
                     lines[i] = ""
         except Exception as e:  # a fault in the parser itself: report, never crash
-            diags.append(make("KLS100", src.span(2, 1, 2, 1, 1, 1),
+            diags.append(make("KLS100", src.span(2, 1, 2, 1),
                               f"the parser could not read this file ({type(e).__name__})"))
             tree = None
             bad_dedents = []
@@ -220,7 +219,7 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
     for (pline, indent, expected) in bad_dedents:
         text_line = lines[pline - 1] if pline - 1 < len(lines) else ""
         width = len(text_line) - len(text_line.lstrip(" \t"))
-        span = _line_span(src, lines, pline, 1, width + 1)
+        span = _line_span(src, pline, 1, width + 1)
         diags.append(make("KLS101", span,
                           f"this line is indented by {indent} but no enclosing block is; "
                           f"the block around it is indented by {expected}",
@@ -233,9 +232,9 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
     return A.Document(path, tuple(items), tuple(comments), doc_span), diags
 
 
-def _line_span(src: _Source, lines: list[str], pline: int, col: int, end_col: int) -> A.Span:
+def _line_span(src: _Source, pline: int, col: int, end_col: int) -> A.Span:
     """A span on padded line ``pline`` from ``col`` to ``end_col`` (1-based, exclusive)."""
-    return src.span(pline, col, pline, end_col, 0, 0)  # offsets follow from line and column
+    return src.span(pline, col, pline, end_col)
 
 
 def _scan_tabs(src: _Source, lines: list[str], diags: list[Diagnostic]) -> None:
@@ -243,7 +242,7 @@ def _scan_tabs(src: _Source, lines: list[str], diags: list[Diagnostic]) -> None:
         indent = len(line) - len(line.lstrip(" \t"))
         if "\t" in line[:indent] and line.strip():
             col = line.index("\t") + 1
-            diags.append(make("KLS101", _line_span(src, lines, i + 1, col, col + 1),
+            diags.append(make("KLS101", _line_span(src, i + 1, col, col + 1),
                               "a tab in the indentation; KlingScript indents with spaces",
                               help="replace the tab with spaces (klingc fmt does this)"))
 
@@ -255,7 +254,7 @@ def _scan_comments(src: _Source, lines: list[str]) -> list[A.Comment]:
         if stripped.startswith("#"):
             col = len(line) - len(stripped) + 1
             text = stripped.rstrip("\r").rstrip()
-            out.append(A.Comment(text, _line_span(src, lines, i + 1, col, col + len(text))))
+            out.append(A.Comment(text, _line_span(src, i + 1, col, col + len(text))))
     return out
 
 
@@ -305,7 +304,7 @@ def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]
             line = lines[pline - 1] if pline - 1 < len(lines) else ""
             indent = len(line) - len(line.lstrip(" \t"))
             end = len(line.rstrip("\r")) + 1
-            return (make("KLS101", _line_span(src, lines, pline, indent + 1, max(indent + 2, end)),
+            return (make("KLS101", _line_span(src, pline, indent + 1, max(indent + 2, end)),
                          "this line is indented, but the line above it does not open a block",
                          help="only lines ending in `:` (elements, scenes, shots) take indented lines under them"),
                     pline)
@@ -315,7 +314,7 @@ def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]
                 pline -= 1
             line = lines[pline - 1]
             end = len(line.rstrip("\r")) + 1
-            return (make("KLS100", _line_span(src, lines, pline, max(1, end - 1), end),
+            return (make("KLS100", _line_span(src, pline, max(1, end - 1), end),
                          "the file ends too early" + _expected_clause(expected, lines, pline)),
                     pline)
         if ttype == "_NL":
@@ -327,7 +326,7 @@ def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]
                 msg, help = "this line needs a `:` at the end", f"write `{head}:`"
             else:
                 msg, help = "the line ends too early" + _expected_clause(expected, lines, pline), None
-            return make("KLS100", _line_span(src, lines, pline, max(1, end - 1), end), msg, help=help), pline
+            return make("KLS100", _line_span(src, pline, max(1, end - 1), end), msg, help=help), pline
         pline, col = tok.line, tok.column
     else:
         assert isinstance(e, UnexpectedCharacters)
@@ -338,7 +337,7 @@ def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]
     ch = line[col - 1] if col - 1 < len(line) else ""
     if ch in "\"\u201c" and "STRING" in expected | {"STRING"} and not _closed(line[col - 1:]):
         close = "\"" if ch == "\"" else "\u201d"
-        return (make("KLS102", _line_span(src, lines, pline, col, end), "this string is never closed",
+        return (make("KLS102", _line_span(src, pline, col, end), "this string is never closed",
                      help=f"end it with {close} on the same line"), pline)
     indent = len(line) - len(line.lstrip(" \t"))
     if col == indent + 1 and indent == 0 and expected & {"KEY", "USE", "KIND", "SCENE"}:
@@ -356,7 +355,7 @@ def _describe_error(e, src: _Source, lines: list[str]) -> tuple[Diagnostic, int]
         if _enclosing_kind(lines, pline) == "element" and col == indent + 1:
             msg = "an element's block holds only its fields"
             help = 'write `description: "…"`, `images: "…"` or `voice: "…"`'
-    return make("KLS100", _line_span(src, lines, pline, col, max(col + 1, end)), msg, help=help), pline
+    return make("KLS100", _line_span(src, pline, col, max(col + 1, end)), msg, help=help), pline
 
 
 def _closed(text: str) -> bool:
@@ -391,17 +390,8 @@ def _expected_clause(expected: set[str], lines: list[str], pline: int) -> str:
     words = [_EXPECTED_WORDS.get(t, f"`{t.lower()}`") for t in sorted(expected)]
     if "KEY" in expected and _enclosing_kind(lines, pline) == "element":
         words = ["a field such as `description: \"…\"`" if w == _EXPECTED_WORDS["KEY"] else w for w in words]
-    text = _join_or(words)
+    text = join_and(dict.fromkeys(words), "or")
     return f"; expected {text}" if text else ""
-
-
-def _join_or(words: list[str]) -> str:
-    words = list(dict.fromkeys(words))
-    if not words:
-        return ""
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + " or " + words[-1]
 
 
 # ---------------------------------------------------------------------------
@@ -480,10 +470,6 @@ class _Builder:
         text = str(tok).rstrip()
         span = self.span(tok)
         return A.Comment(text, span.sub(0, len(text)))
-
-    @staticmethod
-    def end_of(node_or_span) -> A.Span:
-        return node_or_span if isinstance(node_or_span, A.Span) else node_or_span.span
 
     # -- items ---------------------------------------------------------------
     def document(self, tree) -> list:
@@ -576,10 +562,7 @@ class _Builder:
             if kind == "setting":
                 s = self.setting(c)
                 known = s.key in SCENE_SETTINGS
-                if phase == 0 and s.key != "sound" and (known or nearest(s.key, SCENE_SETTINGS + ("title",))):
-                    settings.append(s)
-                    continue
-                if phase == 0 and s.key == "sound":
+                if phase == 0 and (s.key == "sound" or known or nearest(s.key, SCENE_SETTINGS + ("title",))):
                     settings.append(s)
                     continue
                 if s.key == "sound":

@@ -48,10 +48,6 @@ CODES: dict[str, Code] = {c.code: c for c in (
 )}
 
 
-def severity_of(code: str) -> Severity:
-    return CODES[code].severity
-
-
 def make(code: str, span: Span, message: str, help: Optional[str] = None,
          labels: Iterable[Label] = ()) -> Diagnostic:
     """Build a diagnostic for a registered code (its severity comes from the registry)."""

@@ -22,26 +22,12 @@ from .. import languages, profiles, settings as S
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic, Label
 from ..project import Program, SourceFile
-
-KIND_WORD = {"character": "a character", "location": "a location", "prop": "a prop"}
+from ..settings import join_and
+from .resolve import KIND_WORD
 
 
 def run(program: Program) -> list[Diagnostic]:
     return _Checker(program).run()
-
-
-def model_label(profile: profiles.Profile) -> str:
-    """How a model is named to a writer: ``Kling 3.0``."""
-    return profile.data.get("display_name") or profile.name
-
-
-def join_and(words, conj: str = "and") -> str:
-    words = list(words)
-    if not words:
-        return ""
-    if len(words) == 1:
-        return words[0]
-    return ", ".join(words[:-1]) + f" {conj} " + words[-1]
 
 
 def _plural(n: int, word: str) -> str:
@@ -179,8 +165,8 @@ class _Checker:
             allowed = list(profile.resolutions if key == "resolution" else profile.aspect_ratios)
             if text not in allowed:
                 what = "a resolution" if key == "resolution" else "an aspect ratio"
-                self.bad_choice(s, text, span, allowed, f"{what} {model_label(profile)} makes",
-                                f"{model_label(profile)} makes")
+                self.bad_choice(s, text, span, allowed, f"{what} {profile.label} makes",
+                                f"{profile.label} makes")
         elif key in ("audio", "multishot"):
             allowed = list(S.DOCUMENT_SETTINGS[key])
             if text not in allowed:
@@ -341,7 +327,7 @@ class _Checker:
                      help="copy the image into the project folder, or run klingc with --allow-outside")
             return
         info = images.inspect(target)
-        label = model_label(profile)
+        label = profile.label
         if not info.exists:
             shown = self.program.display_path(f, rel)
             near = _nearest_file(target)
@@ -384,7 +370,7 @@ class _Checker:
         lang = default_language(doc, scene, self.main_language)
         for shot in scene.shots:
             self.shot_duration(shot, profile, lang)
-        for line in _lines(scene):
+        for line in scene.lines():
             if isinstance(line, A.Dialogue):
                 self.dialogue_language(line, profile)
 
@@ -404,7 +390,7 @@ class _Checker:
     def shot_duration(self, shot: A.Shot, profile: profiles.Profile, lang: str) -> None:
         from .. import timing
 
-        label = model_label(profile)
+        label = profile.label
         lo, hi = profile.shot_min, profile.shot_max
         name = f"Shot {shot.number_text}"
         d = shot.duration
@@ -442,14 +428,8 @@ class _Checker:
 
 # -- helpers ------------------------------------------------------------------
 
-def _lines(scene: A.Scene):
-    yield from scene.preamble
-    for shot in scene.shots:
-        yield from shot.lines
-
-
 def _not_spoken(lang: str, profile: profiles.Profile) -> str:
-    return (f"{lang} is not a language {model_label(profile)} speaks "
+    return (f"{lang} is not a language {profile.label} speaks "
             f"(it speaks {join_and(profile.languages)})")
 
 
@@ -458,7 +438,7 @@ def _language_help(text: str, profile: profiles.Profile) -> str:
     near = S.nearest(text, names)
     if near is not None:
         return f"did you mean `{near}`?"
-    return f"{model_label(profile)} speaks {join_and(profile.languages)}"
+    return f"{profile.label} speaks {join_and(profile.languages)}"
 
 
 def _nearest_value(text: str, allowed) -> Optional[str]:

@@ -16,7 +16,8 @@ from .. import languages, timing
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..project import Program
-from .check import default_language, document_profile, join_and, scene_profile
+from ..settings import join_and
+from .check import default_language, document_profile, scene_profile
 
 # The language a script most likely means, for the fix of KLS402.
 _SCRIPT_LANGUAGE = {"Hangul": "Korean", "Hiragana": "Japanese", "Katakana": "Japanese",
@@ -39,16 +40,10 @@ def run(program: Program) -> list[Diagnostic]:
         lang = default_language(doc, scene, doc_language)
         profile = scene_profile(doc, scene, doc_profile)
         _timing(scene, lang, diags)
-        for line in _lines(scene):
+        for line in scene.lines():
             if isinstance(line, A.Dialogue):
                 _script(line, lang, profile.languages, diags)
     return diags
-
-
-def _lines(scene: A.Scene):
-    yield from scene.preamble
-    for shot in scene.shots:
-        yield from shot.lines
 
 
 def _fmt(seconds: float) -> str:

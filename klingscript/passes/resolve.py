@@ -46,7 +46,7 @@ def _resolve(program: Program, diags: list[Diagnostic]) -> None:
             if decl is not None and decl.element.kind != "location":
                 diags.append(_wrong_kind(scene.location, decl, "location",
                                          "a scene takes place `at` a location"))
-        for line in _scene_lines(scene):
+        for line in scene.lines():
             if isinstance(line, A.Dialogue):
                 if isinstance(line.speaker, A.Ref):
                     decl = _lookup(program, line.speaker, diags)
@@ -60,12 +60,6 @@ def _resolve(program: Program, diags: list[Diagnostic]) -> None:
             if shot.text is not None:
                 for ref in shot.text.refs:
                     _lookup(program, ref, diags)
-
-
-def _scene_lines(scene: A.Scene):
-    yield from scene.preamble
-    for shot in scene.shots:
-        yield from shot.lines
 
 
 def _lookup(program: Program, ref: A.Ref, diags: list[Diagnostic]) -> Optional[Declaration]:
