@@ -40,6 +40,8 @@ import zlib
 from typing import Optional
 
 from . import __version__
+from . import ast as A
+from .diagnostics import model as M
 
 MAX_ENTRIES = 200
 MAX_BUILDS = 50     # build memos (one per script; a feature-length one is about 2 MB)
@@ -68,10 +70,8 @@ def folder(*parts: str) -> str:
 # -- parse results ---------------------------------------------------------------
 
 # Classes a parse result is made of, by (module, name).
-_AST_CLASSES = frozenset({("klingscript.ast", name) for name in (
-    "Span", "Str", "Ref", "Role", "Text", "Duration", "Comment", "Setting", "Use", "Element",
-    "Direction", "Dialogue", "Sound", "Action", "Shot", "Scene", "Document")} | {
-    ("klingscript.diagnostics.model", name) for name in ("Diagnostic", "Label", "Severity")})
+_AST_CLASSES = frozenset((c.__module__, c.__name__) for c in (
+    A.Span, *A.NODE_TYPES, M.Diagnostic, M.Label, M.Severity))
 
 
 def parse(text: str, path: str):
@@ -111,26 +111,32 @@ def fingerprint() -> str:
     if _fingerprint is None:
         from .resources import grammar_path
 
-        parts = [sys.version, __version__, _lark_stamp()]
+        parts = [sys.version, __version__,
+                 # Lark's version, known without importing it (that takes longer than a hit)
+                 _module_stamp("lark", ("__init__.py", "lark.py", "lexer.py"))]
         for f in (*_PARSER_FILES, str(grammar_path())):
-            st = os.stat(os.path.join(_PACKAGE, f))
-            parts.append(f"{f}:{st.st_size}:{st.st_mtime_ns}")
+            parts.append(f"{f}:{_file_stamp(os.path.join(_PACKAGE, f))}")
         _fingerprint = "\n".join(parts)
     return _fingerprint
 
 
-def _lark_stamp() -> str:
-    """Lark's installed version, known without importing it (that takes longer than a hit)."""
+def _file_stamp(path: str) -> str:
+    st = os.stat(path)
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _module_stamp(module: str, names: Optional[tuple] = None) -> str:
+    """An installed package's stamp, without importing it: the size and modification time
+    of ``names`` in its folder (by default, each of its Python and extension files)."""
     from importlib.util import find_spec
 
-    spec = find_spec("lark")
+    spec = find_spec(module)
     if spec is None or not spec.origin:
-        return "lark:?"
-    stamps = []
-    for name in ("__init__.py", "lark.py", "lexer.py"):
-        st = os.stat(os.path.join(os.path.dirname(spec.origin), name))
-        stamps.append(f"{st.st_size}:{st.st_mtime_ns}")
-    return "lark:" + ",".join(stamps)
+        return f"{module}:?"
+    where = os.path.dirname(spec.origin)
+    if names is None:
+        names = tuple(sorted(n for n in os.listdir(where) if n.endswith((".py", ".so", ".pyd"))))
+    return f"{module}:" + ",".join(f"{n}:{_file_stamp(os.path.join(where, n))}" for n in names)
 
 
 def _prune(parse_folder: str, keep: Optional[int] = None) -> None:
@@ -204,7 +210,6 @@ class BuildMemo:
         self.keys = keys            # scene number -> key
         self.stored = stored        # key -> {(part, first shot, last shot): job outputs}
         self.new: dict = {}
-        self.changed = False
 
     def elements(self, which: tuple):
         """The built element requests, if last time's elements were ``which`` (each
@@ -215,8 +220,6 @@ class BuildMemo:
         return None
 
     def put_elements(self, which: tuple, built) -> None:
-        if self.stored.get(self.doc_key) != (which, built):
-            self.changed = True
         self.new[self.doc_key] = (which, built)
 
     def get(self, job):
@@ -230,13 +233,11 @@ class BuildMemo:
         key = self.keys.get(job.scene.number)
         if key is None:
             return
-        if key not in self.stored:
-            self.changed = True
         self.new.setdefault(key, {})[_job_place(job)] = outputs
 
     def save(self) -> None:
         """Keep this build's scenes (in a helper process when one can run alongside)."""
-        if not self.changed and set(self.new) == set(self.stored):
+        if self.new == self.stored:
             _touch(self.entry)   # used: kept longer than the memos of scripts not built lately
             return
         from . import parallel
@@ -271,7 +272,7 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
             with open(pricing, "rb") as f:
                 h.update(b"pricing\0" + f.read() + b"\0")
         main = program.main
-        scenes = [item for item in main.doc.items if type(item).__name__ == "Scene"]
+        scenes = main.doc.scenes
         text = main.text
         rest, at = [], 0
         for scene in scenes:
@@ -305,28 +306,17 @@ _stamp: Optional[list] = None
 
 
 def _klingc_stamp() -> list:
-    """Python's version and klingc's files and dependencies, as (size, modification time) stamps."""
+    """The parser's fingerprint (Python, klingc and Lark, the grammar), then every file of the
+    package and of Jinja2 and pydantic, as (size, modification time) stamps."""
     global _stamp
     if _stamp is None:
-        from importlib.util import find_spec
-
-        parts = [sys.version, __version__]
+        parts = [fingerprint()]
         for root, dirs, files in os.walk(_PACKAGE):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
-                st = os.stat(os.path.join(root, name))
-                parts.append(f"{os.path.relpath(os.path.join(root, name), _PACKAGE)}:{st.st_size}:{st.st_mtime_ns}")
-        for module in ("jinja2", "pydantic", "pydantic_core"):
-            spec = find_spec(module)
-            origin = spec.origin if spec is not None and spec.origin else None
-            if origin is None:
-                parts.append(f"{module}:?")
-                continue
-            folder_ = os.path.dirname(origin)
-            for name in sorted(os.listdir(folder_)):
-                if name.endswith((".py", ".so", ".pyd")):
-                    st = os.stat(os.path.join(folder_, name))
-                    parts.append(f"{module}/{name}:{st.st_size}:{st.st_mtime_ns}")
+                path = os.path.join(root, name)
+                parts.append(f"{os.path.relpath(path, _PACKAGE)}:{_file_stamp(path)}")
+        parts += [_module_stamp(m) for m in ("jinja2", "pydantic", "pydantic_core")]
         _stamp = parts
     return _stamp
 

@@ -129,10 +129,9 @@ class Helper:
     def result(self):
         data = b""
         try:
-            if self._fd is not None:
-                _held.discard(self._fd)
-                with os.fdopen(self._fd, "rb") as f:
-                    self._fd = None
+            fd = self._take_fd()
+            if fd is not None:
+                with os.fdopen(fd, "rb") as f:
                     data = f.read()   # to the end first: the helper may be blocked writing
         finally:
             self.wait()
@@ -142,6 +141,18 @@ class Helper:
         if not ok:
             raise HelperFailed(value)
         return value
+
+    def _take_fd(self) -> Optional[int]:
+        """The read end of the helper's pipe, now this caller's to close."""
+        fd, self._fd = self._fd, None
+        _held.discard(fd)
+        return fd
+
+    def close(self) -> None:
+        """Close the pipe without reading the helper's answer."""
+        fd = self._take_fd()
+        if fd is not None:
+            os.close(fd)
 
     def wait(self) -> None:
         if self.pid:
@@ -238,10 +249,7 @@ def _reap() -> None:
             pid = helper.pid
         if pid:
             helper.pid = 0
-            if helper._fd is not None:
-                _held.discard(helper._fd)
-                os.close(helper._fd)
-                helper._fd = None
+            helper.close()
             _background.remove(helper)
 
 
@@ -249,8 +257,5 @@ def wait_all() -> None:
     """Wait for every background helper (before the process exits)."""
     while _background:
         helper = _background.pop()
-        if helper._fd is not None:
-            _held.discard(helper._fd)
-            os.close(helper._fd)
-            helper._fd = None
+        helper.close()
         helper.wait()

@@ -27,10 +27,15 @@ def add_common(p) -> None:
                    help="allow images and `use` files outside the project folder")
 
 
+def add_pricing(p) -> None:
+    """``--pricing``, for the commands that go through ``compile_outputs``."""
+    p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
+
+
 def add_arguments(p) -> None:
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: build/<stem>/)")
-    p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
+    add_pricing(p)
 
 
 class Stop(Exception):
@@ -43,8 +48,7 @@ class Stop(Exception):
 def _print_diagnostics(diags, program) -> None:
     from ..diagnostics.render import render_text, summary, use_colour
 
-    sources = {f.display: f.text for f in program.files.values()}
-    sys.stderr.write(render_text(diags, sources.get, colour=use_colour(sys.stderr)))
+    sys.stderr.write(render_text(diags, program.source_of, colour=use_colour(sys.stderr)))
     if diags:
         sys.stderr.write(summary(diags) + "\n")
 
@@ -130,11 +134,11 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     return program, plan
 
 
-def compile_outputs(args):
+def compile_outputs(args, texts: bool = False):
     """Check, plan and lower to outputs, as build, cost and render all do: (program, plan, outputs).
+    ``texts``: also the requests' JSON texts (``build`` writes them).
 
     Prints diagnostics and raises Stop on errors."""
-    texts = getattr(args, "_texts", False)
     program, plan = compile_plan(args, args.pricing, requests=True, texts=texts)
     return program, plan, outputs(plan, program, texts=texts)
 
@@ -160,11 +164,6 @@ def outputs(plan, program, texts: bool = False):
         _print_diagnostics(diags, program)
         raise Stop(1)
     return out
-
-
-def dump_json(data) -> str:
-    from ..plan import dump_json as dump
-    return dump(data)
 
 
 def write_build(target: Path, files: dict[str, str]) -> None:
@@ -228,9 +227,9 @@ def build_files(out) -> dict[str, str]:
 
 
 def run(args) -> int:
-    args._texts = True   # the requests' JSON texts are made with them (on more than one core)
     try:
-        program, plan, out = compile_outputs(args)
+        # The requests' JSON texts are made along with them (by a helper, on more than one core).
+        program, plan, out = compile_outputs(args, texts=True)
     except Stop as s:
         return s.code
     target = Path(args.output) if args.output else Path("build") / program.main.path.stem

@@ -14,11 +14,11 @@ HELP = "estimate the credits a render costs, per job, scene and in total"
 
 
 def add_arguments(p) -> None:
-    from .build import add_common
+    from .build import add_common, add_pricing
 
     add_common(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
+    add_pricing(p)
 
 
 def report(plan, out) -> dict:
