@@ -84,6 +84,20 @@ def klingc_command() -> list[str]:
     return [sys.executable, "-m", "klingscript"]
 
 
+def files_of(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder``, by its relative path: its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def feature_generator():
+    """``bench/gen_feature.py``, the generator of the benchmark's feature-length script."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gen_feature", REPO / "bench" / "gen_feature.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture
 def klingc():
     """Run ``klingc ARGS…`` in a fresh process: ``klingc("check", path, cwd=…, env=…)``.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, TESTS
+from conftest import EXAMPLES, TESTS, files_of
 from klingscript.cli import main
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
@@ -29,11 +29,6 @@ def run(args, monkeypatch, capsys, cwd):
     return code, out, err
 
 
-def files_of(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=_id)
 def test_example_builds_as_golden(path, tmp_path, monkeypatch, capsys, golden, update_golden):
     out = tmp_path / "out"
@@ -50,8 +45,8 @@ def test_example_builds_as_golden(path, tmp_path, monkeypatch, capsys, golden, u
     if update_golden and folder.exists():
         for stale in set(files_of(folder)) - set(built):
             (folder / stale).unlink()
-    for rel, text in built.items():
-        golden(folder / rel, text)
+    for rel, data in built.items():
+        golden(folder / rel, data.decode("utf-8"))
     if not update_golden:
         assert set(files_of(folder)) == set(built), "golden files differ from the built ones"
 

@@ -104,12 +104,6 @@ def test_check_several_files(project, klingc):
     assert r.returncode == 0
 
 
-def test_check_examples_at_once(klingc):
-    files = sorted(str(p.relative_to(EXAMPLES)) for p in EXAMPLES.rglob("*.kls"))
-    r = klingc("check", *files, cwd=EXAMPLES)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
 @pytest.mark.parametrize("target", ["missing.kls", "."])
 def test_unreadable_file_exits_2(project, klingc, target):
     r = klingc("check", target, cwd=project)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, REPO, feature_generator
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
 EXPECTED = {
@@ -82,15 +82,6 @@ def test_example_images_are_real_and_within_limits():
             w, h = im.size
         assert min(w, h) >= max(512, limits["min_side_px"]), (p, w, h)
         assert limits["min_aspect"] <= w / h <= limits["max_aspect"], (p, w, h)
-
-
-def test_sitcom_is_split_in_two_jobs(klingc):
-    """klingc check says so, with a note on the scene."""
-    r = klingc("check", "--format", "json", "sitcom_coffee_shop.kls", cwd=EXAMPLES)
-    assert r.returncode == 0
-    notes = [d for d in json.loads(r.stdout) if d["code"] == "KLS404" and "split" in d["message"]]
-    assert len(notes) == 1
-    assert "2 jobs" in notes[0]["message"]
 
 
 def test_sitcom_needs_two_jobs():
@@ -171,16 +162,8 @@ def test_readme_tour_output_is_current(tmp_path, klingc):
 # The benchmark's generated feature script must stay a valid script, or the
 # benchmark would time an early stop instead of a full check.
 
-def _load_generator():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("gen_feature", REPO / "bench" / "gen_feature.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_generated_feature_is_deterministic_and_checks_clean(tmp_path, klingc):
-    gen = _load_generator()
+    gen = feature_generator()
     text = gen.generate()
     assert text == gen.generate()
     assert 4_000 <= text.count("\n") <= 5_000

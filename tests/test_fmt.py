@@ -103,11 +103,6 @@ def test_examples_keep_their_meaning(path):
     check_properties(read(path))
 
 
-def test_there_are_examples():
-    if not example_files():
-        pytest.skip("no example scripts yet")
-
-
 # ---------------------------------------------------------------------------
 # Golden pairs
 
@@ -382,8 +377,9 @@ class Gen:
                 self.comments.append(c)
                 self.lines.append(self.pick([indent, "", " " * self.draw(st.integers(0, 12))]) + c)
 
-    def trailing(self) -> str:
-        if not self.chance(0.25):
+    def trailing(self, p: float = 0.25) -> str:
+        """Spaces, or (with chance ``p``) a trailing comment."""
+        if not self.chance(p):
             return self.sp(0, 2)
         c = self.comment_text()
         self.comments.append(c)
@@ -435,7 +431,7 @@ class Gen:
     def element(self) -> None:
         kind = self.pick(["character", "location", "prop"])
         head = f"{kind}{self.sp(1, 2)}{self.pick(NAMES)}{self.sp(0, 2)}:"
-        self.lines.append(head + self.head_comment())
+        self.lines.append(head + self.trailing(0.2))
         inner = self.indent("")
         for _ in range(self.draw(st.integers(0, 3))):
             self.noise(inner)
@@ -443,13 +439,6 @@ class Gen:
             value = ("," + self.sp()).join(self.string() for _ in range(
                 self.draw(st.integers(1, 3)) if key == "images" else 1))
             self.lines.append(f"{inner}{key}{self.sp(0, 1)}:{self.sp(0, 2)}{value}{self.trailing()}")
-
-    def head_comment(self) -> str:
-        if not self.chance(0.2):
-            return self.sp(0, 2)
-        c = self.comment_text()
-        self.comments.append(c)
-        return self.sp(0, 3) + c
 
     def duration(self) -> str:
         n = self.draw(st.integers(1, 20))
@@ -461,7 +450,7 @@ class Gen:
             head += self.sp(0, 2) + self.duration()
         if self.chance(0.4):
             head += f"{self.sp(1, 2)}at{self.sp(1, 2)}@{self.pick(NAMES)}"
-        self.lines.append(head + self.sp(0, 1) + ":" + self.head_comment())
+        self.lines.append(head + self.sp(0, 1) + ":" + self.trailing(0.2))
         inner = self.indent("")
         for _ in range(self.draw(st.integers(0, 2))):
             self.noise(inner)

@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLES, REPO
+from conftest import EXAMPLES, feature_generator, files_of
 from klingscript import parallel
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="helpers need os.fork")
-
-EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("episode*.kls"))
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
 
 @pytest.fixture
 def helpers(monkeypatch):
@@ -34,25 +27,18 @@ def helpers(monkeypatch):
     parallel.disable()
 
 
-def feature_script(tmp_path: Path) -> Path:
-    sys.path.insert(0, str(REPO / "bench"))
-    try:
-        import gen_feature
-    finally:
-        sys.path.remove(str(REPO / "bench"))
-    path = tmp_path / "feature.kls"
-    path.write_text(gen_feature.generate(), encoding="utf-8")
-    return path
-
-
 def test_builds_are_the_same_with_and_without_helpers(klingc, tmp_path):
-    scripts = [*EXAMPLE_FILES, feature_script(tmp_path)]
+    feature = tmp_path / "feature.kls"
+    feature.write_text(feature_generator().generate(), encoding="utf-8")
+    # Scripts of two jobs or more (a helper takes no single job), built without the
+    # cache (whose build memo would spare the second build its work).
+    scripts = [EXAMPLES / "sitcom_coffee_shop.kls", EXAMPLES / "series" / "episode2.kls", feature]
     for script in scripts:
         outs = {}
         for workers in ("1", "2"):
             out = tmp_path / f"{script.stem}-{workers}"
             r = klingc("build", str(script), "-o", str(out), cwd=script.parent,
-                       env={"KLINGSCRIPT_WORKERS": workers})
+                       env={"KLINGSCRIPT_WORKERS": workers, "KLINGSCRIPT_NO_CACHE": "1"})
             assert r.returncode == 0, (script.name, r.stderr[-2000:])
             outs[workers] = files_of(out)
         assert outs["1"] == outs["2"], script.name
@@ -77,7 +63,8 @@ def finished(plan, workers):
 def test_a_helper_that_fails_changes_nothing(helpers, monkeypatch, how):
     from klingscript import plan as P
 
-    plan = plan_of(EXAMPLES / "living_room.kls")
+    plan = plan_of(EXAMPLES / "sitcom_coffee_shop.kls")   # two jobs: the helper takes them
+    assert len(plan.jobs) >= 2
     _, expected = finished(plan, 1)
     real = P._build_requests
 

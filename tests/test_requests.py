@@ -25,7 +25,7 @@ def built(path):
     program = check(path)
     plan = getattr(program, "plan", None)
     if plan is None:
-        return None, None
+        return program, None
     plan = finish(plan, Renderer())
     return program, plan_json(plan)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import klingc_command  # noqa: E402
 from runtime_support import (ACCESS, EXAMPLES, SECRET, build_plan, fast_retry,  # noqa: E402
                              render, text_script)
 
@@ -200,11 +201,6 @@ def test_wrong_keys_stop_the_render(tmp_path):
 
 # -- crashes -----------------------------------------------------------------------------------------
 
-def klingc_cmd():
-    exe = Path(sys.executable).with_name("klingc")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "klingscript"]
-
-
 def cli_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING")}
     env.update(KLING_ACCESS_KEY=ACCESS, KLING_SECRET_KEY=SECRET, NO_COLOR="1")
@@ -218,7 +214,7 @@ def test_killed_at_random_moments_then_resumed(tmp_path):
     out = tmp_path / "out"
     rng = random.Random(2024)
     with simulator(latency=0.25, concurrency=3) as sim:
-        args = [*klingc_cmd(), "render", str(path), "-o", str(out), "--api-base", sim.url,
+        args = [*klingc_command(), "render", str(path), "-o", str(out), "--api-base", sim.url,
                 "--concurrency", "3", "--poll-interval", "0.05", "--progress", "plain"]
         kills = 0
         for _ in range(6):
@@ -285,7 +281,7 @@ def test_budget_cap_spends_nothing(tmp_path):
 def test_budget_cap_from_the_command_line(tmp_path):
     path = script(tmp_path, scenes=2)
     with simulator() as sim:
-        proc = subprocess.run([*klingc_cmd(), "render", str(path), "-o", str(tmp_path / "out"),
+        proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "out"),
                                "--api-base", sim.url, "--max-credits", "10"],
                               env=cli_env(), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1
@@ -299,13 +295,13 @@ def test_the_secret_key_appears_in_no_file_and_no_output(tmp_path):
     path = script(tmp_path, scenes=2)
     out = tmp_path / "out"
     with simulator(error_rate=0.2) as sim:
-        ok = subprocess.run([*klingc_cmd(), "render", str(path), "-o", str(out), "--api-base", sim.url,
+        ok = subprocess.run([*klingc_command(), "render", str(path), "-o", str(out), "--api-base", sim.url,
                              "--poll-interval", "0.05"], env=cli_env(), capture_output=True, timeout=60)
         # Wrong keys too: the error message must not carry them either.
-        bad = subprocess.run([*klingc_cmd(), "render", str(path), "-o", str(tmp_path / "out2"),
+        bad = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "out2"),
                               "--api-base", sim.url, "--poll-interval", "0.05"],
                              env=cli_env(KLING_SECRET_KEY=SECRET[::-1]), capture_output=True, timeout=60)
-        status = subprocess.run([*klingc_cmd(), "status", str(out)], env=cli_env(), capture_output=True,
+        status = subprocess.run([*klingc_command(), "status", str(out)], env=cli_env(), capture_output=True,
                                 timeout=60)
     assert ok.returncode == 0, ok.stderr.decode()
     assert bad.returncode == 3 and b"check KLING_ACCESS_KEY / KLING_SECRET_KEY" in bad.stdout + bad.stderr
@@ -324,7 +320,7 @@ def test_the_secret_key_appears_in_no_file_and_no_output(tmp_path):
 def test_missing_credentials_exit_2(tmp_path):
     path = script(tmp_path, scenes=1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING")}
-    proc = subprocess.run([*klingc_cmd(), "render", str(path), "-o", str(tmp_path / "o")], env=env,
+    proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "o")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "KLING_ACCESS_KEY and KLING_SECRET_KEY are not set" in proc.stderr
@@ -335,7 +331,7 @@ def test_render_refuses_a_folder_that_is_not_a_render(tmp_path):
     other = tmp_path / "mine"
     other.mkdir()
     (other / "notes.txt").write_text("keep me")
-    proc = subprocess.run([*klingc_cmd(), "render", str(path), "-o", str(other), "--simulate"],
+    proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(other), "--simulate"],
                           env=cli_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "not a klingc render folder" in proc.stderr
     assert (other / "notes.txt").read_text() == "keep me"
@@ -343,17 +339,17 @@ def test_render_refuses_a_folder_that_is_not_a_render(tmp_path):
 
 def test_simulate_flag_and_status_table(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([*klingc_cmd(), "render", str(EXAMPLES / "sitcom_coffee_shop.kls"), "-o", str(out),
+    proc = subprocess.run([*klingc_command(), "render", str(EXAMPLES / "sitcom_coffee_shop.kls"), "-o", str(out),
                            "--simulate", "--latency", "0.1", "--poll-interval", "0.05"],
                           env=cli_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert f"film: {out / 'film.mp4'}" in proc.stdout
-    status = subprocess.run([*klingc_cmd(), "status", str(out)], env=cli_env(), capture_output=True, text=True,
+    status = subprocess.run([*klingc_command(), "status", str(out)], env=cli_env(), capture_output=True, text=True,
                             timeout=60)
     assert status.returncode == 0
     assert "scene 1 part 1/2" in status.stdout and "done" in status.stdout
     assert "2 of 2 jobs done (25s)" in status.stdout
-    missing = subprocess.run([*klingc_cmd(), "status", str(tmp_path)], env=cli_env(), capture_output=True,
+    missing = subprocess.run([*klingc_command(), "status", str(tmp_path)], env=cli_env(), capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode == 2 and "not a klingc render folder" in missing.stderr
 

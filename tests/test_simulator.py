@@ -272,9 +272,9 @@ def test_storyboard_of_text_shots_and_single_prompts():
 def test_klingc_simulate_prints_its_url_and_serves(tmp_path):
     from runtime_support import REPO
 
-    exe = Path(sys.executable).with_name("klingc")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "klingscript"]
-    proc = subprocess.Popen([*cmd, "simulate", "--port", "0", "--latency", "0.1", "--quiet"],
+    from conftest import klingc_command
+
+    proc = subprocess.Popen([*klingc_command(), "simulate", "--port", "0", "--latency", "0.1", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         line = proc.stdout.readline()
