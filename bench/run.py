@@ -148,15 +148,17 @@ class Editor:
                         if self.lines[i].lstrip().startswith("Shot ")), None)
         self.path = path
         self.count = 0
+        # Each bench run edits differently: an earlier run's edits are in the cache.
+        self.run = time.time_ns()
         self()
 
     def __call__(self) -> None:
         self.count += 1
         lines = list(self.lines)
         if self.at is None:
-            lines.insert(0, f"# draft {self.count}")
+            lines.insert(0, f"# draft {self.count} of run {self.run}")
         else:
-            lines[self.at] += f" Take {self.count}."
+            lines[self.at] += f" Take {self.count} of run {self.run}."
         self.path.write_text("\n".join(lines), encoding="utf-8")
 
 
