@@ -40,7 +40,7 @@ import zlib
 from typing import Optional
 
 from . import __version__
-from . import ast as A
+from .syntax import ast as A
 from .diagnostics import model as M
 
 MAX_ENTRIES = 200
@@ -48,7 +48,7 @@ MAX_BUILDS = 50     # build memos (one per script; a feature-length one is about
 
 # The modules the parser is made of (relative to the package): a change to any
 # of them invalidates the cached parse results.
-_PARSER_FILES = ("syntax.py", "ast.py", "settings.py", "languages.py", "cache.py",
+_PARSER_FILES = ("syntax/parser.py", "syntax/ast.py", "model/settings.py", "model/languages.py", "cache.py",
                  "diagnostics/codes.py", "diagnostics/model.py", "data/languages.toml")
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -76,7 +76,7 @@ _AST_CLASSES = frozenset((c.__module__, c.__name__) for c in (
 
 def parse(text: str, path: str):
     """``syntax.parse(text, path)``, from the cache when it holds the result."""
-    from .syntax import parse as parse_text
+    from .syntax.parser import parse as parse_text
 
     if not enabled():
         return parse_text(text, path)

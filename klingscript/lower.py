@@ -17,8 +17,11 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from . import ast as A
-from . import languages, profiles, settings as S, timing
+from .syntax import ast as A
+from .model import languages
+from .model import profiles
+from .model import settings as S
+from .model import timing
 from .project import Program, SourceFile
 
 

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from . import ast as A
+from .syntax import ast as A
 from .diagnostics.codes import make
 from .diagnostics.model import Diagnostic, Label
-from .syntax import parse
+from .syntax.parser import parse
 
 
 class InputError(Exception):
@@ -208,7 +208,7 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
 
 
 def _nearest_file(target: Path) -> Optional[str]:
-    from .settings import nearest
+    from .model.settings import nearest
     try:
         names = [p.name for p in target.parent.iterdir() if p.suffix == ".kls"]
     except OSError:

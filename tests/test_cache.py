@@ -13,7 +13,7 @@ import pytest
 from klingscript import cache
 from klingscript.compiler import check
 from klingscript.project import Loader
-from klingscript.syntax import parse
+from klingscript.syntax.parser import parse
 
 SCRIPT = '''title: "Cache"
 # a comment

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from klingscript import ast as A
-from klingscript import images, languages, profiles, timing
+from klingscript.syntax import ast as A
+from klingscript.model import images
+from klingscript.model import languages
+from klingscript.model import profiles
+from klingscript.model import timing
 from klingscript.compiler import check
 from klingscript.diagnostics.render import render_text
 from klingscript.project import Loader

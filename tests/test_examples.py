@@ -50,7 +50,7 @@ def test_examples_check_together(klingc, golden):
 
 
 def _image_paths() -> list[Path]:
-    from klingscript.syntax import parse
+    from klingscript.syntax.parser import parse
     paths = []
     for f in EXAMPLE_FILES:
         doc, _ = parse(f.read_text(encoding="utf-8"), str(f))
@@ -69,7 +69,7 @@ def test_example_images_are_real_and_within_limits():
     """Every image an example names exists, is a PNG within Kling's image limits, and is small."""
     from PIL import Image
 
-    from klingscript import profiles
+    from klingscript.model import profiles
 
     limits = profiles.load("kling-v3-omni").images
     paths = _image_paths()
@@ -86,9 +86,9 @@ def test_example_images_are_real_and_within_limits():
 
 def test_sitcom_needs_two_jobs():
     """The sitcom is longer than one job can carry, so the planner must split it."""
-    from klingscript import profiles
-    from klingscript.syntax import parse
-    from klingscript.timing import shot_duration
+    from klingscript.model import profiles
+    from klingscript.syntax.parser import parse
+    from klingscript.model.timing import shot_duration
 
     doc, diags = parse((EXAMPLES / "sitcom_coffee_shop.kls").read_text(encoding="utf-8"), "sitcom")
     assert diags == []

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from klingscript import ast as A
-from klingscript.fmt import escape, format_source, format_text
-from klingscript.syntax import parse
+from klingscript.syntax import ast as A
+from klingscript.tools.fmt import escape, format_source, format_text
+from klingscript.syntax.parser import parse
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -2,7 +2,7 @@
 
 The project used here mixes Korean names, emoji and plain ASCII on the same
 lines, so that every position crossing the protocol is checked in UTF-16
-units (computed here independently of klingscript.positions).
+units (computed here independently of klingscript.syntax.positions).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lsprotocol import types as T
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from klingscript import compiler, project
-from klingscript.fmt import format_source
+from klingscript.tools.fmt import format_source
 from klingscript.lsp.codec import Lines
 from klingscript.lsp.incremental import Base, changed_scene, scene_local
 
@@ -345,7 +345,7 @@ async def test_hover(client: LanguageClient, project_dir):
     assert "inferred" in shot3
 
     program = compiler.check(project_dir / "ep1.kls", loader=project.Loader({project_dir / "ep1.kls": text}))
-    from klingscript.timing import shot_duration
+    from klingscript.model.timing import shot_duration
     total = sum(shot_duration(s, "English")[0] for s in program.main.doc.scenes[0].shots)
     scene = await hover_text(client, uri, pos_of(text, "scene"))
     assert f"{total} s" in scene and "3 shots" in scene

@@ -53,7 +53,7 @@ def plan_of(path: Path):
 
 def finished(plan, workers):
     from klingscript.backends.prompts import Renderer
-    from klingscript.plan import finish, plan_json
+    from klingscript.planner import finish, plan_json
 
     done = finish(plan, Renderer(), workers=workers, requests=True, texts=True)
     return done, plan_json(done, texts=True)
@@ -61,7 +61,7 @@ def finished(plan, workers):
 
 @pytest.mark.parametrize("how", ["raises", "exits", "sends nothing back"])
 def test_a_helper_that_fails_changes_nothing(helpers, monkeypatch, how):
-    from klingscript import plan as P
+    from klingscript import planner as P
 
     plan = plan_of(EXAMPLES / "sitcom_coffee_shop.kls")   # two jobs: the helper takes them
     assert len(plan.jobs) >= 2
@@ -83,7 +83,7 @@ def test_a_helper_that_fails_changes_nothing(helpers, monkeypatch, how):
 
 
 def test_the_helper_builds_every_request(helpers):
-    import klingscript.plan as P
+    import klingscript.planner as P
 
     plan = plan_of(EXAMPLES / "sitcom_coffee_shop.kls")
     calls = []

@@ -14,7 +14,7 @@ from klingscript.backends.prompts import PlainRenderer, Renderer
 from klingscript.compiler import check
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import Mention, Speech, lower
-from klingscript.plan import content_id, finish, load_pricing, make_plan, plan_json
+from klingscript.planner import content_id, finish, load_pricing, make_plan, plan_json
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
 
@@ -287,7 +287,7 @@ def test_dialogue_is_written_as_kling_writes_it():
 
 def test_plain_renderer_writes_what_the_templates_write():
     """The planner measures prompts with PlainRenderer; the templates write them."""
-    from klingscript.plan import ScenePlanner
+    from klingscript.planner import ScenePlanner
 
     count = 0
     for path in EXAMPLE_FILES:

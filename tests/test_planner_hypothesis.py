@@ -23,7 +23,7 @@ from klingscript.backends.prompts import Renderer
 from klingscript.compiler import check
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import lower
-from klingscript.plan import ScenePlanner, load_pricing, make_plan, split
+from klingscript.planner import ScenePlanner, load_pricing, make_plan, split
 
 WORDS = ("the", "rain", "falls", "on", "a", "quiet", "street", "while", "neon", "signs", "flicker",
          "slowly", "camera", "pans", "across", "crowded", "market", "stalls", "lanterns", "glow")

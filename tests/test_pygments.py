@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
 from pygments.token import Comment, Error, Generic, Keyword, Name, Number, String
 
-from klingscript.pygments_lexer import KlingScriptLexer
+from klingscript.tools.pygments_lexer import KlingScriptLexer
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").rglob("*.kls"))

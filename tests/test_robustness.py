@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from klingscript.compiler import check
-from klingscript.fmt import format_source, format_text
-from klingscript.syntax import parse
+from klingscript.tools.fmt import format_source, format_text
+from klingscript.syntax.parser import parse
 from test_fmt import comments, documents, shape  # the formatter's own invariants
 
 REPO = Path(__file__).resolve().parent.parent

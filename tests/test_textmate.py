@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from klingscript import ast as A
-from klingscript.syntax import parse
+from klingscript.syntax import ast as A
+from klingscript.syntax.parser import parse
 
 REPO = Path(__file__).resolve().parent.parent
 TM_DIR = REPO / "tests" / "textmate"

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any, Optional
 
-from .. import profiles
+from ..model import profiles
 
 VIDEO_FIELDS = {"model_name", "prompt", "negative_prompt", "duration", "mode", "sound", "multi_shot",
                 "shot_type", "multi_prompt", "callback_url", "external_task_id", "cfg_scale"}

@@ -63,7 +63,7 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     from ..diagnostics.model import Severity, has_errors, sort_key
     from ..project import InputError
 
-    from ..plan import PricingError, load_pricing
+    from ..planner import PricingError, load_pricing
 
     try:
         pricing = load_pricing(pricing_path) if pricing_path else None
@@ -97,7 +97,7 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     if plan is None or custom:
         from ..backends.prompts import TemplateError
         from ..lower import lower
-        from ..plan import make_plan
+        from ..planner import make_plan
         try:
             plan = make_plan(lower(program), renderer, pricing)
         except TemplateError as e:
@@ -112,7 +112,7 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
             raise Stop(1)
     from .. import cache, parallel
     from ..backends.prompts import Renderer, TemplateError
-    from ..plan import finish
+    from ..planner import finish
     # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
     memo = cache.build_memo(program, templates, pricing_path) if requests else None
     try:
@@ -148,7 +148,7 @@ def outputs(plan, program, texts: bool = False):
 
     ``texts``: also the requests' JSON texts (``build`` writes them)."""
     from ..diagnostics.codes import make
-    from ..plan import plan_json
+    from ..planner import plan_json
 
     out = plan_json(plan, texts=texts)
     if out.problems:
@@ -213,7 +213,7 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def build_files(out) -> dict[str, str]:
-    from ..plan import dump_json as dump
+    from ..planner import dump_json as dump
 
     files: dict[str, str] = {}
     done: dict = {}

@@ -19,7 +19,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from ..diagnostics.render import render_text, summary, use_colour
-    from ..fmt import format_text
+    from ..tools.fmt import format_text
 
     status = 0
     unreadable = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Iterable, NamedTuple, Optional
 
-from ..ast import Span
+from ..syntax.ast import Span
 from .model import Diagnostic, Label, Severity
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple, Optional
 
-from ..ast import Span
+from ..syntax.ast import Span
 
 
 class Severity(str, Enum):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..project import Declaration, Loader, Program, SourceFile
 
 NAME_RE = re.compile(r"[^\W\d_]\w*\Z")
@@ -171,7 +171,7 @@ def scene_at(doc: A.Document, line: int) -> Optional[tuple[int, A.Scene]]:
 
 
 def shot_hover(program: Program, scene: A.Scene, shot: A.Shot) -> str:
-    from ..timing import shot_duration
+    from ..model.timing import shot_duration
     seconds, inferred = shot_duration(shot, default_language(program, scene))
     head = f"**Shot {shot.number_text}**"
     if seconds is None:
@@ -182,7 +182,7 @@ def shot_hover(program: Program, scene: A.Scene, shot: A.Shot) -> str:
 
 def scene_seconds(program: Program, scene: A.Scene) -> tuple[Optional[int], bool]:
     """The scene's length and whether any of it was inferred."""
-    from ..timing import infer_duration, shot_duration
+    from ..model.timing import infer_duration, shot_duration
     lang = default_language(program, scene)
     if scene.shots:
         total, inferred = 0, False
@@ -361,9 +361,9 @@ def _shot_number(lines: list[str], line: int) -> int:
 
 def _model(program: Optional[Program], scene: Optional[A.Scene] = None):
     """The scene's (or the script's) model profile, as ``klingc check`` decides it."""
-    from .. import profiles
+    from ..model import profiles
     from ..passes import check
-    from ..settings import DEFAULTS
+    from ..model.settings import DEFAULTS
     if program is None:
         return profiles.load(DEFAULTS["model"])
     doc = program.main.doc
@@ -371,7 +371,7 @@ def _model(program: Optional[Program], scene: Optional[A.Scene] = None):
 
 
 def _language_items(program: Optional[Program], start: int, scene=None) -> list[Completion]:
-    from ..languages import all_languages
+    from ..model.languages import all_languages
     from ..resources import data_toml
     profile = _model(program, scene)
     spoken = set(profile.languages) if profile is not None else set()
@@ -411,9 +411,9 @@ def _element_items(program: Program, start: int, prefer: Optional[str]) -> list[
 
 def complete(program: Optional[Program], text: str, line: int, column: int) -> list[Completion]:
     """Completions at our ``line`` and ``column`` of ``text`` (the current buffer)."""
-    from .. import profiles
-    from ..languages import OFFSCREEN
-    from ..settings import DOCUMENT_SETTINGS, ELEMENT_FIELDS, SCENE_SETTINGS
+    from ..model import profiles
+    from ..model.languages import OFFSCREEN
+    from ..model.settings import DOCUMENT_SETTINGS, ELEMENT_FIELDS, SCENE_SETTINGS
     lines = text.split("\n")
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]

@@ -1,5 +1,5 @@
 """Positions: our spans count 1-based lines and code-point columns; LSP counts
-0-based lines and, by default, UTF-16 code units (``klingscript.positions``).
+0-based lines and, by default, UTF-16 code units (``klingscript.syntax.positions``).
 
 A client may negotiate UTF-8 or UTF-32 instead; ``Lines`` converts for
 whichever encoding the session uses. A byte-order mark that a client keeps in
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..positions import from_utf16_column, to_utf16_column
+from ..syntax.positions import from_utf16_column, to_utf16_column
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..diagnostics.model import Diagnostic, sort_key
 from ..project import Program
 

@@ -498,7 +498,7 @@ async def hover(ls: KlingScriptServer, params: T.HoverParams):
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 async def document_symbols(ls: KlingScriptServer, params: T.DocumentSymbolParams):
-    from ..syntax import parse
+    from ..syntax.parser import parse
     uri = params.text_document.uri
     st = ls.state(uri)
     text = ls.text(uri)
@@ -521,7 +521,7 @@ def formatting(ls: KlingScriptServer, params: T.DocumentFormattingParams):
     uri = params.text_document.uri
     text = ls.text(uri)
     try:
-        from ..fmt import format_source
+        from ..tools.fmt import format_source
     except ImportError:
         return None
     try:

@@ -17,12 +17,14 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .. import ast as A
-from .. import languages, profiles, settings as S
+from ..syntax import ast as A
+from ..model import languages
+from ..model import profiles
+from ..model import settings as S
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic, Label
 from ..project import Program, SourceFile
-from ..settings import join_and
+from ..model.settings import join_and
 from .resolve import KIND_WORD
 
 
@@ -313,7 +315,7 @@ class _Checker:
 
     # -- images and paths -----------------------------------------------------
     def image(self, f: SourceFile, s: A.Str, what: str, profile: profiles.Profile) -> None:
-        from .. import images
+        from ..model import images
 
         rel = s.value
         if not rel.strip():
@@ -388,7 +390,7 @@ class _Checker:
             return  # the first wrong number is enough; the rest follow from it
 
     def shot_duration(self, shot: A.Shot, profile: profiles.Profile, lang: str) -> None:
-        from .. import timing
+        from ..model import timing
 
         label = profile.label
         lo, hi = profile.shot_min, profile.shot_max

@@ -33,7 +33,7 @@ def run(program: Program) -> list[Diagnostic]:
     if not clean:
         return []
     from ..lower import lower
-    from ..plan import make_plan
+    from ..planner import make_plan
     from ..project import collector_paused
 
     with collector_paused():

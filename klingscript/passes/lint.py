@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import ast as A
-from .. import languages, timing
+from ..syntax import ast as A
+from ..model import languages
+from ..model import timing
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..project import Program
-from ..settings import join_and
+from ..model.settings import join_and
 from .check import default_language, document_profile, scene_profile
 
 # The language a script most likely means, for the fix of KLS402.

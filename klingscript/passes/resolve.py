@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic, Label
 from ..project import Declaration, Program
-from ..settings import edit_distance
+from ..model.settings import edit_distance
 
 KIND_WORD = {"character": "a character", "location": "a location", "prop": "a prop"}
 

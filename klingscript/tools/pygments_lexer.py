@@ -28,7 +28,7 @@ _SCENE_KEYS = r"(?:first|last)[ \t]+frame|model|resolution|aspect|audio|language
 def _language_names() -> str:
     """Every language name a direction may use, from ``data/languages.toml``."""
     try:
-        from .resources import data_toml
+        from ..resources import data_toml
         table = data_toml("languages.toml")
     except Exception:  # a damaged install still highlights, without language names
         return "English"

@@ -31,9 +31,9 @@ import json
 from pathlib import Path
 from typing import NamedTuple, Sequence
 
-from . import lower as L
-from .diagnostics.codes import make
-from .diagnostics.model import Diagnostic, Severity
+from .. import lower as L
+from ..diagnostics.codes import make
+from ..diagnostics.model import Diagnostic, Severity
 
 FORMAT_VERSION = "0.1"
 
@@ -192,7 +192,7 @@ class PricingError(Exception):
 
 
 def load_pricing(path: str | Path | None = None) -> dict:
-    from .resources import data_toml
+    from ..resources import data_toml
 
     if path is None:
         data = data_toml("pricing.toml")
@@ -335,7 +335,7 @@ class ScenePlanner:
         return kling, images
 
     def refs(self, mode: str, kling=(), images=()):
-        from .backends.prompts import Refs
+        from ..backends.prompts import Refs
 
         tokens = {}
         if mode == "api":
@@ -367,7 +367,7 @@ class ScenePlanner:
 
     def shot_prompts(self, i: int, j: int, refs) -> tuple[tuple[int, str, int], ...]:
         """The multi_prompt of the structured job of shots i..j-1."""
-        from .backends.prompts import cast_names
+        from ..backends.prompts import cast_names
 
         out = []
         described: set = set(self.head_names)
@@ -717,7 +717,7 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
     them from the templates.
     """
     if renderer is None:
-        from .backends.prompts import PlainRenderer
+        from ..backends.prompts import PlainRenderer
         renderer = PlainRenderer()
     if pricing is None:
         pricing = load_pricing()
@@ -745,7 +745,7 @@ def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts
     since the last build are taken from it, and the others put in it. The
     result is the same in every case.
     """
-    from .project import collector_paused
+    from ..project import collector_paused
 
     with collector_paused():
         if memo is not None and requests:
@@ -767,7 +767,7 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
     which = _element_profiles(plan)
     elements = memo.elements(which)
     if missed:
-        from . import parallel
+        from .. import parallel
 
         sub = plan._replace(jobs=tuple(jobs[i] for i in missed), diagnostics=())
         done = _finish_jobs(sub, renderer, parallel.workers(len(missed)) if workers > 1 else 1, True, texts)
@@ -795,7 +795,7 @@ def _finish_jobs(plan: Plan, renderer, workers: int, requests: bool, texts: bool
     """``finish`` without a memo."""
     if not requests or workers <= 1 or len(plan.jobs) < 2:
         return _finish(plan, renderer, requests, texts)
-    from . import parallel
+    from .. import parallel
 
     try:
         helper = parallel.Feeder(_build_requests, plan, texts)
@@ -821,7 +821,7 @@ def _finish_jobs(plan: Plan, renderer, workers: int, requests: bool, texts: bool
 
 def _build_requests(items, plan: Plan, texts: bool):
     """In the helper: element requests, then each job's as its prompts arrive (index -> built)."""
-    from .backends import requests as _  # noqa: F401  (pydantic: imported while the prompts render)
+    from ..backends import requests as _  # noqa: F401  (pydantic: imported while the prompts render)
 
     try:
         elements = _element_requests(plan)
@@ -1001,7 +1001,7 @@ class Output(NamedTuple):
 def plan_json(plan: Plan, texts: bool = False) -> Output:
     """``plan.json``, the requests and the prompt pages; requests are built through the models
     (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
-    from .project import collector_paused
+    from ..project import collector_paused
 
     with collector_paused():
         return _plan_json(plan, texts)
@@ -1011,8 +1011,8 @@ def _job_requests(jobs, texts: bool) -> list:
     """(request, job id, problems, JSON text or None) of each job."""
     if not jobs:
         return []
-    from .backends import requests as R
-    from .backends import rules
+    from ..backends import requests as R
+    from ..backends import rules
 
     out = []
     for job in jobs:
@@ -1045,8 +1045,8 @@ def _element_requests(plan: Plan) -> tuple:
     elements = plan.elements
     if not elements:
         return ()
-    from .backends import requests as R
-    from .backends import rules
+    from ..backends import requests as R
+    from ..backends import rules
 
     profile_of_element = _profile_of_element(plan)
     out = []

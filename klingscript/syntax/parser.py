@@ -16,10 +16,10 @@ import threading
 from typing import Optional
 
 from . import ast as A
-from .diagnostics.codes import make
-from .diagnostics.model import Diagnostic
-from .languages import classify_direction_item
-from .settings import SCENE_SETTINGS, join_and, nearest
+from ..diagnostics.codes import make
+from ..diagnostics.model import Diagnostic
+from ..model.languages import classify_direction_item
+from ..model.settings import SCENE_SETTINGS, join_and, nearest
 
 _parser = None
 _parser_lock = threading.Lock()
@@ -91,7 +91,7 @@ def get_parser():
         with _parser_lock:
             if _parser is None:
                 from lark import Lark
-                from .resources import grammar_path
+                from ..resources import grammar_path
                 grammar = grammar_path().read_text(encoding="utf-8")
                 _parser = Lark(grammar, parser="lalr", lexer="contextual",
                                postlex=_make_indenter(), maybe_placeholders=False,

@@ -30,8 +30,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Optional
 
-from . import ast as A
-from .diagnostics.model import Diagnostic
+from ..syntax import ast as A
+from ..diagnostics.model import Diagnostic
 
 INDENT = "    "
 TAB_WIDTH = 4  # the parser counts a tab in the indentation as four spaces
@@ -53,7 +53,7 @@ def format_text(text: str, path: str = "<input>") -> tuple[Optional[str], list[D
     Returns ``(formatted, [])`` or ``(None, syntax_diagnostics)``; the
     diagnostics' spans point into ``text`` as given.
     """
-    from .syntax import parse
+    from ..syntax.parser import parse
 
     clean, mapping = _prepare(text)
     if "\r" in clean:

@@ -13,9 +13,9 @@ import math
 import re
 from typing import Iterable, Optional
 
-from . import ast as A
+from ..syntax import ast as A
 from .languages import lookup
-from .resources import data_toml
+from ..resources import data_toml
 
 _VOWELS = re.compile(r"[aeiouáéíóúüyAEIOUÁÉÍÓÚÜY]+")
 # Wide character ranges take milliseconds to compile: they are compiled (and

@@ -13,7 +13,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Optional
 
-from .resources import data_toml
+from ..resources import data_toml
 
 OFFSCREEN = {"v.o.", "vo", "o.s.", "os", "o.c.", "oc", "off-screen", "offscreen", "off screen"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple, Optional
 
-from .resources import data_path, data_toml
+from ..resources import data_path, data_toml
 
 
 class Profile(NamedTuple):   # (not a dataclass: that module costs `klingc check` ~10 ms to import)
