@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .syntax import ast as A
-from .model import languages
-from .model import profiles
-from .model import settings as S
-from .model import timing
+from .model import context, profiles, timing
+from .model.context import Settings
 from .project import Program, SourceFile
 
 
@@ -83,17 +81,6 @@ class Frame(NamedTuple):
     span: A.Span
 
 
-class Settings(NamedTuple):
-    model: str
-    resolution: str
-    aspect: str
-    audio: str
-    language: str
-    style: str | None
-    negative: str | None
-    multishot: str
-
-
 class Scene(NamedTuple):
     number: int                  # position in the script, from 1
     title: str
@@ -133,14 +120,14 @@ def lower(program: Program, scenes: set[int] | None = None) -> Production:
     """The production of a checked program; ``scenes`` limits it to some scene numbers."""
     main = program.main
     doc = main.doc
-    base = _document_settings(doc)
+    _, contexts = context.of_program_scenes(program)
     elements = {name: _element(program, decl.file, decl.element)
                 for name, decl in program.elements.items()}
     out = []
     for number, scene in enumerate(doc.scenes, 1):
         if scenes is not None and number not in scenes:
             continue
-        lowered = _scene(program, main, scene, number, base, elements)
+        lowered = _scene(program, main, scene, number, contexts[number - 1], elements)
         if lowered is not None:
             out.append(lowered)
     title_setting = doc.setting("title")
@@ -164,52 +151,10 @@ def _element(program: Program, f: SourceFile, el: A.Element) -> Element:
     return Element(el.name, el.kind, el.description, images, el.voice, el.name_span, f.display)
 
 
-class _Base(NamedTuple):
-    values: dict
-    spans: dict
-
-
-def _document_settings(doc: A.Document) -> _Base:
-    values = dict(S.DEFAULTS)
-    values.update({"style": None, "negative": None})
-    spans: dict = {}
-    _apply(doc.settings, values, spans)
-    return _Base(values, spans)
-
-
-def _apply(items, values: dict, spans: dict) -> None:
-    seen = set()
-    for s in items:
-        if s.key in seen or s.key not in S.SCENE_OVERRIDABLE:
-            continue  # the first of a repeated setting counts (the front end reports the rest)
-        seen.add(s.key)
-        text = s.value.strip()
-        key = s.key
-        if key == "model":
-            if profiles.load(text) is None:
-                continue
-        elif key in ("resolution", "aspect", "audio", "multishot"):
-            if text not in (S.DOCUMENT_SETTINGS[key] or ()):
-                continue
-        elif key == "language":
-            text = languages.lookup(text)
-            if text is None:
-                continue
-        elif key in ("style", "negative"):
-            text = s.value.strip() or None
-        values[key] = text
-        spans[key] = s.span
-
-
-def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, base: _Base,
+def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, ctx: context.Context,
            elements: dict) -> Scene | None:
-    values = dict(base.values)
-    spans = dict(base.spans)
-    _apply(scene.settings, values, spans)
-    settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
-                        values["language"], values["style"], values["negative"], values["multishot"])
-    profile = profiles.load(settings.model) or profiles.load(S.DEFAULTS["model"])
-    lang = settings.language
+    settings, profile, lang = ctx.settings, ctx.profile, ctx.language
+    spans = dict(ctx.spans)
 
     def frame(key: str) -> Frame | None:
         s = scene.setting(key)

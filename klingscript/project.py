@@ -38,9 +38,6 @@ class Declaration(NamedTuple):
 
 
 class Program:
-    # Set by the compiled pass: the build plan, reused by `klingc build`.
-    plan = None
-
     def __init__(self, root: Path, main: SourceFile,
                  files: Optional[dict[Path, SourceFile]] = None,
                  elements: Optional[dict[str, Declaration]] = None,
@@ -55,6 +52,8 @@ class Program:
         self.allow_outside = allow_outside
         # Filled by the resolve pass: every reference in the main file with its declaration.
         self.references: list[tuple[A.Ref, Optional[Declaration]]] = [] if references is None else references
+        # The main document's and its scenes' effective settings (model.context), worked out once.
+        self.contexts = None
 
     def source_of(self, display: str) -> Optional[str]:
         for f in self.files.values():

@@ -159,8 +159,8 @@ def element_card(decl: Declaration, main: Optional[SourceFile] = None) -> str:
 
 def default_language(program: Program, scene: Optional[A.Scene] = None) -> str:
     """The scene's (or the script's) language, as ``klingc check`` decides it."""
-    from ..passes import check
-    return check.default_language(program.main.doc, scene)
+    from ..model import context
+    return context.of(program, scene).language
 
 
 def scene_at(doc: A.Document, line: int) -> Optional[tuple[int, A.Scene]]:
@@ -361,13 +361,10 @@ def _shot_number(lines: list[str], line: int) -> int:
 
 def _model(program: Optional[Program], scene: Optional[A.Scene] = None):
     """The scene's (or the script's) model profile, as ``klingc check`` decides it."""
-    from ..model import profiles
-    from ..passes import check
-    from ..model.settings import DEFAULTS
+    from ..model import context
     if program is None:
-        return profiles.load(DEFAULTS["model"])
-    doc = program.main.doc
-    return check.scene_profile(doc, scene) if scene is not None else check.document_profile(doc)
+        return context.default_model()
+    return context.of(program, scene).profile
 
 
 def _language_items(program: Optional[Program], start: int, scene=None) -> list[Completion]:

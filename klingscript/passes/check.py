@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..syntax import ast as A
-from ..model import languages
-from ..model import profiles
+from ..model import context, languages, profiles
 from ..model import settings as S
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic, Label
@@ -36,52 +35,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def document_profile(doc: A.Document) -> profiles.Profile:
-    """The profile a document's ``model:`` names, or the default one."""
-    s = doc.setting("model")
-    if s is not None:
-        p = profiles.load(s.value.strip())
-        if p is not None:
-            return p
-    return profiles.load(S.DEFAULTS["model"])
-
-
-def scene_profile(doc: A.Document, scene: A.Scene,
-                  doc_profile: Optional[profiles.Profile] = None) -> profiles.Profile:
-    """The profile of a scene: its own ``model:``, else the document's."""
-    s = scene.setting("model")
-    if s is not None:
-        p = profiles.load(s.value.strip())
-        if p is not None:
-            return p
-    return doc_profile if doc_profile is not None else document_profile(doc)
-
-
-def default_language(doc: A.Document, scene: Optional[A.Scene] = None,
-                     doc_language: Optional[str] = None) -> str:
-    """The language dialogue is spoken in unless a line says otherwise."""
-    if scene is not None:
-        s = scene.setting("language")
-        if s is not None:
-            lang = languages.lookup(s.value)
-            if lang is not None:
-                return lang
-    if doc_language is not None:
-        return doc_language
-    s = doc.setting("language")
-    if s is not None:
-        lang = languages.lookup(s.value)
-        if lang is not None:
-            return lang
-    return S.DEFAULTS["language"]
-
-
 class _Checker:
     def __init__(self, program: Program):
         self.program = program
         self.diags: list[Diagnostic] = []
-        self.main_profile = document_profile(program.main.doc)
-        self.main_language = default_language(program.main.doc)
+        self.main_profile = context.of(program).profile
 
     def add(self, code: str, span: A.Span, message: str, help: Optional[str] = None,
             labels=()) -> None:
@@ -89,7 +47,7 @@ class _Checker:
 
     def run(self) -> list[Diagnostic]:
         for f in self.program.files.values():
-            profile = document_profile(f.doc)
+            profile = self.main_profile if f is self.program.main else context.of_document(f.doc).profile
             self.document_settings(f, profile)
             for el in f.doc.elements:
                 self.element(f, el)
@@ -342,8 +300,8 @@ class _Checker:
 
     # -- scenes ---------------------------------------------------------------
     def scene(self, f: SourceFile, scene: A.Scene) -> None:
-        doc = f.doc
-        profile = scene_profile(doc, scene, self.main_profile)
+        ctx = context.of(self.program, scene)
+        profile = ctx.profile
         seen: dict[str, A.Setting] = {}
         for s in scene.settings:
             if s.key not in S.SCENE_SETTINGS:
@@ -369,9 +327,8 @@ class _Checker:
                      f"the scene's duration `{scene.duration.text}` is not whole seconds",
                      help=_duration_help(scene.duration.text, 10))
         self.numbering(scene)
-        lang = default_language(doc, scene, self.main_language)
         for shot in scene.shots:
-            self.shot_duration(shot, profile, lang)
+            self.shot_duration(shot, profile, ctx.language)
         for line in scene.lines():
             if isinstance(line, A.Dialogue):
                 self.dialogue_language(line, profile)

@@ -18,7 +18,7 @@ from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..project import Program
 from ..model.settings import join_and
-from .check import default_language, document_profile, scene_profile
+from ..model import context
 
 # The language a script most likely means, for the fix of KLS402.
 _SCRIPT_LANGUAGE = {"Hangul": "Korean", "Hiragana": "Japanese", "Katakana": "Japanese",
@@ -35,11 +35,9 @@ _SCRIPT_WORDS = {"Hangul": "Hangul", "Hiragana": "Japanese kana", "Katakana": "J
 def run(program: Program) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     doc = program.main.doc
-    doc_profile = document_profile(doc)
-    doc_language = default_language(doc)
-    for scene in doc.scenes:
-        lang = default_language(doc, scene, doc_language)
-        profile = scene_profile(doc, scene, doc_profile)
+    _, scenes = context.of_program_scenes(program)
+    for scene, ctx in zip(doc.scenes, scenes):
+        lang, profile = ctx.language, ctx.profile
         _timing(scene, lang, diags)
         for line in scene.lines():
             if isinstance(line, A.Dialogue):
