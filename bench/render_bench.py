@@ -96,7 +96,7 @@ def main() -> int:
 
     import httpx
 
-    from klingscript.commands.build import compile_plan, outputs
+    from klingscript.compiler import OUTPUTS, compile_script
     from klingscript.runtime.assemble import assemble
     from klingscript.runtime.client import Credentials
     from klingscript.runtime.render import Options, render_plan
@@ -106,8 +106,7 @@ def main() -> int:
     try:
         src = work / "bench.kls"
         src.write_text(script(args.jobs), encoding="utf-8")
-        program, plan = compile_plan(argparse.Namespace(file=str(src), templates=None, allow_outside=False))
-        data = outputs(plan, program).plan
+        data = compile_script(src, emit=OUTPUTS).output.plan
         jobs = len(data["jobs"])
         proc, url = start_simulator(args.latency, args.concurrency)
         try:

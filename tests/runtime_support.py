@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -15,12 +14,11 @@ SECRET = "S3cr3t-Kling-Key-0123456789-abcdefXYZ"
 
 def build_plan(path: Path, allow_outside: bool = False):
     """``(plan.json data, script folder, project folder)`` for a script, as ``klingc build`` makes it."""
-    from klingscript.commands.build import compile_plan, outputs
+    from klingscript.compiler import OUTPUTS, compile_script
 
-    args = argparse.Namespace(file=str(path), templates=None, allow_outside=allow_outside)
-    program, plan = compile_plan(args)
-    out = outputs(plan, program)
-    return out.plan, program.main.path.parent, program.root
+    c = compile_script(path, allow_outside=allow_outside, emit=OUTPUTS)
+    assert c.ok, c.diagnostics
+    return c.output.plan, c.program.main.path.parent, c.program.root
 
 
 def credentials():

@@ -111,9 +111,9 @@ def test_unsaved_buffers_are_not_cached(cache_dir, tmp_path):
     path.write_text(SCRIPT, encoding="utf-8")
     check(path, loader=Loader({path: SCRIPT.replace("Office", "Desk")}))
     assert entries(cache_dir) == []
-    program = check(path)
+    checked = check(path)
     assert len(entries(cache_dir)) == 1
-    assert program.main.doc.scenes[0].title.value == "Office"
+    assert checked.program.main.doc.scenes[0].title.value == "Office"
 
 
 def test_old_entries_are_pruned(cache_dir, monkeypatch):

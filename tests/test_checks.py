@@ -108,8 +108,8 @@ def only(program, code):
     return [d for d in program.diagnostics if d.code == code]
 
 
-def rendered(program) -> str:
-    return render_text(program.diagnostics, program.source_of)
+def rendered(checked) -> str:
+    return render_text(checked.diagnostics, checked.program.source_of)
 
 
 # -- a clean script ---------------------------------------------------------------
@@ -289,10 +289,10 @@ def test_script_matches(text, language, ok):
 # -- references ---------------------------------------------------------------------
 
 def test_grace_s_refers_to_grace(tmp_path):
-    program = run_check(tmp_path, 'character Grace:\n    description: "red coat"\n\n'
+    checked = run_check(tmp_path, 'character Grace:\n    description: "red coat"\n\n'
                                   'scene "S":\n    Shot 1 (3s): @Grace\'s hand holds an umbrella.\n')
-    assert program.diagnostics == [], rendered(program)
-    ref, decl = program.references[0]
+    assert checked.diagnostics == [], rendered(checked)
+    ref, decl = checked.program.references[0]
     assert ref.name == "Grace" and decl is not None
     assert ref.span.end_column - ref.span.column == len("@Grace")
 

@@ -143,9 +143,9 @@ async def test_diagnostics_on_open_match_klingc_check(client: LanguageClient, pr
     uri = open_doc(client, path)
     diags = await wait_for(client, uri, lambda ds: "KLS201" in codes(ds))
 
-    program = compiler.check(path)
-    expected = [d for d in program.diagnostics if d.span.file == program.main.display]
-    elsewhere = [d for d in program.diagnostics if d.span.file != program.main.display]
+    checked = compiler.check(path)
+    expected = [d for d in checked.diagnostics if d.span.file == checked.program.main.display]
+    elsewhere = [d for d in checked.diagnostics if d.span.file != checked.program.main.display]
     assert [d.code for d in elsewhere] == ["KLS501"]  # the cast's image is missing
     assert len(diags) == len(expected) + len(elsewhere)
     on_use = [d for d in diags if d.message.startswith("cast.kls:")]
@@ -344,12 +344,12 @@ async def test_hover(client: LanguageClient, project_dir):
     shot3 = await hover_text(client, uri, pos_of(text, "Shot 3"))
     assert "inferred" in shot3
 
-    program = compiler.check(project_dir / "ep1.kls", loader=project.Loader({project_dir / "ep1.kls": text}))
+    checked = compiler.check(project_dir / "ep1.kls", loader=project.Loader({project_dir / "ep1.kls": text}))
     from klingscript.model.timing import shot_duration
-    total = sum(shot_duration(s, "English")[0] for s in program.main.doc.scenes[0].shots)
+    total = sum(shot_duration(s, "English")[0] for s in checked.program.main.doc.scenes[0].shots)
     scene = await hover_text(client, uri, pos_of(text, "scene"))
     assert f"{total} s" in scene and "3 shots" in scene
-    plan = getattr(program, "plan", None)
+    plan = checked.plan
     if plan is not None and plan.jobs:
         credits = sum(j.credits for j in plan.jobs)
         assert f"{credits:g} credits" in scene
@@ -462,7 +462,7 @@ def test_scene_local_recheck_equals_full_check(tmp_path, edit):
     path = tmp_path / "long.kls"
     (tmp_path / "refs").mkdir()
     old_program = compiler.check(path, loader=project.Loader({path: text}))
-    base = Base(text, old_program, list(old_program.diagnostics))
+    base = Base(text, old_program)
     lines = text.split("\n")
     i = next(k for k in range(len(lines) // 2, len(lines)) if lines[k].startswith("        @Dev"))
     new = list(lines)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import EXAMPLES
 from klingscript.backends.prompts import PlainRenderer, Renderer
-from klingscript.compiler import check
+from klingscript.compiler import OUTPUTS, PROMPTS, check, compile_script
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import Mention, Speech, lower
 from klingscript.planner import content_id, finish, load_pricing, make_plan, plan_json
@@ -36,12 +36,12 @@ def write(project: Path, text: str, name: str = "script.kls") -> Path:
 
 
 def compiled(path):
-    """(program, plan with rendered prompts, plan.json output); fails on errors."""
-    program = check(path)
-    errors = [d for d in program.diagnostics if d.severity is Severity.ERROR]
+    """(the check's compilation, plan with rendered prompts, plan.json output); fails on errors."""
+    c = check(path)
+    errors = [d for d in c.diagnostics if d.severity is Severity.ERROR]
     assert not errors, errors
-    plan = finish(program.plan, Renderer())
-    return program, plan, plan_json(plan)
+    plan = finish(c.plan, Renderer())
+    return c, plan, plan_json(plan)
 
 
 def codes(program):
@@ -75,8 +75,7 @@ def test_lowering_resolves_settings_durations_references_and_dialogue(project):
             audio: on
             Mom (sad): "Ven a casa."
         ''')
-    program = check(path)
-    production = lower(program)
+    production = check(path).production
     one, two = production.scenes
     assert production.title == "Pilot" and production.source == "script.kls"
     assert (one.settings.resolution, one.settings.audio, one.settings.language) == ("1080p", "off", "Spanish")
@@ -312,8 +311,7 @@ def test_templates_can_be_overridden(project, tmp_path):
                                       .read_text(encoding="utf-8").replace("Ambient sound:", "AMBIENCE:"),
                                       encoding="utf-8")
     path = write(project, 'scene "A":\n    sound: "wind"\n    Shot 1 (4s): Rain.\n')
-    program = check(path)
-    plan = finish(make_plan(lower(program), Renderer(folder)), Renderer(folder))
+    plan = compile_script(path, templates=str(folder), emit=PROMPTS).plan
     assert "AMBIENCE: wind." in plan.jobs[0].prompt
 
 
@@ -351,9 +349,8 @@ def test_cost_uses_the_pricing_data(project, tmp_path):
     pricing.write_text('[per_second."720p"]\nsilent = 1\naudio = 2.5\n[per_second."1080p"]\nsilent = 3\naudio = 4\n',
                        encoding="utf-8")
     path = write(project, 'scene "A":\n    Shot 1 (4s): Rain.\n')
-    program = check(path)
-    default = plan_json(finish(program.plan, Renderer())).plan
+    default = compile_script(path, emit=OUTPUTS).output.plan
     assert default["totals"]["credits"] == 4 * load_pricing()["per_second"]["720p"]["audio"]
-    mine = plan_json(finish(make_plan(lower(program), pricing=load_pricing(pricing)), Renderer())).plan
+    mine = compile_script(path, pricing=str(pricing), emit=OUTPUTS).output.plan
     assert mine["totals"] == {"jobs": 1, "duration": 4, "credits": 10}
     assert mine["scenes"] == [{"scene": 1, "title": "A", "jobs": 1, "duration": 4, "credits": 10}]

@@ -191,10 +191,10 @@ def _exact(planner: ScenePlanner, n: int):
 def test_planner_matches_brute_force(project, script):
     path = project / "random.kls"
     path.write_text(script, encoding="utf-8")
-    program = check(path)
-    assert not [d for d in program.diagnostics if d.severity is Severity.ERROR
-                and d.code not in ("KLS302", "KLS305", "KLS306")], program.diagnostics
-    production = lower(program)
+    checked = check(path)
+    assert not [d for d in checked.diagnostics if d.severity is Severity.ERROR
+                and d.code not in ("KLS302", "KLS305", "KLS306")], checked.diagnostics
+    production = lower(checked.program)
     (scene,) = production.scenes
     plan = make_plan(production)
     exact = ScenePlanner(scene, production, Renderer(), load_pricing())

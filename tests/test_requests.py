@@ -22,12 +22,11 @@ MODELS = {"/v1/videos/text2video": R.Text2VideoRequest, "/v1/videos/image2video"
 
 
 def built(path):
-    program = check(path)
-    plan = getattr(program, "plan", None)
-    if plan is None:
-        return program, None
-    plan = finish(plan, Renderer())
-    return program, plan_json(plan)
+    checked = check(path)
+    if checked.plan is None:
+        return checked.program, None
+    plan = finish(checked.plan, Renderer())
+    return checked.program, plan_json(plan)
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(EXAMPLES).as_posix())

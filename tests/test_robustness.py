@@ -75,9 +75,9 @@ def assert_span_inside(span, text: str, what: str) -> None:
     assert span.end == starts[span.end_line] + span.end_column - 1, f"{what}: end offset disagrees with line:column"
 
 
-def assert_sane(program) -> None:
-    texts = {f.display: f.text for f in program.files.values()}
-    for d in program.diagnostics:
+def assert_sane(checked) -> None:
+    texts = {f.display: f.text for f in checked.program.files.values()}
+    for d in checked.diagnostics:
         what = f"{d.code} {d.message!r} at {d.span}"
         assert d.span.file in texts, f"{what}: names a file that was not read"
         assert_span_inside(d.span, texts[d.span.file], what)
@@ -92,11 +92,11 @@ def check_text(folder: Path, name: str, data: bytes | str) -> None:
     if isinstance(data, str):
         data = data.encode("utf-8", errors="surrogatepass")
     path.write_bytes(data)
-    program = check(path)
-    assert_sane(program)
-    text = program.main.text
+    checked = check(path)
+    assert_sane(checked)
+    text = checked.program.main.text
     # The formatter either refuses (with diagnostics inside the file) or keeps the meaning.
-    out, diags = format_text(text, program.main.display)
+    out, diags = format_text(text, checked.program.main.display)
     if out is None:
         assert diags
         for d in diags:
@@ -261,9 +261,9 @@ def test_nasty_files(project, name):
 def test_long_script_has_no_errors(project):
     path = project / "long.kls"
     path.write_text(long_script(), encoding="utf-8")
-    program = check(path)
-    assert not [d for d in program.diagnostics if d.severity.value == "error"]
-    assert len(program.main.text.splitlines()) == 5000
+    checked = check(path)
+    assert not [d for d in checked.diagnostics if d.severity.value == "error"]
+    assert len(checked.program.main.text.splitlines()) == 5000
 
 
 def test_unterminated_string_on_last_line_points_at_it():

@@ -28,7 +28,7 @@ def add_common(p) -> None:
 
 
 def add_pricing(p) -> None:
-    """``--pricing``, for the commands that go through ``compile_outputs``."""
+    """``--pricing``, for the commands that go on to the requests and plan.json (build, cost, render)."""
     p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
 
 
@@ -53,117 +53,31 @@ def _print_diagnostics(diags, program) -> None:
         sys.stderr.write(summary(diags) + "\n")
 
 
-def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = False):
-    """Check the script and plan it; print diagnostics and raise Stop on errors.
+def compile_args(args, emit: str, texts: bool = False):
+    """Run the pipeline (``compiler.compile_script``) for a command's arguments, up to ``emit``.
 
-    Returns (program, plan). ``requests``/``texts``: build the jobs' requests
-    (and their JSON texts) along with their prompts (see ``plan.finish``).
+    Prints the diagnostics (only the warnings when there is no error) and raises
+    Stop on errors: 1 for the script's, 2 for an unreadable script, templates or
+    pricing. Returns the ``Compilation``.
     """
-    from ..compiler import check
-    from ..diagnostics.model import Severity, has_errors, sort_key
+    from ..compiler import SetupError, compile_script
+    from ..diagnostics.model import Severity
     from ..project import InputError
 
-    from ..planner import PricingError, load_pricing
-
     try:
-        pricing = load_pricing(pricing_path) if pricing_path else None
-    except PricingError as e:
+        c = compile_script(args.file, allow_outside=args.allow_outside,
+                           templates=getattr(args, "templates", None), pricing=getattr(args, "pricing", None),
+                           emit=emit, texts=texts)
+    except (InputError, SetupError) as e:
         print(f"klingc: {e}", file=sys.stderr)
         raise Stop(2)
-    renderer = None
-    templates = getattr(args, "templates", None)
-    if templates:
-        from ..backends.prompts import Renderer, TemplateError
-        try:
-            renderer = Renderer(templates)
-        except TemplateError as e:
-            print(f"klingc: {e}", file=sys.stderr)
-            raise Stop(2)
-    try:
-        program = check(args.file, allow_outside=args.allow_outside)
-    except InputError as e:
-        print(f"klingc: {e}", file=sys.stderr)
-        raise Stop(2)
-    diags = list(program.diagnostics)
-    plan = getattr(program, "plan", None)
-    custom = renderer is not None or pricing is not None
-    if custom and plan is not None:
-        # Other templates make other prompts: the checks after compilation are redone below.
-        compiled = set(plan.diagnostics)
-        diags = [d for d in diags if d not in compiled]
-    if has_errors(diags):
-        _print_diagnostics(diags, program)
+    if not c.ok:
+        _print_diagnostics(c.diagnostics, c.program)
         raise Stop(1)
-    if plan is None or custom:
-        from ..backends.prompts import TemplateError
-        from ..lower import lower
-        from ..planner import make_plan
-        try:
-            plan = make_plan(lower(program), renderer, pricing)
-        except TemplateError as e:
-            print(f"klingc: template error: {e}", file=sys.stderr)
-            raise Stop(2)
-        except PricingError as e:
-            print(f"klingc: {e}", file=sys.stderr)
-            raise Stop(2)
-        diags = sorted(set(diags) | set(plan.diagnostics), key=sort_key)
-        if has_errors(diags):
-            _print_diagnostics(diags, program)
-            raise Stop(1)
-    from .. import cache, parallel
-    from ..backends.prompts import Renderer, TemplateError
-    from ..planner import finish
-    # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
-    memo = cache.build_memo(program, templates, pricing_path) if requests else None
-    try:
-        plan = finish(plan, renderer or Renderer, workers=parallel.workers(len(plan.jobs)),
-                      requests=requests, texts=texts, memo=memo)
-    except TemplateError as e:
-        print(f"klingc: template error: {e}", file=sys.stderr)
-        raise Stop(2)
-    known = set(diags)
-    new = [d for d in plan.diagnostics if d not in known]
-    if has_errors(new):
-        _print_diagnostics(sorted(set(diags) | set(new), key=sort_key), program)
-        raise Stop(1)
-    if memo is not None:
-        memo.save()
-    serious = [d for d in diags if d.severity is Severity.WARNING]
-    if serious:
-        _print_diagnostics(serious, program)
-    return program, plan
-
-
-def compile_outputs(args, texts: bool = False):
-    """Check, plan and lower to outputs, as build, cost and render all do: (program, plan, outputs).
-    ``texts``: also the requests' JSON texts (``build`` writes them).
-
-    Prints diagnostics and raises Stop on errors."""
-    program, plan = compile_plan(args, args.pricing, requests=True, texts=texts)
-    return program, plan, outputs(plan, program, texts=texts)
-
-
-def outputs(plan, program, texts: bool = False):
-    """The plan.json data, requests and prompts; raises Stop if a request breaks the API's rules.
-
-    ``texts``: also the requests' JSON texts (``build`` writes them)."""
-    from ..diagnostics.codes import make
-    from ..planner import plan_json
-
-    out = plan_json(plan, texts=texts)
-    if out.problems:
-        diags = []
-        for owner, problem in out.problems:
-            if hasattr(owner, "scene"):
-                where = owner.scene.title_span
-                what = f"scene {owner.scene.number}, part {owner.part}"
-            else:
-                where = owner.span
-                what = f"element {owner.name}"
-            diags.append(make("KLS308", where, f"the request of {what} breaks a Kling API rule: {problem}"))
-        _print_diagnostics(diags, program)
-        raise Stop(1)
-    return out
+    warnings = [d for d in c.diagnostics if d.severity is Severity.WARNING]
+    if warnings:
+        _print_diagnostics(warnings, c.program)
+    return c
 
 
 def write_build(target: Path, files: dict[str, str]) -> None:
@@ -227,12 +141,14 @@ def build_files(out) -> dict[str, str]:
 
 
 def run(args) -> int:
+    from ..compiler import OUTPUTS
+
     try:
-        # The requests' JSON texts are made along with them (by a helper, on more than one core).
-        program, plan, out = compile_outputs(args, texts=True)
+        c = compile_args(args, OUTPUTS, texts=True)
     except Stop as s:
         return s.code
-    target = Path(args.output) if args.output else Path("build") / program.main.path.stem
+    out = c.output
+    target = Path(args.output) if args.output else Path("build") / c.program.main.path.stem
     try:
         write_build(target, build_files(out))
     except OSError as e:

@@ -25,14 +25,14 @@ def run(args) -> int:
     unreadable = False
     for path in args.files:
         try:
-            program = check(path, allow_outside=args.allow_outside)
+            c = check(path, allow_outside=args.allow_outside)
         except InputError as e:
             print(f"klingc: {e}", file=sys.stderr)
             unreadable = True
             continue
-        for f in program.files.values():
+        for f in c.program.files.values():
             sources.setdefault(f.display, f.text)
-        diags.extend(program.diagnostics)
+        diags.extend(c.diagnostics)
     diags = sorted(set(diags), key=sort_key)
     if args.format == "json":
         sys.stdout.write(render_json(diags))

@@ -102,13 +102,14 @@ def _rich(data) -> None:
 
 
 def run(args) -> int:
-    from .build import Stop, compile_outputs
+    from ..compiler import OUTPUTS
+    from .build import Stop, compile_args
 
     try:
-        program, plan, out = compile_outputs(args)
+        c = compile_args(args, OUTPUTS)
     except Stop as s:
         return s.code
-    data = report(plan, out)
+    data = report(c.plan, c.output)
     if args.format == "json":
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
     else:

@@ -15,13 +15,14 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .build import Stop, compile_plan
+    from ..compiler import PROMPTS
+    from .build import Stop, compile_args
 
     try:
-        program, plan = compile_plan(args)
+        c = compile_args(args, PROMPTS)
     except Stop as s:
         return s.code
-    jobs = list(plan.jobs)
+    program, jobs = c.program, list(c.plan.jobs)
     if args.scene is not None:
         count = len(program.main.doc.scenes)
         if not 1 <= args.scene <= count:

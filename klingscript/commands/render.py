@@ -85,12 +85,14 @@ def run(args) -> int:
     from ..runtime.client import Credentials, MissingCredentials, api_base
     from ..runtime.ledger import LedgerError
     from ..runtime.render import SIMULATOR, BudgetExceeded, Options, ServiceChanged, render_plan
-    from .build import Stop, compile_outputs
+    from ..compiler import OUTPUTS
+    from .build import Stop, compile_args
 
     try:
-        program, _, out = compile_outputs(args)
+        c = compile_args(args, OUTPUTS)
     except Stop as s:
         return s.code
+    program, out = c.program, c.output
     folder = Path(args.output) if args.output else Path("render") / program.main.path.stem
     simulator = None
     try:

@@ -198,13 +198,11 @@ def scene_seconds(program: Program, scene: A.Scene) -> tuple[Optional[int], bool
     return infer_duration(scene.preamble, lang), True
 
 
-def plan_jobs(program: Program, scene_index: int) -> Optional[list[dict]]:
-    """The jobs of scene ``scene_index`` (1-based) from the planner, or None without a plan.
+def plan_jobs(plan, scene_index: int) -> Optional[list[dict]]:
+    """The jobs of scene ``scene_index`` (1-based) in the plan of a check, or None without a plan.
 
-    ``compiler.check`` leaves the plan of the scenes it could plan on
-    ``program.plan``; a scene with errors has no jobs there.
+    ``compiler.check`` plans the scenes without errors; a scene with errors has no jobs there.
     """
-    plan = getattr(program, "plan", None)
     if plan is None:
         return None
     out = []
@@ -225,7 +223,7 @@ def _number(x) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def scene_hover(program: Program, index: int, scene: A.Scene) -> str:
+def scene_hover(program: Program, index: int, scene: A.Scene, plan=None) -> str:
     seconds, inferred = scene_seconds(program, scene)
     parts = [f"**scene \"{scene.title.value}\"**"]
     if seconds is not None:
@@ -234,7 +232,7 @@ def scene_hover(program: Program, index: int, scene: A.Scene) -> str:
     if scene.shots:
         parts.append(f"{len(scene.shots)} shot{'s' if len(scene.shots) != 1 else ''}")
     lines = [" · ".join(parts)]
-    jobs = plan_jobs(program, index)
+    jobs = plan_jobs(plan, index)
     if jobs:
         credits = sum(j["credits"] or 0 for j in jobs)
         lines += ["", f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} · {_number(credits)} credits", ""]
@@ -248,8 +246,8 @@ def scene_hover(program: Program, index: int, scene: A.Scene) -> str:
     return "\n".join(lines)
 
 
-def hover(program: Program, line: int, column: int) -> Optional[tuple[str, A.Span]]:
-    """Markdown for the thing under the cursor, and the span it is about."""
+def hover(program: Program, line: int, column: int, plan=None) -> Optional[tuple[str, A.Span]]:
+    """Markdown for the thing under the cursor, and the span it is about (``plan``: the check's)."""
     hit = element_at(program, line, column)
     if hit is not None:
         target, name, span = hit
@@ -262,7 +260,7 @@ def hover(program: Program, line: int, column: int) -> Optional[tuple[str, A.Spa
         return None
     index, scene = found
     if scene.head_span.line == line:
-        return scene_hover(program, index, scene), scene.head_span
+        return scene_hover(program, index, scene, plan), scene.head_span
     for shot in scene.shots:
         if shot.head_span.line == line:
             return shot_hover(program, scene, shot), shot.head_span

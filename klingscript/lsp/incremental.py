@@ -25,21 +25,35 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..syntax import ast as A
 from ..diagnostics.model import Diagnostic, sort_key
 from ..project import Program
+
+if TYPE_CHECKING:
+    from ..compiler import Compilation
 
 _SCENE_AT = re.compile(r"(?:\ufeff)?scene(?!\w)")
 
 
 @dataclass
 class Base:
-    """A full check: the text it read and what it found."""
+    """A full check: the text it read and what it found (``compiler.Compilation``)."""
     text: str
-    program: Program
-    diagnostics: list[Diagnostic]
+    compilation: "Compilation"
+
+    @property
+    def program(self) -> Program:
+        return self.compilation.program
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.compilation.diagnostics
+
+    @property
+    def plan(self):
+        return self.compilation.plan
 
     def __post_init__(self):
         self.lines = self.text.split("\n")
@@ -162,7 +176,8 @@ def scene_local(base: Base, new_text: str, path: Path, overlays: dict, allow_out
         return None
     start, old_end, new_end = found
     reduced = blank_other_scenes(new_text, new_lines, (start, new_end))
-    program = check(path, allow_outside=allow_outside, loader=Loader({**overlays, path: reduced}))
+    checked = check(path, allow_outside=allow_outside, loader=Loader({**overlays, path: reduced}))
+    program = checked.program
     main = program.main.display
     if base.program.main.display != main:
         return None
@@ -173,7 +188,7 @@ def scene_local(base: Base, new_text: str, path: Path, overlays: dict, allow_out
 
     out: list[Diagnostic] = []
     used_outside = base.names_used_outside(first, last_old)
-    for d in program.diagnostics:
+    for d in checked.diagnostics:
         if d.span.file != main:
             continue
         if d.code == "KLS403":

@@ -122,9 +122,9 @@ class KlingScriptServer(LanguageServer):
         from ..compiler import check
         from ..project import Loader
         t0 = time.perf_counter()
-        program = check(st.path, loader=Loader({**overlays, st.path: text}))
+        checked = check(st.path, loader=Loader({**overlays, st.path: text}))
         seconds = time.perf_counter() - t0
-        return Base(text, program, list(program.diagnostics)), seconds
+        return Base(text, checked), seconds
 
     def publish(self, st: DocState, version, text: str, program, diags: list[Diagnostic],
                 kind: str = "full") -> None:
@@ -233,14 +233,18 @@ class KlingScriptServer(LanguageServer):
         if diags is not None and self.docs.get(uri) is st:
             self.publish(st, version, text, st.full.program, diags, kind="scene")
 
-    async def program(self, uri: str, fresh: bool = True):
-        """A checked program for ``uri``: of its current text, or (``fresh=False``) the latest one."""
+    async def checked(self, uri: str, fresh: bool = True) -> Optional[Base]:
+        """The full check of ``uri``: of its current text, or (``fresh=False``) the latest one."""
         st = self.docs.get(uri)
         if st is None:
             return None
         if not fresh and st.full is not None:
-            return st.full.program
-        base = await self.run_full(uri)
+            return st.full
+        return await self.run_full(uri)
+
+    async def program(self, uri: str, fresh: bool = True):
+        """A checked program for ``uri`` (see ``checked``)."""
+        base = await self.checked(uri, fresh)
         return base.program if base is not None else None
 
     # -- conversions ------------------------------------------------------------
@@ -484,12 +488,13 @@ async def rename(ls: KlingScriptServer, params: T.RenameParams):
 
 @server.feature(T.TEXT_DOCUMENT_HOVER)
 async def hover(ls: KlingScriptServer, params: T.HoverParams):
-    program = await ls.program(params.text_document.uri)
-    if program is None:
+    base = await ls.checked(params.text_document.uri)
+    if base is None:
         return None
+    program = base.program
     line, column = _cursor(ls, program.main.text, params.position)
     loop = asyncio.get_running_loop()
-    found = await loop.run_in_executor(None, analysis.hover, program, line, column)
+    found = await loop.run_in_executor(None, analysis.hover, program, line, column, base.plan)
     if found is None:
         return None
     markdown, span = found
