@@ -24,7 +24,18 @@ not authentic is a miss, and a cache that cannot be written is no error.
 
 Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
 ``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Writes are made in this
-process, when their result is known.
+process, when their result is known; a parse result is written as plain
+tuples (``codec.py``), which takes half the time of pickling the tree's nodes.
+
+More kinds of entry are more namespaces of the same store, each a pair of
+functions here like ``parse``: ``store().get(namespace, key_parts, classes)``,
+then on a miss ``store().put(namespace, key_parts, value, keep)``. The key
+parts are whatever the value is made from; klingc's own stamp is already in
+every key. A block's parse would be ``("block", (path, block_text, kind))``
+with spans relative to the block (shifted to file coordinates after the
+hit); a scene's compiled result ``("scene", (scene_text, settings_key,
+elements_key, uses_key, profile, pricing, templates))``, the same entry for
+the command line and the language server.
 """
 
 from __future__ import annotations
@@ -75,14 +86,14 @@ _ast_classes: Optional[frozenset] = None
 
 
 def _parse_classes() -> frozenset:
-    """The classes a parse result is made of, by (module, name)."""
+    """The classes a parse result is made of, by (module, name): the tree is plain tuples
+    (``codec.py``), the diagnostics their own classes."""
     global _ast_classes
     if _ast_classes is None:
         from ..diagnostics import model as M
         from ..syntax import ast as A
-
         _ast_classes = frozenset((c.__module__, c.__name__) for c in (
-            A.Span, *A.NODE_TYPES, M.Diagnostic, M.Label, M.Severity))
+            A.Span, M.Diagnostic, M.Label, M.Severity))
     return _ast_classes
 
 
@@ -93,13 +104,21 @@ def parse(text: str, path: str):
     s = store()
     if s is None:
         return parse_text(text, path)
+    from . import codec
+
     key = (path, text)
     hit = s.get("parse", key, _parse_classes())
     if isinstance(hit, tuple) and len(hit) == 2:
-        doc, diags = hit
-        return doc, list(diags)
+        try:
+            return codec.decode(hit[0]), list(hit[1])
+        except Exception:   # authentic, but not a tree this klingc makes: parse again
+            pass
     doc, diags = parse_text(text, path)
-    s.put("parse", key, (doc, tuple(diags)), MAX_ENTRIES)
+    try:
+        encoded = codec.encode(doc)
+    except ValueError:      # a tree the codec does not know: not cached
+        return doc, diags
+    s.put("parse", key, (encoded, tuple(diags)), MAX_ENTRIES)
     return doc, diags
 
 

@@ -87,6 +87,8 @@ class Store:
             from ..files import write_atomic
             write_atomic(path, b"".join((MAGIC, self._tag(namespace, digest, payload), payload)), mode=0o600)
         except Exception:   # a cache that cannot be written is no cache, never an error
+            self._usable = None     # look at the folder again next time (removed meanwhile?)
+            self._folders.clear()
             return False
         self._prune(namespace, keep)
         return True
