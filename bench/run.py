@@ -15,15 +15,15 @@ Benchmarks:
 Each benchmark runs once untimed (to warm the parser-table cache and the
 file system cache), then ``--runs`` times, taking turns with the others; the
 table shows the best and the median wall time. klingc keeps the parse results
-of unchanged files, the parsed data files and the compiled templates
-(``klingscript/cache.py``; here in ``bench/out/cache``). Each command is timed
+of unchanged files and the compiled templates (``klingscript/cache/``; here in
+``bench/out/cache``). Each command is timed
 three ways:
 
 - "first run": nothing of klingc's cache (``KLINGSCRIPT_NO_CACHE=1``);
 - "after an edit": a writer's loop. Before each run one line of the script
   changes (the first shot of its middle scene), so the script is parsed
-  again, and ``build`` renders that scene again; the data files, the
-  templates and the other scenes' build outputs come from the cache;
+  again, and ``build`` renders that scene again; the templates and the
+  other scenes' build outputs come from the cache;
 - "unchanged": the same script again: its parse result and build outputs
   cached.
 

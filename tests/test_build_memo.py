@@ -38,7 +38,7 @@ def copy_example(src: Path, tmp_path: Path) -> Path:
 
 
 def memo_files(cache: Path) -> list[Path]:
-    return sorted((cache / "klingscript" / "build").glob("*.pickle"))
+    return sorted((cache / "klingscript" / "build").glob("*.entry"))
 
 
 @pytest.mark.parametrize("example", [SITCOM, LIVING_ROOM], ids=lambda p: p.stem)
@@ -114,25 +114,61 @@ def test_what_every_scene_is_made_from_renders_them_again(klingc, tmp_path, edit
         assert all(b"(made with care)" in v for k, v in after.items() if k.startswith("prompts/"))
 
 
-def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path):
+def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path, monkeypatch):
+    from klingscript import cache as C
+    from klingscript.cache.store import MAGIC
+
     cache = tmp_path / "cache"
     build(klingc, SITCOM, tmp_path / "a", cache)
     (entry,) = memo_files(cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("KLINGSCRIPT_NO_CACHE", raising=False)
+    store = C.store()
+    assert store.get("build", (str(SITCOM),)) is not None    # the memo's key, as the build made it
+    digest = store.digest("build", (str(SITCOM),))
 
     class Evil:
         def __reduce__(self):
             return (print, ("never run",))
 
+    def signed(value) -> bytes:    # authentic: only the restriction to plain data refuses it
+        payload = pickle.dumps(value)
+        return MAGIC + store._tag("build", digest, payload) + payload
+
     expected = fresh(klingc, SITCOM, tmp_path)
     for content in (b"not a pickle", pickle.dumps(("build-outputs", {"x": Evil()})),
-                    pickle.dumps(("build-outputs", "not a dict"))):
+                    signed({"x": Evil()}), signed("not a dict"), signed({"x": "not a scene"})):
         entry.write_bytes(content)
         r_files = build(klingc, SITCOM, tmp_path / "b", cache)
         assert r_files == expected
-    # The memo written again is plain data.
-    key, value = pickle.loads(entry.read_bytes())
-    assert key == "build-outputs" and isinstance(value, dict)
+    # The memo written again is authentic and plain data.
+    value = store.get("build", (str(SITCOM),))
+    assert isinstance(value, dict) and value
     json.dumps(list(value), default=str)
+
+
+def test_compiled_templates_are_in_the_store_and_a_forged_one_never_runs(klingc, tmp_path):
+    """Jinja2 runs the code it loads: a compiled template is taken only from an authentic entry."""
+    import marshal
+
+    from jinja2.bccache import bc_magic
+    from klingscript.cache.store import MAGIC
+
+    cache = tmp_path / "cache"
+    first = build(klingc, LIVING_ROOM, tmp_path / "a", cache)
+    compiled = sorted((cache / "klingscript" / "templates").glob("*.entry"))
+    assert compiled
+    marker = tmp_path / "ran"
+    for entry in compiled:      # the same template, source checksum and all, but other code
+        bucket = pickle.loads(entry.read_bytes()[len(MAGIC) + 32:])
+        checksum = pickle.loads(bucket[len(bc_magic):])
+        code = compile(f"open({str(marker)!r}, 'w').close()", "<forged>", "exec")
+        forged = bc_magic + pickle.dumps(checksum, 2) + marshal.dumps(code)
+        entry.write_bytes(MAGIC + b"\0" * 32 + pickle.dumps(forged))
+    for memo in memo_files(cache):
+        memo.unlink()           # so that the prompts are rendered again
+    assert build(klingc, LIVING_ROOM, tmp_path / "b", cache) == first
+    assert not marker.exists()
 
 
 def test_a_scene_that_starts_using_an_element_makes_its_request(klingc, tmp_path):

@@ -20,7 +20,6 @@ templates. Output files are always rendered from the templates.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from functools import lru_cache
@@ -232,19 +231,12 @@ def _shot_ctx(scene, shot, index, first, refs, described, voiced) -> Ctx:
 
 def _bytecode_cache(jinja2):
     """Compiled templates kept between runs (compiling them is most of a small build's
-    Jinja2 time). Jinja2 keys each entry by the template's name and checks it against
-    the template's source, so an edited template is compiled again. None when the
-    cache is off (``KLINGSCRIPT_NO_CACHE``) or its folder cannot be made."""
+    Jinja2 time), in klingc's cache (``cache.template_cache``: keyed by each template's
+    name and source, so an edited template is compiled again; entries authenticated,
+    since Jinja2 runs the code it loads). None when the cache is off."""
     from .. import cache
 
-    if not cache.enabled():
-        return None
-    try:
-        where = cache.folder("templates")
-        os.makedirs(where, mode=0o700, exist_ok=True)
-        return jinja2.FileSystemBytecodeCache(where)
-    except OSError:
-        return None
+    return cache.template_cache(jinja2)
 
 
 class Renderer:
