@@ -30,6 +30,7 @@ from typing import Optional
 from ..resources import data_path, data_toml
 
 ENV = "KLINGSCRIPT_PROFILES"
+_BUILT_IN = str(data_path("profiles"))
 
 
 class ProfileError(ValueError):
@@ -63,13 +64,23 @@ class _Table:
     TABLE = ""
     source: str
 
+    _FIELDS: dict[str, str] = {}
+
+    def __init_subclass__(cls) -> None:
+        fields: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            fields.update(klass.__dict__.get("__annotations__", {}))
+        fields.pop("_FIELDS", None)
+        cls._FIELDS = fields
+
     def __init__(self, where: str, values) -> None:
         if not isinstance(values, dict):
             raise ProfileError(f"{where}: [{self.TABLE}] is missing (or is not a table)")
-        fields = self.fields()
-        for key in sorted(set(values) - set(fields)):
-            raise ProfileError(f"{where}: [{self.TABLE}] has an unknown key `{key}` "
-                               f"(the keys are {', '.join(fields)})")
+        fields = self._FIELDS
+        for key in values:
+            if key not in fields:
+                raise ProfileError(f"{where}: [{self.TABLE}] has an unknown key `{key}` "
+                                   f"(the keys are {', '.join(fields)})")
         for key, kind in fields.items():
             if key not in values:
                 raise ProfileError(f"{where}: [{self.TABLE}] has no `{key}`")
@@ -80,10 +91,8 @@ class _Table:
 
     @classmethod
     def fields(cls) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for klass in reversed(cls.__mro__):
-            out.update(getattr(klass, "__annotations__", {}))
-        return out
+        """The table's keys and their types (``source`` included)."""
+        return cls._FIELDS
 
     def __setattr__(self, key, value):
         raise AttributeError(f"a profile's [{self.TABLE}] is read-only")
@@ -302,8 +311,11 @@ class Profile:
 
 def folder() -> Path:
     """Where profiles are read from: ``$KLINGSCRIPT_PROFILES``, else the package's own."""
-    override = os.environ.get(ENV)
-    return Path(override) if override else data_path("profiles")
+    return Path(_where())
+
+
+def _where() -> str:
+    return os.environ.get(ENV) or _BUILT_IN
 
 
 def fingerprint() -> str:
@@ -322,13 +334,13 @@ def fingerprint() -> str:
 
 
 def available() -> list[str]:
-    return _available(str(folder()))
+    return list(_available(_where()))
 
 
 def load(name: str) -> Optional[Profile]:
     """The profile called ``name``, or None when there is none; ``ProfileError`` when its file
     does not give every limit."""
-    return _load(str(folder()), name)
+    return _load(_where(), name)
 
 
 def by_model_name(model_name: str) -> Optional[Profile]:
@@ -341,8 +353,8 @@ def by_model_name(model_name: str) -> Optional[Profile]:
 
 
 @lru_cache(maxsize=None)
-def _available(where: str) -> list[str]:
-    return sorted(p.stem for p in Path(where).glob("*.toml"))
+def _available(where: str) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in Path(where).glob("*.toml")))
 
 
 @lru_cache(maxsize=None)
@@ -350,7 +362,7 @@ def _load(where: str, name: str) -> Optional[Profile]:
     if name not in _available(where):
         return None
     path = Path(where) / f"{name}.toml"
-    if path.parent == data_path("profiles"):
+    if where == _BUILT_IN:
         data = data_toml("profiles", path.name)
     else:
         import tomllib
