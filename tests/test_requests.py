@@ -1,5 +1,5 @@
-"""API requests: built through the pydantic models, and checked by an independent reading
-of the API's rules (``backends/rules.py``, which does not use the models)."""
+"""API requests: built through the pydantic models (the schema of what klingc sends), and
+checked by the API's rules (``backends/rules.py``), which the models call too."""
 
 from __future__ import annotations
 

@@ -1,31 +1,40 @@
 """The request bodies of the Kling API, as pydantic models (spec section 7).
 
 Every request klingc writes is built through these models: ``video_request``
-and ``element_request`` assemble the fields, the model validates them (shape,
-enums, the multi-shot rules, and the model profile's limits passed in the
-validation context), and the body is the model's dump without unset fields.
+and ``element_request`` assemble the fields, the model validates them, and
+the body is the model's dump without unset fields. A model is the schema of
+what klingc sends (its fields, their types, and klingc's own choices such as
+``shot_type: customize``); Kling's rules and the model profile's limits are
+not restated here: each model, once its fields are valid, applies the API
+rules of its endpoint (``rules.video_problems`` / ``rules.element_problems``)
+with the profile passed in the validation context (``{"profile": ...}``), else
+the one its ``model_name`` names.
 
 In ``klingc build`` output an image is the string ``file:<path relative to the
 script>`` and an element id is ``element:<Name>``; ``klingc render`` replaces
 them with the Base64 image and the id of the element it created.
 """
 
-
-
-import re
-from typing import Literal, Optional, Union
+from typing import ClassVar, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from .. import lower as L
+from . import rules
 
 # Kling's element tags (advanced-custom-elements `tag_list`).
 ELEMENT_TAGS = {"character": "o_102", "location": "o_106", "prop": "o_104"}
 
 
-def _limits(info: ValidationInfo):
-    ctx = info.context or {}
-    return ctx.get("profile")
+def _obey(problems: list[str]) -> None:
+    """Refuse a body that breaks one of Kling's rules (with the rules' own words)."""
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _profile(model: BaseModel, info: ValidationInfo):
+    return rules.profile_for({"model_name": getattr(model, "model_name", None)},
+                             (info.context or {}).get("profile"))
 
 
 class _Body(BaseModel):
@@ -33,25 +42,18 @@ class _Body(BaseModel):
 
 
 class MultiPrompt(_Body):
-    index: int = Field(ge=1)
-    prompt: str = Field(min_length=1)
+    index: int
+    prompt: str
     duration: str = Field(pattern=r"^[0-9]+$")
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_length(cls, v: str, info: ValidationInfo) -> str:
-        profile = _limits(info)
-        if profile is not None and len(v) > profile.shot_prompt_max:
-            raise ValueError(f"at most {profile.shot_prompt_max} characters, not {len(v)}")
-        return v
 
 
 class _Video(_Body):
+    ENDPOINT: ClassVar[str]
     model_name: str
     prompt: Optional[str] = None
     negative_prompt: Optional[str] = None
     duration: str = Field(pattern=r"^[0-9]+$")
-    mode: Literal["std", "pro"]
+    mode: str
     sound: Literal["on", "off"]
     multi_shot: Optional[bool] = None
     shot_type: Optional[Literal["customize"]] = None
@@ -61,60 +63,28 @@ class _Video(_Body):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        profile = _limits(info)
-        seconds = int(self.duration)
-        if profile is not None:
-            if not profile.job_min <= seconds <= profile.job_max:
-                raise ValueError(f"duration must be {profile.job_min} to {profile.job_max}, not {seconds}")
-            if self.prompt is not None and len(self.prompt) > profile.prompt_max:
-                raise ValueError(f"prompt is over {profile.prompt_max} characters")
-            if self.negative_prompt is not None and len(self.negative_prompt) > profile.negative_max:
-                raise ValueError(f"negative_prompt is over {profile.negative_max} characters")
-            if self.model_name != profile.model_name:
-                raise ValueError(f"model_name must be {profile.model_name}")
-        if self.multi_shot:
-            if self.shot_type != "customize" or not self.multi_prompt:
-                raise ValueError("multi_shot needs shot_type \"customize\" and multi_prompt")
-            if self.prompt is not None:
-                raise ValueError("prompt is not sent with multi_shot (Kling ignores it)")
-            if [p.index for p in self.multi_prompt] != list(range(1, len(self.multi_prompt) + 1)):
-                raise ValueError("multi_prompt indices must be 1, 2, 3... in order")
-            if sum(int(p.duration) for p in self.multi_prompt) != seconds:
-                raise ValueError("multi_prompt durations must add up to duration")
-            if profile is not None:
-                if len(self.multi_prompt) > profile.shots_per_job:
-                    raise ValueError(f"at most {profile.shots_per_job} shots in multi_prompt")
-                if any(int(p.duration) < profile.shot_min for p in self.multi_prompt):
-                    raise ValueError(f"each shot lasts at least {profile.shot_min}s")
-        else:
-            if self.shot_type is not None or self.multi_prompt is not None:
-                raise ValueError("shot_type and multi_prompt go with multi_shot: true")
-            if not self.prompt:
-                raise ValueError("prompt is required without multi_shot")
+        if self.multi_shot and self.prompt is not None:
+            raise ValueError("prompt is not sent with multi_shot (Kling ignores it)")
+        _obey(rules.video_problems(self.ENDPOINT, self.model_dump(mode="json", exclude_none=True),
+                                   _profile(self, info)))
         return self
 
 
 class Text2VideoRequest(_Video):
     """``POST /v1/videos/text2video``."""
-    aspect_ratio: Literal["16:9", "9:16", "1:1"]
+    ENDPOINT = "text2video"
+    aspect_ratio: str
 
 
 class Image2VideoRequest(_Video):
     """``POST /v1/videos/image2video``: a first frame (``image``) and/or a last frame (``image_tail``)."""
-    image: Optional[str] = Field(default=None, min_length=1)
-    image_tail: Optional[str] = Field(default=None, min_length=1)
-
-    @model_validator(mode="after")
-    def _frames(self):
-        if not self.image and not self.image_tail:
-            raise ValueError("image2video needs image or image_tail")
-        if self.multi_shot and self.image_tail:
-            raise ValueError("image_tail does not go with multi_shot")
-        return self
+    ENDPOINT = "image2video"
+    image: Optional[str] = None
+    image_tail: Optional[str] = None
 
 
 class ImageInput(_Body):
-    image_url: str = Field(min_length=1)
+    image_url: str
     type: Optional[Literal["first_frame", "end_frame"]] = None
 
 
@@ -131,42 +101,19 @@ class ElementInput(_Body):
 
 class OmniVideoRequest(_Video):
     """``POST /v1/videos/omni-video``: elements, reference images and frames, ``<<<element_k>>>``."""
-    aspect_ratio: Optional[Literal["16:9", "9:16", "1:1"]] = None
+    ENDPOINT = "omni-video"
+    aspect_ratio: Optional[str] = None
     image_list: Optional[list[ImageInput]] = None
     element_list: Optional[list[ElementInput]] = None
 
-    @model_validator(mode="after")
-    def _inputs(self, info: ValidationInfo):
-        images = self.image_list or []
-        types = [i.type for i in images if i.type]
-        if types.count("first_frame") > 1 or types.count("end_frame") > 1:
-            raise ValueError("at most one first_frame and one end_frame")
-        if "end_frame" in types and "first_frame" not in types:
-            raise ValueError("an end_frame needs a first_frame")
-        if self.multi_shot and types:
-            raise ValueError("frames do not go with multi_shot")
-        if "first_frame" not in types and self.aspect_ratio is None:
-            raise ValueError("aspect_ratio is required without a first frame")
-        profile = _limits(info)
-        total = len(images) + len(self.element_list or [])
-        if profile is not None and total > profile.max_inputs:
-            raise ValueError(f"at most {profile.max_inputs} reference inputs, not {total}")
-        texts = [self.prompt or ""] + [p.prompt for p in self.multi_prompt or []]
-        for text in texts:
-            for kind, k in re.findall(r"<<<(element|image)_(\d+)>>>", text):
-                have = len(self.element_list or []) if kind == "element" else len(images)
-                if not 1 <= int(k) <= have:
-                    raise ValueError(f"<<<{kind}_{k}>>> refers to no {kind} in the request")
-        return self
-
 
 class ReferImage(_Body):
-    image_url: str = Field(min_length=1)
+    image_url: str
 
 
 class ElementImages(_Body):
-    frontal_image: str = Field(min_length=1)
-    refer_images: list[ReferImage] = Field(min_length=1)
+    frontal_image: str
+    refer_images: list[ReferImage]
 
 
 class Tag(_Body):
@@ -175,8 +122,8 @@ class Tag(_Body):
 
 class ElementRequest(_Body):
     """``POST /v1/general/advanced-custom-elements``: a multi-image element."""
-    element_name: str = Field(min_length=1)
-    element_description: str = Field(min_length=1)
+    element_name: str
+    element_description: str
     reference_type: Literal["image_refer"] = "image_refer"
     element_image_list: ElementImages
     tag_list: Optional[list[Tag]] = None
@@ -184,17 +131,8 @@ class ElementRequest(_Body):
     external_task_id: Optional[str] = None
 
     @model_validator(mode="after")
-    def _sizes(self, info: ValidationInfo):
-        profile = _limits(info)
-        if profile is not None:
-            limits = profile.element
-            if len(self.element_name) > limits.get("name_max_chars", 20):
-                raise ValueError("element_name is too long")
-            if len(self.element_description) > limits.get("description_max_chars", 100):
-                raise ValueError("element_description is too long")
-            most = limits.get("refer_images_max", 3)
-            if len(self.element_image_list.refer_images) > most:
-                raise ValueError(f"at most {most} refer_images")
+    def _rules(self, info: ValidationInfo):
+        _obey(rules.element_problems(self.model_dump(mode="json", exclude_none=True), _profile(self, info)))
         return self
 
 

@@ -1,19 +1,25 @@
-"""The rules of the Kling API (spec section 7), checked on plain request bodies.
+"""The rules of the Kling API (spec section 7): the one rule set klingc has.
 
 ``validate_request(endpoint, body, profile=None)`` returns every problem with
 a request body as a sentence naming the field (an empty list for a good
-request). It is written independently of the pydantic models in
-``requests.py`` -- plain dictionaries, its own reading of the rules -- so that
-tests can check the requests klingc builds against a second opinion, and the
-local simulator (``klingc simulate``) can answer a bad request the way Kling
-does (HTTP 400, code 1201).
+request). It reads plain dictionaries, so the local simulator (``klingc
+simulate``) can answer a bad request the way Kling does (HTTP 400, code 1201),
+and the planner checks each request it writes with it. The pydantic request
+models (``requests.py``) are the schema of what klingc sends; they validate by
+calling the same rules (``video_problems``, ``element_problems``), not by
+restating them.
+
+Every limit is the model profile's (``model/profiles.py``): the one given,
+else the one whose ``model_name`` the body names, else Kling 3.0's. Each rule
+is one function below; ``video_problems`` and ``element_problems`` apply the
+rules of an endpoint to a body whose fields have the right shape or are
+reported by the shape checks next to them.
 
 ``endpoint`` is a path (``/v1/videos/omni-video``) or its last part
 (``omni-video``, ``text2video``, ``image2video``,
-``advanced-custom-elements``). Limits come from the model profile: the one
-given, else the one whose ``model_name`` the body names, else Kling 3.0's.
-Build output writes images as ``file:<path>`` and elements as
-``element:<Name>``; both are accepted where an image or an element id goes.
+``advanced-custom-elements``). Build output writes images as ``file:<path>``
+and elements as ``element:<Name>``; both are accepted where an image or an
+element id goes.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ FIELDS = {
 }
 ALIASES = {"omni": "omni-video", "element": "advanced-custom-elements",
            "elements": "advanced-custom-elements"}
+# The profile's [endpoints] key of each endpoint.
+ENDPOINT_KEYS = {"text2video": "text2video", "image2video": "image2video", "omni-video": "omni",
+                 "advanced-custom-elements": "element"}
 TAGS = {f"o_{n}" for n in range(101, 109)}
 _TOKEN = re.compile(r"<<<(element|image|video)_(\d+)>>>")
 
@@ -44,15 +53,16 @@ def endpoint_name(endpoint: str) -> str:
     return ALIASES.get(name, name)
 
 
-def _profile_for(body: dict, profile) -> Any:
+def profile_for(body: Any, profile=None) -> profiles.Profile:
+    """The profile whose limits apply to ``body``: ``profile``, else the one its ``model_name``
+    names, else Kling 3.0's."""
     if profile is not None:
         return profile
     name = body.get("model_name") if isinstance(body, dict) else None
     if isinstance(name, str):
-        for candidate in profiles.available():
-            p = profiles.load(candidate)
-            if p is not None and p.model_name == name:
-                return p
+        p = profiles.by_model_name(name)
+        if p is not None:
+            return p
     return profiles.load("kling-v3")
 
 
@@ -76,50 +86,102 @@ def validate_request(endpoint: str, body: dict, profile=None) -> list[str]:
     problems: list[str] = []
     for key in sorted(set(body) - FIELDS[name]):
         problems.append(f"{key}: not a field of {name}")
-    p = _profile_for(body, profile)
+    p = profile_for(body, profile)
     if name == "advanced-custom-elements":
-        _element(body, p, problems)
+        problems += element_problems(body, p)
     else:
-        _video(name, body, p, problems)
+        problems += video_problems(name, body, p)
     return problems
 
 
 # -- video ------------------------------------------------------------------------
 
-def _video(name: str, body: dict, p, problems: list[str]) -> None:
-    eps = p.endpoints
-    model = body.get("model_name")
+def video_problems(name: str, body: dict, p: profiles.Profile) -> list[str]:
+    """The problems of a video request to endpoint ``name`` (``text2video``, ``image2video``,
+    ``omni-video``) under the limits of profile ``p``."""
+    problems: list[str] = []
+    model_name(name, body.get("model_name"), p, problems)
+    seconds = duration(body, p, problems)
+    choices(body, p, problems)
+    multi = body.get("multi_shot")
+    if "multi_shot" in body and not isinstance(multi, bool):
+        problems.append("multi_shot: must be true or false")
+    prompts(body, p, problems)
+    prompt = body.get("prompt")
+    if not _is_text(prompt):
+        prompt = None
+    texts: list[tuple[str, str]] = []
+    if multi is True:
+        shot_type = body.get("shot_type")
+        if shot_type is None:
+            problems.append("shot_type: required when multi_shot is true")
+        elif shot_type not in ("customize", "intelligence"):
+            problems.append(f"shot_type: {shot_type!r} is not \"customize\" or \"intelligence\"")
+        if shot_type == "intelligence":
+            if not (prompt and prompt.strip()):
+                problems.append("prompt: required when shot_type is \"intelligence\"")
+            if prompt:
+                texts.append(("prompt", prompt))
+        else:
+            texts += multi_prompt(body.get("multi_prompt"), seconds, p, problems)
+    else:
+        if not (prompt and prompt.strip()):
+            problems.append("prompt: required (not empty) unless multi_shot is true")
+        else:
+            texts.append(("prompt", prompt))
+        for key in ("shot_type", "multi_prompt"):
+            if key in body:
+                problems.append(f"{key}: only with multi_shot: true")
+
+    if name == "text2video":
+        if "aspect_ratio" not in body:
+            problems.append("aspect_ratio: required for text2video")
+    elif name == "image2video":
+        image2video_frames(body, multi is True, p, problems)
+    else:
+        images, elements = omni_inputs(body, multi is True, p, problems)
+        tokens(texts, images, elements, problems)
+    return problems
+
+
+def model_name(name: str, model, p: profiles.Profile, problems: list[str]) -> None:
+    """``model_name`` is the profile's, and the profile's model is served at endpoint ``name``."""
     if not _is_text(model) or not model:
         problems.append("model_name: required (a Kling model name such as kling-v3)")
-    else:
-        if model != p.model_name:
-            problems.append(f"model_name: {model!r} is not {p.model_name}")
-        path = {"text2video": eps.get("text2video"), "image2video": eps.get("image2video"),
-                "omni-video": eps.get("omni")}[name]
-        if not path:
-            problems.append(f"model_name: {model} is not used with {name}")
+        return
+    if model != p.model_name:
+        problems.append(f"model_name: {model!r} is not {p.model_name}")
+    if not getattr(p.endpoints, ENDPOINT_KEYS[name]):
+        problems.append(f"model_name: {model} is not used with {name}")
 
-    # duration: a string of whole seconds within the model's range
-    duration = body.get("duration")
-    seconds: Optional[int] = None
-    if duration is None:
+
+def duration(body: dict, p: profiles.Profile, problems: list[str]) -> Optional[int]:
+    """``duration``: a string of whole seconds within the model's range of a job. Returns the
+    seconds, when they are whole seconds."""
+    value = body.get("duration")
+    if value is None:
         problems.append("duration: required")
-    elif not isinstance(duration, str):
-        problems.append(f"duration: must be a string such as \"5\", not {type(duration).__name__}")
-    elif not duration.isdigit():
-        problems.append(f"duration: {duration!r} is not whole seconds")
+    elif not isinstance(value, str):
+        problems.append(f"duration: must be a string such as \"5\", not {type(value).__name__}")
+    elif not value.isdigit():
+        problems.append(f"duration: {value!r} is not whole seconds")
     else:
-        seconds = int(duration)
-        lo, hi = p.data["duration"]["job_min"], p.data["duration"]["job_max"]
+        seconds = int(value)
+        lo, hi = p.job_min, p.job_max
         if not lo <= seconds <= hi:
             problems.append(f"duration: {seconds} is outside {lo}-{hi} seconds")
+        return seconds
+    return None
 
-    modes = set(p.data["output"]["modes"].values())
+
+def choices(body: dict, p: profiles.Profile, problems: list[str]) -> None:
+    """``mode`` and ``aspect_ratio`` among the profile's, ``sound``, options and ``cfg_scale``."""
+    modes = p.modes
     if "mode" in body and body["mode"] not in modes:
-        problems.append(f"mode: {body['mode']!r} is not one of {', '.join(sorted(modes))}")
+        problems.append(f"mode: {body['mode']!r} is not one of {', '.join(modes)}")
     if "sound" in body and body["sound"] not in ("on", "off"):
         problems.append(f"sound: {body['sound']!r} is not \"on\" or \"off\"")
-    aspects = p.data["output"]["aspect_ratios"]
+    aspects = p.aspect_ratios
     if "aspect_ratio" in body and body["aspect_ratio"] not in aspects:
         problems.append(f"aspect_ratio: {body['aspect_ratio']!r} is not one of {', '.join(aspects)}")
     for key in ("callback_url", "external_task_id"):
@@ -130,75 +192,35 @@ def _video(name: str, body: dict, p, problems: list[str]) -> None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
             problems.append("cfg_scale: must be a number from 0 to 1")
 
-    prompt_max = p.data["prompt"]["max_chars"]
-    negative_max = p.data["prompt"]["negative_max_chars"]
-    shot_max = p.data["prompt"]["shot_max_chars"]
-    multi = body.get("multi_shot")
-    if "multi_shot" in body and not isinstance(multi, bool):
-        problems.append("multi_shot: must be true or false")
+
+def prompts(body: dict, p: profiles.Profile, problems: list[str]) -> None:
+    """``prompt`` and ``negative_prompt``: strings within the profile's lengths."""
     prompt = body.get("prompt")
     if "prompt" in body and not _is_text(prompt):
         problems.append("prompt: must be a string")
-        prompt = None
-    elif _is_text(prompt) and len(prompt) > prompt_max:
-        problems.append(f"prompt: {len(prompt)} characters, over the {prompt_max} allowed")
+    elif _is_text(prompt) and len(prompt) > p.prompt_max:
+        problems.append(f"prompt: {len(prompt)} characters, over the {p.prompt_max} allowed")
     negative = body.get("negative_prompt")
     if "negative_prompt" in body:
         if not _is_text(negative):
             problems.append("negative_prompt: must be a string")
-        elif len(negative) > negative_max:
-            problems.append(f"negative_prompt: {len(negative)} characters, over the {negative_max} allowed")
+        elif len(negative) > p.negative_max:
+            problems.append(f"negative_prompt: {len(negative)} characters, over the {p.negative_max} allowed")
 
+
+def multi_prompt(items, seconds: Optional[int], p: profiles.Profile,
+                 problems: list[str]) -> list[tuple[str, str]]:
+    """Structured shots: 1 to ``shots.per_job`` of them, indices 1, 2, 3..., each prompt within
+    ``prompt.shot_max_chars``, each at least ``duration.shot_min`` seconds, adding up to the job's
+    duration. Returns the shots' prompts (field, text)."""
+    per_job = p.shots_per_job
+    shot_min = p.shot_min
+    shot_max = p.shot_prompt_max
     texts: list[tuple[str, str]] = []
-    if multi is True:
-        shot_type = body.get("shot_type")
-        if shot_type is None:
-            problems.append("shot_type: required when multi_shot is true")
-        elif shot_type not in ("customize", "intelligence"):
-            problems.append(f"shot_type: {shot_type!r} is not \"customize\" or \"intelligence\"")
-        if shot_type == "intelligence":
-            if not (_is_text(prompt) and prompt.strip()):
-                problems.append("prompt: required when shot_type is \"intelligence\"")
-            if prompt:
-                texts.append(("prompt", prompt))
-        else:
-            _multi_prompt(body.get("multi_prompt"), seconds, p, shot_max, problems, texts)
-    else:
-        if not (_is_text(prompt) and prompt.strip()):
-            problems.append("prompt: required (not empty) unless multi_shot is true")
-        elif prompt:
-            texts.append(("prompt", prompt))
-        for key in ("shot_type", "multi_prompt"):
-            if key in body:
-                problems.append(f"{key}: only with multi_shot: true")
-
-    frames_with_multishot = p.data.get("frames", {}).get("with_multishot", False)
-    if name == "text2video":
-        if "aspect_ratio" not in body:
-            problems.append("aspect_ratio: required for text2video")
-    elif name == "image2video":
-        image, tail = body.get("image"), body.get("image_tail")
-        if image is None and tail is None:
-            problems.append("image: image2video needs image (first frame) or image_tail (last frame)")
-        for key in ("image", "image_tail"):
-            if key in body and not _image_value(body[key]):
-                problems.append(f"{key}: must be an image (URL, Base64 or file:<path>)")
-        if multi is True and tail is not None:
-            problems.append("image_tail: does not go with multi_shot")
-        if multi is True and image is not None and not frames_with_multishot:
-            problems.append(f"image: {p.label} does not take a frame "
-                            f"with multi_shot (the profile says so)")
-    else:
-        _omni(body, p, multi is True, frames_with_multishot, problems, texts)
-
-
-def _multi_prompt(items, seconds, p, shot_max, problems, texts) -> None:
-    per_job = p.data["shots"]["per_job"]
-    shot_min = p.data["duration"]["shot_min"]
     if not isinstance(items, list) or not items:
         problems.append("multi_prompt: required (1 to "
                         f"{per_job} shots) when multi_shot is true and shot_type is \"customize\"")
-        return
+        return texts
     if len(items) > per_job:
         problems.append(f"multi_prompt: {len(items)} shots, over the {per_job} allowed")
     total = 0
@@ -235,9 +257,32 @@ def _multi_prompt(items, seconds, p, shot_max, problems, texts) -> None:
             total += int(d)
     if ok_total and seconds is not None and total != seconds:
         problems.append(f"multi_prompt: shot durations add up to {total}, not the job's duration {seconds}")
+    return texts
 
 
-def _omni(body: dict, p, multi: bool, frames_with_multishot: bool, problems, texts) -> None:
+def image2video_frames(body: dict, multi: bool, p: profiles.Profile, problems: list[str]) -> None:
+    """``image`` (first frame) and ``image_tail`` (last frame): which the profile takes, alone and
+    with structured multi-shot."""
+    frames = p.frames
+    image, tail = body.get("image"), body.get("image_tail")
+    if image is None and tail is None:
+        problems.append("image: image2video needs image (first frame) or image_tail (last frame)")
+    elif image is None and not frames.last_alone:
+        problems.append(f"image_tail: {p.label} does not take a last frame without a first frame")
+    for key in ("image", "image_tail"):
+        if key in body and not _image_value(body[key]):
+            problems.append(f"{key}: must be an image (URL, Base64 or file:<path>)")
+    if multi and tail is not None and not frames.last_frame_with_multishot:
+        problems.append("image_tail: does not go with multi_shot")
+    if multi and image is not None and not frames.with_multishot:
+        problems.append(f"image: {p.label} does not take a frame "
+                        f"with multi_shot (the profile says so)")
+
+
+def omni_inputs(body: dict, multi: bool, p: profiles.Profile, problems: list[str]) -> tuple[int, int]:
+    """``image_list`` (reference images and frames) and ``element_list``: their shape, the frames
+    the profile takes, and at most ``references.max_inputs`` of them together. Returns how many
+    images and elements the request has."""
     images = body.get("image_list", [])
     elements = body.get("element_list", [])
     if not isinstance(images, list):
@@ -264,9 +309,9 @@ def _omni(body: dict, p, multi: bool, frames_with_multishot: bool, problems, tex
     for kind in ("first_frame", "end_frame"):
         if types.count(kind) > 1:
             problems.append(f"image_list: more than one {kind}")
-    if "end_frame" in types and "first_frame" not in types:
+    if "end_frame" in types and "first_frame" not in types and not p.frames.last_alone:
         problems.append("image_list: an end_frame needs a first_frame")
-    if multi and types and not frames_with_multishot:
+    if multi and types and not p.frames.with_multishot:
         problems.append("image_list: frames do not go with multi_shot")
     if "first_frame" not in types and "aspect_ratio" not in body:
         problems.append("aspect_ratio: required on omni-video without a first frame")
@@ -282,14 +327,19 @@ def _omni(body: dict, p, multi: bool, frames_with_multishot: bool, problems, tex
             isinstance(eid, str) and (eid.isdigit() or (eid.startswith("element:") and len(eid) > 8)))
         if not good:
             problems.append(f"{where}.element_id: must be an element id (or element:<Name> in build output)")
-    most = p.data["references"]["max_inputs"]
+    most = p.max_inputs
     total = len(images) + len(elements)
     if total > most:
         problems.append(f"image_list, element_list: {total} reference inputs, over the {most} allowed")
+    return len(images), len(elements)
+
+
+def tokens(texts: list[tuple[str, str]], images: int, elements: int, problems: list[str]) -> None:
+    """Each ``<<<element_k>>>``, ``<<<image_k>>>`` of a prompt names an input of the request."""
     for where, text in texts:
         for kind, k in _TOKEN.findall(text):
             k = int(k)
-            have = {"element": len(elements), "image": len(images), "video": 0}[kind]
+            have = {"element": elements, "image": images, "video": 0}[kind]
             if not 1 <= k <= have:
                 problems.append(f"{where}: <<<{kind}_{k}>>> refers to no {kind} "
                                 f"(the request has {have})")
@@ -297,45 +347,15 @@ def _omni(body: dict, p, multi: bool, frames_with_multishot: bool, problems, tex
 
 # -- elements -----------------------------------------------------------------------
 
-def _element(body: dict, p, problems: list[str]) -> None:
-    limits = p.data.get("element", {})
-    name_max = limits.get("name_max_chars", 20)
-    desc_max = limits.get("description_max_chars", 100)
-    refer_min = limits.get("refer_images_min", 1)
-    refer_max = limits.get("refer_images_max", 3)
-    name = body.get("element_name")
-    if not _is_text(name) or not name.strip():
-        problems.append("element_name: required")
-    elif len(name) > name_max:
-        problems.append(f"element_name: {len(name)} characters, over the {name_max} allowed")
-    desc = body.get("element_description")
-    if not _is_text(desc) or not desc.strip():
-        problems.append("element_description: required")
-    elif len(desc) > desc_max:
-        problems.append(f"element_description: {len(desc)} characters, over the {desc_max} allowed")
+def element_problems(body: dict, p: profiles.Profile) -> list[str]:
+    """The problems of an element request (``advanced-custom-elements``) under profile ``p``."""
+    problems: list[str] = []
+    element_texts(body, p, problems)
     kind = body.get("reference_type")
     if kind not in ("image_refer", "video_refer"):
         problems.append(f"reference_type: {kind!r} is not \"image_refer\" or \"video_refer\"")
     if kind == "image_refer":
-        images = body.get("element_image_list")
-        if not isinstance(images, dict):
-            problems.append("element_image_list: required when reference_type is \"image_refer\"")
-        else:
-            for key in sorted(set(images) - {"frontal_image", "refer_images"}):
-                problems.append(f"element_image_list.{key}: not a field of element_image_list")
-            if not _image_value(images.get("frontal_image")):
-                problems.append("element_image_list.frontal_image: required (the frontal view)")
-            refer = images.get("refer_images")
-            if not isinstance(refer, list):
-                problems.append(f"element_image_list.refer_images: required ({refer_min} to "
-                                f"{refer_max} more images)")
-            else:
-                if not refer_min <= len(refer) <= refer_max:
-                    problems.append(f"element_image_list.refer_images: {len(refer)} images; "
-                                    f"an element takes {refer_min} to {refer_max} besides the frontal one")
-                for n, item in enumerate(refer):
-                    if not isinstance(item, dict) or not _image_value(item.get("image_url")):
-                        problems.append(f"element_image_list.refer_images[{n}].image_url: required")
+        element_images(body.get("element_image_list"), p, problems)
     elif kind == "video_refer":
         if not isinstance(body.get("element_video_list"), dict):
             problems.append("element_video_list: required when reference_type is \"video_refer\"")
@@ -350,3 +370,44 @@ def _element(body: dict, p, problems: list[str]) -> None:
     for key in ("callback_url", "external_task_id", "element_voice_id"):
         if key in body and not _is_text(body[key]):
             problems.append(f"{key}: must be a string")
+    return problems
+
+
+def element_texts(body: dict, p: profiles.Profile, problems: list[str]) -> None:
+    """``element_name`` and ``element_description``: given, within the profile's lengths."""
+    limits = p.element
+    name = body.get("element_name")
+    if not _is_text(name) or not name.strip():
+        problems.append("element_name: required")
+    elif len(name) > limits.name_max_chars:
+        problems.append(f"element_name: {len(name)} characters, over the {limits.name_max_chars} allowed")
+    desc = body.get("element_description")
+    most = limits.description_max_chars
+    if not _is_text(desc) or not desc.strip():
+        problems.append("element_description: required")
+    elif len(desc) > most:
+        problems.append(f"element_description: {len(desc)} characters, over the {most} allowed")
+
+
+def element_images(images, p: profiles.Profile, problems: list[str]) -> None:
+    """``element_image_list``: a frontal image and ``refer_images_min`` to ``refer_images_max``
+    more."""
+    refer_min, refer_max = p.element.refer_images_min, p.element.refer_images_max
+    if not isinstance(images, dict):
+        problems.append("element_image_list: required when reference_type is \"image_refer\"")
+        return
+    for key in sorted(set(images) - {"frontal_image", "refer_images"}):
+        problems.append(f"element_image_list.{key}: not a field of element_image_list")
+    if not _image_value(images.get("frontal_image")):
+        problems.append("element_image_list.frontal_image: required (the frontal view)")
+    refer = images.get("refer_images")
+    if not isinstance(refer, list):
+        problems.append(f"element_image_list.refer_images: required ({refer_min} to "
+                        f"{refer_max} more images)")
+        return
+    if not refer_min <= len(refer) <= refer_max:
+        problems.append(f"element_image_list.refer_images: {len(refer)} images; "
+                        f"an element takes {refer_min} to {refer_max} besides the frontal one")
+    for n, item in enumerate(refer):
+        if not isinstance(item, dict) or not _image_value(item.get("image_url")):
+            problems.append(f"element_image_list.refer_images[{n}].image_url: required")

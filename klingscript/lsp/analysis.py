@@ -16,7 +16,6 @@ from ..syntax import ast as A
 from ..project import Declaration, Loader, Program, SourceFile
 
 NAME_RE = re.compile(r"[^\W\d_]\w*\Z")
-MAX_NAME = 20  # Kling's element-name limit
 _ROLE = r"[^\W\d_a-z][\w.'\u2019-]*(?:[ \t]+[^\W\d_a-z][\w.'\u2019-]*){0,2}"
 _SPEAKER = r"(?:@[^\W\d_]\w*|" + _ROLE + r")"
 
@@ -495,8 +494,9 @@ def check_new_name(program: Program, old: str, new: str) -> Optional[str]:
     """Why ``new`` (without its ``@``) cannot replace ``old``, or None when it can."""
     if not NAME_RE.match(new):
         return f"`{new}` is not a name: a letter, then letters, digits or `_`"
-    if len(new) > MAX_NAME:
-        return f"`{new}` is longer than {MAX_NAME} characters (Kling's limit for element names)"
+    most = _model(program, None).element.name_max_chars
+    if len(new) > most:
+        return f"`{new}` is longer than {most} characters (Kling's limit for element names)"
     if new != old and new in program.elements:
         d = program.elements[new]
         return f"@{new} is already declared ({d.file.display}:{d.element.name_span.line})"

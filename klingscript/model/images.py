@@ -111,14 +111,14 @@ def _formats_text(formats) -> str:
     return join_and(dict.fromkeys(_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats), "or")
 
 
-def problems(info: ImageInfo, limits: dict, model: str = "Kling") -> list[tuple[str, Optional[str]]]:
+def problems(info: ImageInfo, limits, model: str = "Kling") -> list[tuple[str, Optional[str]]]:
     """What is wrong with an image for a model, as (message tail, help) pairs.
 
     Each message tail follows the image's name: ``"refs/a.png" is 200×200 pixels…``.
-    ``limits`` is a profile's ``[images]`` section.
+    ``limits`` is a profile's ``[images]`` table (``profiles.Images``).
     """
     out: list[tuple[str, Optional[str]]] = []
-    formats = limits.get("formats", ["png", "jpeg"])
+    formats = limits.formats
     if not info.exists:
         return [("does not exist", None)]
     if info.error is not None and info.format is None:
@@ -126,8 +126,8 @@ def problems(info: ImageInfo, limits: dict, model: str = "Kling") -> list[tuple[
         if "not an image" in info.error:
             help = f"{model} takes {_formats_text(formats)} images"
         return [(info.error, help)]
-    max_bytes = limits.get("max_bytes")
-    if max_bytes and info.size is not None and info.size > max_bytes:
+    max_bytes = limits.max_bytes
+    if info.size is not None and info.size > max_bytes:
         out.append((f"is {_megabytes(info.size)}; {model} takes images up to {_megabytes(max_bytes)}",
                     "save it smaller (a JPEG of 2000 pixels on the long side is plenty)"))
     wanted = {_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats}
@@ -140,13 +140,13 @@ def problems(info: ImageInfo, limits: dict, model: str = "Kling") -> list[tuple[
     if info.width is None or info.height is None:
         return out
     w, h = info.width, info.height
-    min_side = limits.get("min_side_px")
-    if min_side and min(w, h) < min_side:
+    min_side = limits.min_side_px
+    if min(w, h) < min_side:
         out.append((f"is {w}×{h} pixels; {model} needs at least {min_side} pixels on each side",
                     f"use a larger image (at least {min_side}×{min_side})"))
-    lo, hi = limits.get("min_aspect"), limits.get("max_aspect")
+    lo, hi = limits.min_aspect, limits.max_aspect
     ratio = w / h if h else 0.0
-    if lo is not None and hi is not None and h and not (lo - 1e-9 <= ratio <= hi + 1e-9):
+    if h and not (lo - 1e-9 <= ratio <= hi + 1e-9):
         out.append((f"is {w}×{h} pixels, too {'wide' if ratio > hi else 'tall'} for {model}, which takes "
                     f"shapes from {_ratio_text(lo)} (tall) to {_ratio_text(hi)} (wide)",
                     "crop it closer to the video's shape (16:9, 9:16 or 1:1)"))

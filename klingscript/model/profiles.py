@@ -1,67 +1,374 @@
-"""Model profiles: the limits of each Kling model, read from data files."""
+"""Model profiles: every limit of each Kling model, written once and read typed.
+
+A model's limits -- durations, shots per job, prompt lengths, reference inputs
+and how they combine, frames, image bounds, element fields, speech languages,
+output choices, endpoints -- are written once, in
+``klingscript/data/profiles/<name>.toml``, each table with the ``source`` of
+its figures. This module is the only reader of those files: the checks
+(``passes/check.py``), the planner, the API rules and request models
+(``backends/rules.py``, ``backends/requests.py``), the simulator and the
+language server all ask a ``Profile`` for a limit, by attribute
+(``profile.element.name_max_chars``, ``profile.job_max``). There are no
+defaults: a profile that lacks a limit, misspells one, or gives one of the
+wrong type is refused with a ``ProfileError`` naming the file, the table and
+the key.
+
+Where profiles are read from: the package's own folder, or the folder named by
+the environment variable ``KLINGSCRIPT_PROFILES`` (it replaces the built-in
+folder; tests use it to change one limit in a copy of a profile and see every
+consumer follow). ``folder()`` says which; ``fingerprint()`` identifies its
+contents for caches.
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from typing import NamedTuple, Optional
+from pathlib import Path
+from typing import Optional
 
 from ..resources import data_path, data_toml
 
+ENV = "KLINGSCRIPT_PROFILES"
+_BUILT_IN = str(data_path("profiles"))
 
-class Profile(NamedTuple):   # (not a dataclass: that module costs `klingc check` ~10 ms to import)
-    name: str
-    data: dict
+
+class ProfileError(ValueError):
+    """A profile file that does not give every limit, or gives one of the wrong type."""
+
+
+# -- the tables of a profile -------------------------------------------------------
+#
+# Each table class lists its limits as annotations; the attribute names are the
+# TOML keys. The types accepted: int, float, bool, str, tuple[str, ...] (a TOML
+# array of strings) and dict[str, str] (an inline table of strings).
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_TYPES = {
+    "int": (_is_int, "a whole number", lambda v: v),
+    "float": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number", float),
+    "bool": (lambda v: isinstance(v, bool), "true or false", lambda v: v),
+    "str": (lambda v: isinstance(v, str), "a string", lambda v: v),
+    "tuple[str, ...]": (lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                        "a list of strings", tuple),
+    "dict[str, str]": (lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+                       "a table of strings", dict),
+}
+
+
+class _Table:
+    """One table of a profile: its limits as read-only attributes, and its ``source``."""
+    TABLE = ""
+    source: str
+
+    _FIELDS: dict[str, str] = {}
+
+    def __init_subclass__(cls) -> None:
+        fields: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            fields.update(klass.__dict__.get("__annotations__", {}))
+        fields.pop("_FIELDS", None)
+        cls._FIELDS = fields
+
+    def __init__(self, where: str, values) -> None:
+        if not isinstance(values, dict):
+            raise ProfileError(f"{where}: [{self.TABLE}] is missing (or is not a table)")
+        fields = self._FIELDS
+        for key in values:
+            if key not in fields:
+                raise ProfileError(f"{where}: [{self.TABLE}] has an unknown key `{key}` "
+                                   f"(the keys are {', '.join(fields)})")
+        for key, kind in fields.items():
+            if key not in values:
+                raise ProfileError(f"{where}: [{self.TABLE}] has no `{key}`")
+            test, what, convert = _TYPES[kind]
+            if not test(values[key]):
+                raise ProfileError(f"{where}: [{self.TABLE}] `{key}` must be {what}, not {values[key]!r}")
+            object.__setattr__(self, key, convert(values[key]))
+
+    @classmethod
+    def fields(cls) -> dict[str, str]:
+        """The table's keys and their types (``source`` included)."""
+        return cls._FIELDS
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"a profile's [{self.TABLE}] is read-only")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.fields() if k != "source")
+        return f"{type(self).__name__}({shown})"
+
+    # Mapping-style reads, for call sites not yet rewired to attributes (the planner).
+    # There is no default: a key the table does not have is an error, never a fallback.
+    def get(self, key: str, default=None):
+        return self[key]
+
+    def __getitem__(self, key: str):
+        if key not in self.fields():
+            raise KeyError(f"[{self.TABLE}] has no `{key}`")
+        return getattr(self, key)
+
+
+class Endpoints(_Table):
+    """The paths a model is served at; an empty string: not served there."""
+    TABLE = "endpoints"
+    text2video: str
+    image2video: str
+    omni: str
+    element: str
+
+
+class Duration(_Table):
+    """Seconds: of a whole job (one request) and of one shot in it."""
+    TABLE = "duration"
+    job_min: int
+    job_max: int
+    shot_min: int
+    shot_max: int
+
+
+class Shots(_Table):
+    """Structured multi-shot: how many shots one request takes."""
+    TABLE = "shots"
+    per_job: int
+
+
+class Prompt(_Table):
+    """Characters: of the prompt, of each structured shot's prompt, of the negative prompt."""
+    TABLE = "prompt"
+    max_chars: int
+    shot_max_chars: int
+    negative_max_chars: int
+
+
+class References(_Table):
+    """Reference inputs of one request: element and image inputs share ``max_inputs``."""
+    TABLE = "references"
+    max_inputs: int
+
+
+class Frames(_Table):
+    """Which frames a model takes, and with what."""
+    TABLE = "frames"
+    first_frame: bool
+    last_frame: bool
+    with_multishot: bool                # any frame with structured multi-shot (klingc's stricter rule)
+    first_frame_with_multishot: bool
+    last_frame_with_multishot: bool
+    last_alone: bool                    # a last frame without a first frame
+
+
+class Images(_Table):
+    """The bounds of an image input (frames, reference images, element images)."""
+    TABLE = "images"
+    formats: tuple[str, ...]
+    min_side_px: int
+    max_bytes: int
+    min_aspect: float                   # width / height
+    max_aspect: float
+
+
+class Output(_Table):
+    """What a model makes: aspect ratios, resolutions and the API ``mode`` of each."""
+    TABLE = "output"
+    aspect_ratios: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    modes: dict[str, str]
+
+
+class Speech(_Table):
+    """The languages a model's native audio speaks."""
+    TABLE = "speech"
+    languages: tuple[str, ...]
+
+
+class Element(_Table):
+    """An element (``advanced-custom-elements``): its name, description and images."""
+    TABLE = "element"
+    name_max_chars: int
+    description_max_chars: int
+    refer_images_min: int               # images besides the frontal one
+    refer_images_max: int
 
     @property
-    def label(self) -> str:
-        """How the model is named to a writer: ``Kling 3.0``."""
-        return self.data.get("display_name") or self.name
+    def images_max(self) -> int:
+        """The images an element may list: the frontal one and ``refer_images_max`` more."""
+        return 1 + self.refer_images_max
 
     @property
-    def model_name(self) -> str: return self.data["model_name"]
+    def images_min(self) -> int:
+        """The images of an element that has ``images:``: a frontal one."""
+        return 1
+
     @property
-    def job_min(self) -> int: return self.data["duration"]["job_min"]
+    def kling_images_min(self) -> int:
+        """The images an element needs to be created as a Kling element (fewer: it is sent as
+        reference images)."""
+        return 1 + self.refer_images_min
+
+
+_TABLES = (Endpoints, Duration, Shots, Prompt, References, Frames, Images, Output, Speech, Element)
+_TOP = {"name": "str", "display_name": "str", "model_name": "str", "description": "str"}
+
+
+class Profile:
+    """A model profile: ``name`` (its file's name), ``data`` (the file as read), and one typed
+    attribute per table (``duration``, ``shots``, ``prompt``, ``references``, ``frames``,
+    ``images``, ``output``, ``speech``, ``element``, ``endpoints``), with shorthands for the
+    limits read most (``job_max``, ``shot_prompt_max``, ``max_inputs``, ``languages``...)."""
+
+    __slots__ = ("name", "data", "label", "model_name", "description") + tuple(t.TABLE for t in _TABLES)
+
+    def __init__(self, name: str, data: dict, where: Optional[str] = None) -> None:
+        where = where or f"profile {name}"
+        if not isinstance(data, dict):
+            raise ProfileError(f"{where}: not a table")
+        set_ = object.__setattr__
+        set_(self, "name", name)
+        set_(self, "data", data)
+        for key, kind in _TOP.items():
+            test, what, _ = _TYPES[kind]
+            if key not in data:
+                raise ProfileError(f"{where}: no `{key}`")
+            if not test(data[key]):
+                raise ProfileError(f"{where}: `{key}` must be {what}")
+        unknown = sorted(set(data) - set(_TOP) - {t.TABLE for t in _TABLES})
+        if unknown:
+            raise ProfileError(f"{where}: unknown table or key `{unknown[0]}`")
+        set_(self, "label", data["display_name"] or name)
+        set_(self, "model_name", data["model_name"])
+        set_(self, "description", data["description"])
+        for table in _TABLES:
+            set_(self, table.TABLE, table(where, data.get(table.TABLE)))
+        self._check_relations(where)
+
+    def _check_relations(self, where: str) -> None:
+        d = self.duration
+        if not (1 <= d.shot_min <= d.shot_max <= d.job_max and 1 <= d.job_min <= d.job_max):
+            raise ProfileError(f"{where}: [duration] needs 1 <= shot_min <= shot_max <= job_max "
+                               f"and 1 <= job_min <= job_max")
+        if set(self.output.modes) != set(self.output.resolutions):
+            raise ProfileError(f"{where}: [output] `modes` must give a mode for each resolution, "
+                               f"and only those")
+        if not 0 < self.images.min_aspect <= self.images.max_aspect:
+            raise ProfileError(f"{where}: [images] needs 0 < min_aspect <= max_aspect")
+
+    def __setattr__(self, key, value):
+        raise AttributeError("a profile is read-only")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Profile) and (self.name, self.data) == (other.name, other.data)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __reduce__(self):
+        return (Profile, (self.name, self.data))
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r})"
+
+    # -- the limits read most, by their usual names --
     @property
-    def job_max(self) -> int: return self.data["duration"]["job_max"]
+    def job_min(self) -> int: return self.duration.job_min
     @property
-    def shot_min(self) -> int: return self.data["duration"]["shot_min"]
+    def job_max(self) -> int: return self.duration.job_max
     @property
-    def shot_max(self) -> int: return self.data["duration"]["shot_max"]
+    def shot_min(self) -> int: return self.duration.shot_min
     @property
-    def shots_per_job(self) -> int: return self.data["shots"]["per_job"]
+    def shot_max(self) -> int: return self.duration.shot_max
     @property
-    def prompt_max(self) -> int: return self.data["prompt"]["max_chars"]
+    def shots_per_job(self) -> int: return self.shots.per_job
     @property
-    def shot_prompt_max(self) -> int: return self.data["prompt"]["shot_max_chars"]
+    def prompt_max(self) -> int: return self.prompt.max_chars
     @property
-    def negative_max(self) -> int: return self.data["prompt"]["negative_max_chars"]
+    def shot_prompt_max(self) -> int: return self.prompt.shot_max_chars
     @property
-    def max_inputs(self) -> int: return self.data["references"]["max_inputs"]
+    def negative_max(self) -> int: return self.prompt.negative_max_chars
     @property
-    def languages(self) -> tuple[str, ...]: return tuple(self.data["speech"]["languages"])
+    def max_inputs(self) -> int: return self.references.max_inputs
     @property
-    def aspect_ratios(self) -> tuple[str, ...]: return tuple(self.data["output"]["aspect_ratios"])
+    def languages(self) -> tuple[str, ...]: return self.speech.languages
     @property
-    def resolutions(self) -> tuple[str, ...]: return tuple(self.data["output"]["resolutions"])
+    def aspect_ratios(self) -> tuple[str, ...]: return self.output.aspect_ratios
     @property
-    def images(self) -> dict: return self.data["images"]
-    @property
-    def element(self) -> dict: return self.data["element"]
-    @property
-    def endpoints(self) -> dict: return self.data["endpoints"]
-    @property
-    def frames(self) -> dict: return self.data["frames"]
+    def resolutions(self) -> tuple[str, ...]: return self.output.resolutions
 
     def mode(self, resolution: str) -> str:
-        return self.data["output"]["modes"][resolution]
+        """The API ``mode`` that makes ``resolution``."""
+        return self.output.modes[resolution]
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The API ``mode`` values, sorted."""
+        return tuple(sorted(set(self.output.modes.values())))
+
+
+# -- loading -----------------------------------------------------------------------
+
+def folder() -> Path:
+    """Where profiles are read from: ``$KLINGSCRIPT_PROFILES``, else the package's own."""
+    return Path(_where())
+
+
+def _where() -> str:
+    return os.environ.get(ENV) or _BUILT_IN
+
+
+def fingerprint() -> str:
+    """What the profiles read now depend on, for cache keys: empty for the built-in folder
+    (part of the package), else the folder and each file's size and modification time."""
+    if not os.environ.get(ENV):
+        return ""
+    parts = [str(folder())]
+    for p in sorted(folder().glob("*.toml")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
 
 
 def available() -> list[str]:
-    return sorted(p.stem for p in data_path("profiles").glob("*.toml"))
+    return list(_available(_where()))
+
+
+def load(name: str) -> Optional[Profile]:
+    """The profile called ``name``, or None when there is none; ``ProfileError`` when its file
+    does not give every limit."""
+    return _load(_where(), name)
+
+
+def by_model_name(model_name: str) -> Optional[Profile]:
+    """The profile whose ``model_name`` (what a request names) is ``model_name``."""
+    for candidate in available():
+        p = load(candidate)
+        if p is not None and p.model_name == model_name:
+            return p
+    return None
 
 
 @lru_cache(maxsize=None)
-def load(name: str) -> Optional[Profile]:
-    if name not in available():
+def _available(where: str) -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in Path(where).glob("*.toml")))
+
+
+@lru_cache(maxsize=None)
+def _load(where: str, name: str) -> Optional[Profile]:
+    if name not in _available(where):
         return None
-    return Profile(name, data_toml("profiles", f"{name}.toml"))
+    path = Path(where) / f"{name}.toml"
+    if where == _BUILT_IN:
+        data = data_toml("profiles", path.name)
+    else:
+        import tomllib
+
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ProfileError(f"{path}: cannot be read ({e})") from None
+    return Profile(name, data, str(path))

@@ -184,7 +184,8 @@ class _Checker:
             "first frame": 'write `first frame: "frames/start.png"`',
             "last frame": 'write `last frame: "frames/end.png"`',
             "sound": 'write `sound: "rain on the window"`',
-            "description": 'write `description: "…"` (at most 100 characters)',
+            "description": 'write `description: "…"` '
+                           f'(at most {profile.element.description_max_chars} characters)',
             "images": 'write `images: "refs/front.png"` (the first is the frontal view)',
             "voice": 'write `voice: "warm, low alto"`',
         }
@@ -194,7 +195,7 @@ class _Checker:
     def element(self, f: SourceFile, el: A.Element) -> None:
         profile = self.main_profile
         limits = profile.element
-        name_max = limits.get("name_max_chars", 20)
+        name_max = limits.name_max_chars
         if len(el.name) > name_max:
             self.add("KLS307", el.name_span,
                      f"the name {el.name} is {len(el.name)} characters; Kling element names are at most {name_max}",
@@ -203,7 +204,7 @@ class _Checker:
             self.add("KLS307", el.name_span,
                      f"{el.name} has images but no description; Kling needs both to create an element",
                      help=f'add `description: "…"` under {el.kind} {el.name} '
-                          f'(at most {limits.get("description_max_chars", 100)} characters)')
+                          f'(at most {limits.description_max_chars} characters)')
         seen: dict[str, A.Setting] = {}
         for fld in el.fields:
             if fld.key not in S.ELEMENT_FIELDS:
@@ -244,9 +245,9 @@ class _Checker:
             elif fld.key == "images":
                 self.element_images(f, el, fld, profile)
 
-    def description(self, el: A.Element, fld: A.Setting, limits: dict) -> None:
+    def description(self, el: A.Element, fld: A.Setting, limits: profiles.Element) -> None:
         text = fld.values[0].value
-        most = limits.get("description_max_chars", 100)
+        most = limits.description_max_chars
         if len(text) > most:
             over = len(text) - most
             self.add("KLS307", fld.values[0].span,
@@ -258,9 +259,8 @@ class _Checker:
 
     def element_images(self, f: SourceFile, el: A.Element, fld: A.Setting,
                        profile: profiles.Profile) -> None:
-        refs = profile.data.get("references", {})
-        most = refs.get("max_images_per_element", 4)
-        least = refs.get("min_images_per_element", 1)
+        most = profile.element.images_max
+        least = profile.element.images_min
         values = fld.values
         if len(values) > most:
             extra = values[most:]
