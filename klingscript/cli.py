@@ -81,6 +81,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # never a traceback
+        from .model.profiles import ProfileError
+        if isinstance(e, ProfileError):   # a model profile without a limit: the set-up, not klingc
+            print(f"klingc: {e}", file=sys.stderr)
+            return 2
         print(f"klingc: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         return 3
     finally:

@@ -90,7 +90,7 @@ def test_the_unchanged_profiles_accept_these_inputs(tmp_path):
     assert messages(run(tmp_path, NAME_SCRIPT), "KLS307") == []
     assert validate_request("advanced-custom-elements", ELEMENT) == []
     assert not model_refuses(R.ElementRequest, ELEMENT)
-    assert analysis.check_new_name(run(tmp_path, NAME_SCRIPT), "Abcdefghijklm", "Abcdefghijklmn") is None
+    assert analysis.check_new_name(run(tmp_path, NAME_SCRIPT).program, "Abcdefghijklm", "Abcdefghijklmn") is None
     assert validate_request("text2video", T2V) == []
     assert not model_refuses(R.Text2VideoRequest, T2V)
     assert validate_request("omni-video", OMNI) == []
@@ -103,11 +103,11 @@ def test_the_unchanged_profiles_accept_these_inputs(tmp_path):
 
 def test_element_name_limit(tmp_path, changed):
     changed("kling-v3", "name_max_chars = 20", "name_max_chars = 12")
-    program = run(tmp_path, NAME_SCRIPT)
-    assert messages(program, "KLS307") == [
+    checked = run(tmp_path, NAME_SCRIPT)
+    assert messages(checked, "KLS307") == [
         "the name Abcdefghijklm is 13 characters; Kling element names are at most 12"]
-    assert analysis.check_new_name(program, "Abcdefghijklm", "Abcdefghijkl") is None
-    assert analysis.check_new_name(program, "Abcdefghijklm", "Abcdefghijklm") == \
+    assert analysis.check_new_name(checked.program, "Abcdefghijklm", "Abcdefghijkl") is None
+    assert analysis.check_new_name(checked.program, "Abcdefghijklm", "Abcdefghijklm") == \
         "`Abcdefghijklm` is longer than 12 characters (Kling's limit for element names)"
     assert validate_request("advanced-custom-elements", ELEMENT) == [
         "element_name: 13 characters, over the 12 allowed"]

@@ -218,9 +218,13 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
     import hashlib
 
     try:
+        from ..model import profiles
+
         h = hashlib.sha256()
         for part in _build_stamp():
             h.update(part.encode() + b"\0")
+        # Profiles from another folder (KLINGSCRIPT_PROFILES) are not part of klingc's stamp.
+        h.update(profiles.fingerprint().encode("utf-8", "surrogatepass") + b"\0")
         if templates:
             for root, dirs, files in sorted(os.walk(templates)):
                 dirs.sort()

@@ -407,7 +407,7 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
     """Completions at our ``line`` and ``column`` of ``text`` (the current buffer)."""
     from ..model import profiles
     from ..model.languages import OFFSCREEN
-    from ..model.settings import DOCUMENT_SETTINGS, ELEMENT_FIELDS, SCENE_SETTINGS
+    from ..model.settings import DOCUMENT_SETTINGS, ELEMENT_FIELDS, SCENE_SETTINGS, allowed
     lines = text.split("\n")
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]
@@ -451,7 +451,7 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
             return [Completion(p, "value", "model profile", "", p, start, p) for p in profiles.available()]
         if key == "language":
             return _language_items(program, start, scene)
-        values = DOCUMENT_SETTINGS.get(key)
+        values = allowed(key, _model(program, scene)) if key in DOCUMENT_SETTINGS else None
         if values:
             return [Completion(v, "value", key, "", v, start, f"{i:02d}") for i, v in enumerate(values)]
         return []

@@ -48,18 +48,21 @@ def _defaults() -> dict:
 
 
 def _apply(items, values: dict, spans: dict) -> None:
-    seen = set()
-    for s in items:
-        if s.key in seen or s.key not in S.SCENE_OVERRIDABLE:
-            continue
-        seen.add(s.key)
+    firsts = {}
+    for s in items:   # the first of a repeated setting counts
+        if s.key in S.SCENE_OVERRIDABLE:
+            firsts.setdefault(s.key, s)
+    model = firsts.get("model")
+    if model is not None and profiles.load(model.value.strip()) is not None:
+        values["model"] = model.value.strip()
+        spans["model"] = model.span
+    profile = profiles.load(values["model"]) or default_model()
+    for key, s in firsts.items():
         text = s.value.strip()
-        key = s.key
         if key == "model":
-            if profiles.load(text) is None:
-                continue
-        elif key in ("resolution", "aspect", "audio", "multishot"):
-            if text not in (S.DOCUMENT_SETTINGS[key] or ()):
+            continue
+        if key in ("resolution", "aspect", "audio", "multishot"):
+            if text not in S.allowed(key, profile):
                 continue
         elif key == "language":
             text = languages.lookup(text)

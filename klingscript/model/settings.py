@@ -11,8 +11,8 @@ from __future__ import annotations
 DOCUMENT_SETTINGS: dict[str, tuple[str, ...] | None] = {
     "title": None,
     "model": None,          # a profile name: see profiles.available()
-    "resolution": ("720p", "1080p"),
-    "aspect": ("16:9", "9:16", "1:1"),
+    "resolution": None,     # the model profile's resolutions: see allowed()
+    "aspect": None,         # the model profile's aspect ratios: see allowed()
     "audio": ("on", "off"),
     "language": None,       # a supported speech language
     "style": None,
@@ -38,6 +38,15 @@ ELEMENT_FIELDS = ("description", "images", "voice")
 
 # Settings whose value must be a quoted string (paths and prose).
 QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice"}
+
+
+def allowed(key: str, profile) -> tuple[str, ...] | None:
+    """The values ``key:`` takes with ``profile``'s model, or None for free text (or a name)."""
+    if key == "resolution":
+        return profile.resolutions
+    if key == "aspect":
+        return profile.aspect_ratios
+    return DOCUMENT_SETTINGS.get(key)
 
 
 def join_and(words, conj: str = "and") -> str:

@@ -122,13 +122,13 @@ class _Checker:
             if text not in names:
                 self.bad_choice(s, text, span, names, "a model klingc knows", "the models are")
         elif key in ("resolution", "aspect"):
-            allowed = list(profile.resolutions if key == "resolution" else profile.aspect_ratios)
+            allowed = list(S.allowed(key, profile))
             if text not in allowed:
                 what = "a resolution" if key == "resolution" else "an aspect ratio"
                 self.bad_choice(s, text, span, allowed, f"{what} {profile.label} makes",
                                 f"{profile.label} makes")
         elif key in ("audio", "multishot"):
-            allowed = list(S.DOCUMENT_SETTINGS[key])
+            allowed = list(S.allowed(key, profile))
             if text not in allowed:
                 extra = None
                 if key == "audio":
