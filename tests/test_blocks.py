@@ -189,3 +189,31 @@ def test_many_lines_after_a_shot_are_all_taken_by_it():
 
 def test_a_long_script_parses_as_a_whole_file():
     assert_same_as_whole_file(long_script(2000))
+
+
+# ---------------------------------------------------------------------------
+# The shapes the builder and the language server use are the grammar's
+
+
+def _terminal(name: str) -> str:
+    import re
+    from klingscript.resources import grammar_path
+    m = re.search(rf"^{name}(?:\.-?\d+)?: /(.*?)/", grammar_path().read_text(encoding="utf-8"), re.M)
+    return m.group(1)
+
+
+def test_shapes_are_the_grammars():
+    import re
+    from klingscript.syntax import shapes
+    assert _terminal("NAME") == shapes.NAME and _terminal("REF") == shapes.REF
+    assert _terminal("DURATION") == shapes.PARENS
+    assert _terminal("KEY") == shapes.KEY + r"[ \t]*:"
+    assert _terminal("SHOT_LINE").startswith(r"Shot[ \t]+" + shapes.SHOT_NUMBER + r"[ \t]*(?:" + shapes.PARENS)
+    # The grammar spells characters beyond Latin-1 outside [...] sets; the matches are the same.
+    grammar_speaker = re.compile(_terminal("DIALOGUE_LINE").split(r")[ \t]*(?:\(")[0] + ")")
+    grammar_string = re.compile(_terminal("STRING"))
+    samples = ["Alex", "@Alex", "Old Man", "Dr. Kim", "O\u2019Neil", "Mary-Jane Watson Smith", "a b", "선생님",
+               "@지우", "Four Word Name Here", "@1x", '"a \\" b"', "\u201ccurly\u201d", '"open', "\u201copen"]
+    for s in samples:
+        assert bool(grammar_speaker.fullmatch(s)) == bool(re.fullmatch(shapes.SPEAKER, s)), s
+        assert bool(grammar_string.fullmatch(s)) == bool(re.fullmatch(shapes.STRING, s)), s
