@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..syntax import ast as A
+from ..syntax.shapes import NAME_RE, SPEAKER
 from ..project import Declaration, Loader, Program, SourceFile
 
-NAME_RE = re.compile(r"[^\W\d_]\w*\Z")
-_ROLE = r"[^\W\d_a-z][\w.'\u2019-]*(?:[ \t]+[^\W\d_a-z][\w.'\u2019-]*){0,2}"
-_SPEAKER = r"(?:@[^\W\d_]\w*|" + _ROLE + r")"
 
 KIND_ORDER = {"character": 0, "location": 1, "prop": 2}
 
@@ -432,7 +430,7 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
         return _element_items(program, m.start(1) + 1, prefer)
 
     # a language (or V.O.) inside a dialogue direction
-    m = re.match(r"[ \t]+" + _SPEAKER + r"[ \t]*\(([^)]*)\Z", before)
+    m = re.match(r"[ \t]+" + SPEAKER + r"[ \t]*\(([^)]*)\Z", before)
     if m:
         inner = m.group(1)
         item = inner.rsplit(",", 1)[-1]

@@ -20,21 +20,19 @@ one, so any effect one scene has on another shows up within moments.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..syntax import ast as A
+from ..syntax import ast as A, blocks
+from ..syntax.shapes import SCENE_HEAD_RE
 from ..diagnostics.model import Diagnostic, sort_key
 from ..project import Program
 
 if TYPE_CHECKING:
     from ..compiler import Compilation
-
-_SCENE_AT = re.compile(r"(?:\ufeff)?scene(?!\w)")
 
 
 @dataclass
@@ -69,29 +67,8 @@ class Base:
         return {n for n, c in self._ref_total.items() if c > inside.get(n, 0)}
 
 
-def _is_start(line: str) -> bool:
-    """Whether a line starts a top-level item (a setting, `use`, element or scene)."""
-    if not line:
-        return False
-    ch = line[0]
-    if ch == "\ufeff":
-        return _is_start(line[1:])
-    return ch not in " \t\r#"
-
-
-def _chunk_of(lines: list[str], index: int) -> tuple[int, int]:
-    """The top-level chunk [start, end) (0-based) that holds line ``index``."""
-    start = index
-    while start > 0 and not _is_start(lines[start]):
-        start -= 1
-    end = index + 1
-    while end < len(lines) and not _is_start(lines[end]):
-        end += 1
-    return start, end
-
-
 def _is_scene(line: str) -> bool:
-    return bool(_SCENE_AT.match(line))
+    return bool(SCENE_HEAD_RE.match(line))
 
 
 def changed_scene(old: list[str], new: list[str]) -> Optional[tuple[int, int, int]]:
@@ -113,8 +90,8 @@ def changed_scene(old: list[str], new: list[str]) -> Optional[tuple[int, int, in
     probe_old = min(a, n_old - 1)
     if probe_new < 0 or probe_old < 0:
         return None
-    s_new, e_new = _chunk_of(new, probe_new)
-    s_old, e_old = _chunk_of(old, probe_old)
+    s_new, e_new = blocks.around(new, probe_new)
+    s_old, e_old = blocks.around(old, probe_old)
     if s_new != s_old or s_new == 0:
         return None
     if not (_is_scene(new[s_new]) and _is_scene(old[s_old])):
@@ -126,22 +103,21 @@ def changed_scene(old: list[str], new: list[str]) -> Optional[tuple[int, int, in
     return s_new, e_old, e_new
 
 
-_STARTS = re.compile(r"^(?:\ufeff)?[^ \t\r#\n]", re.MULTILINE)
-
-
 def blank_other_scenes(text: str, lines: list[str], keep: tuple[int, int]) -> str:
     """``text`` with every scene outside ``keep`` turned into spaces (same lines and offsets).
 
     ``lines`` is ``text.split("\\n")``; ``keep`` is a 0-based [start, end) range of them.
     """
-    keep_offset = sum(len(l) + 1 for l in lines[: keep[0]])
-    starts = [m.start() for m in _STARTS.finditer(text)] + [len(text) + 1]
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
     pieces = []
     pos = 0
-    for i, start in enumerate(starts[:-1]):
-        if start == keep_offset or not _SCENE_AT.match(text, start):
+    for first, last in blocks.ranges(lines):
+        start = offsets[first]
+        if first == keep[0] or not SCENE_HEAD_RE.match(text, start):
             continue
-        end = starts[i + 1] - 1  # the newline before the next item stays
+        end = offsets[last] - 1  # the newline before the next item stays
         pieces.append(text[pos:start])
         pieces.append("\n".join([" " * len(l) for l in text[start:end].split("\n")]))
         pos = end

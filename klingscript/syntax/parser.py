@@ -11,11 +11,12 @@ lexer and an indentation post-lexer; the parse tables are cached on disk.
 
 from __future__ import annotations
 
-import re
 import threading
-from typing import Optional
+from typing import NamedTuple, Optional
 
-from . import ast as A
+from . import ast as A, blocks
+from .shapes import (DIALOGUE_RE, DIALOGUE_START_RE, DURATION_RE, ELEMENT_HEAD_RE, ESCAPE_RE, KEY_RE, REF_RE,
+                     SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..model.languages import classify_direction_item
@@ -128,29 +129,40 @@ _MAX_SYNTAX_ERRORS = 100
 
 
 class _Source:
-    """Maps positions in the padded parse text back to the file."""
+    """Maps positions in a padded parse text (a file's or a block's) back to the file.
 
-    def __init__(self, text: str, path: str):
+    The padded text is the parsed lines with a newline before them (so that a
+    comment or blank line can open the text) and after them. Its line ``p``
+    is file line ``p - 1 + base``; an offset in it, less ``shift``, is an
+    offset in the file as written.
+    """
+
+    def __init__(self, padded: str, path: str, first_line: int = 1, first_offset: int = 0):
         self.path = path
-        self.bom = text.startswith("\ufeff")
-        body = text[1:] if self.bom else text
-        # The leading newline lets a comment or blank line open the file; the
-        # trailing one closes the last line for the indenter.
-        self.padded = "\n" + body + ("" if body.endswith("\n") else "\n")
-        self.shift = 1 - (1 if self.bom else 0)
+        self.padded = padded
+        self.base = first_line - 1
+        self.shift = 1 - first_offset
         # Offsets come from line and column in the text as written: after error
         # recovery has set lines aside, the parser's own offsets are shifted.
         self.starts = [0]
-        i = self.padded.find("\n")
+        i = padded.find("\n")
         while i != -1:
             self.starts.append(i + 1)
-            i = self.padded.find("\n", i + 1)
+            i = padded.find("\n", i + 1)
+
+    @classmethod
+    def of_file(cls, text: str, path: str) -> "_Source":
+        bom = text.startswith("\ufeff")
+        body = text[1:] if bom else text
+        # The trailing newline closes the last line for the indenter.
+        return cls("\n" + body + ("" if body.endswith("\n") else "\n"), path, 1, 1 if bom else 0)
 
     def offset(self, line: int, column: int) -> int:
         return self.starts[min(line, len(self.starts)) - 1] + column - 1 - self.shift
 
     def span(self, line: int, column: int, end_line: int, end_column: int) -> A.Span:
-        return A.Span(self.path, line - 1, column, end_line - 1, end_column,
+        base = self.base - 1
+        return A.Span(self.path, line + base, column, end_line + base, end_column,
                       self.offset(line, column), self.offset(end_line, end_column))
 
     def tok(self, t) -> A.Span:
@@ -160,14 +172,36 @@ class _Source:
         # A token on one line (every token the builder reads): its length is its width.
         start = self.starts[line - 1] + column - 1 - self.shift
         width = t.end_column - column
-        return _tuple_new(_Span, (self.path, line - 1, column, line - 1, column + width, start, start + width))
+        line += self.base - 1
+        return _tuple_new(_Span, (self.path, line, column, line, column + width, start, start + width))
+
+
+class BlockResult(NamedTuple):
+    """What one block's parse gives: its items and its diagnostics, by kind.
+
+    ``parse`` lists a file's diagnostics as the whole-file parser did: the
+    tab errors, then every block's syntax errors, then every block's
+    indentation errors, then every block's errors found while building the
+    tree. ``errors`` counts the syntax errors (against the file's cap);
+    ``capped`` says the cap was reached in this block, so that no later block
+    is read.
+    """
+    items: tuple
+    syntax: tuple
+    dedents: tuple
+    built: tuple
+    errors: int
+    capped: bool
 
 
 def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic]]:
-    """Parse KlingScript source into a Document and syntax diagnostics."""
-    from lark.exceptions import UnexpectedInput
+    """Parse KlingScript source into a Document and syntax diagnostics.
 
-    src = _Source(text, path)
+    The text is cut into its top-level blocks (``blocks.ranges``) and each
+    block is parsed on its own by ``parse_block``, so a syntax error is
+    recovered from by re-reading its block only.
+    """
+    src = _Source.of_file(text, path)
     diags: list[Diagnostic] = []
     if "\x00" in text:
         # Point at the first NUL byte (the span must lie inside the file).
@@ -183,11 +217,58 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
 
     _scan_tabs(src, lines, diags)
     comments = _scan_comments(src, lines)
+    results = []
+    budget = _MAX_SYNTAX_ERRORS
+    for start, end in blocks.ranges(lines, 1, len(lines) - 1):
+        if start > 1 or starts_block(lines[start]) or not all(map(is_blank, lines[start:end])):
+            result = parse_block("\n".join(lines[start:end]) + "\n", start, src.offset(start + 1, 1),
+                                 path, budget)
+            results.append(result)
+            budget -= result.errors
+            if result.capped:
+                break
+    return assemble(path, text, len(lines) - 2, diags, comments, results)
 
+
+def assemble(path: str, text: str, line_count: int, diags: list[Diagnostic], comments: list[A.Comment],
+             results: list[BlockResult]) -> tuple[A.Document, list[Diagnostic]]:
+    """The Document of a file from its blocks' results, in order, and its diagnostics.
+
+    ``diags`` holds the diagnostics found in the file as a whole (tabs), and
+    is extended.
+    """
+    items = []
+    for r in results:
+        items.extend(r.items)
+    for kind in (1, 2, 3):  # syntax, dedents, built
+        for r in results:
+            diags.extend(r[kind])
+    end_line = max(1, line_count)
+    doc_span = A.Span(path, 1, 1, end_line + 1, 1, 0, len(text))
+    return A.Document(path, tuple(items), tuple(comments), doc_span), diags
+
+
+def parse_block(block: str, first_line: int, first_offset: int, path: str,
+                budget: int = _MAX_SYNTAX_ERRORS) -> BlockResult:
+    """Parse one block: its lines, each ended by "\\n", starting at file line ``first_line``
+    (1-based) and file offset ``first_offset``.
+
+    Every span is in the file's coordinates. A syntax error sets aside lines
+    of this block only (the line and the lines indented under it) and the
+    block is read again. ``budget`` is how many syntax errors the file may
+    still report; when this block reaches it, the rest of the block is set
+    aside and the result is ``capped``.
+    """
+    from lark.exceptions import UnexpectedInput
+
+    src = _Source("\n" + block, path, first_line, first_offset)
+    lines = src.padded.split("\n")
+    syntax: list[Diagnostic] = []
     parser = get_parser()
     blanked: set[int] = set()
     tree = None
     errors = 0
+    capped = False
     while True:
         current = "\n".join(lines)
         try:
@@ -198,38 +279,47 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
         except UnexpectedInput as e:
             errors += 1
             diag, line_no = _describe_error(e, src, lines)
-            diags.append(diag)
-            if errors >= _MAX_SYNTAX_ERRORS:
-                diags.append(make("KLS100", diag.span, "too many syntax errors; the rest of the file was not read",
-                                  help="fix the errors above and run klingc check again"))
+            syntax.append(diag)
+            if errors >= budget:
+                capped = True
+                syntax.append(too_many_errors(diag.span))
                 for i in range(line_no - 1, len(lines)):
                     lines[i] = ""
                 continue
             if not _blank_block(lines, line_no, blanked):
-                # Nothing left to set aside: give up on the rest of the file.
+                # Nothing left to set aside: give up on the rest of the block.
                 for i in range(len(lines)):
                     lines[i] = ""
         except Exception as e:  # a fault in the parser itself: report, never crash
-            diags.append(make("KLS100", src.span(2, 1, 2, 1),
-                              f"the parser could not read this file ({type(e).__name__})"))
+            syntax.append(make("KLS100", src.span(2, 1, 2, 1),
+                               f"the parser could not read this file ({type(e).__name__})"))
             tree = None
             bad_dedents = []
             break
 
+    dedents = dedent_errors(src, lines, bad_dedents)
+    built: list[Diagnostic] = []
+    items = _Builder(src, lines, built).document(tree) if tree is not None else ()
+    return BlockResult(tuple(items), tuple(syntax), tuple(dedents), tuple(built), errors, capped)
+
+
+def too_many_errors(span: A.Span) -> Diagnostic:
+    return make("KLS100", span, "too many syntax errors; the rest of the file was not read",
+                help="fix the errors above and run klingc check again")
+
+
+def dedent_errors(src: _Source, lines: list[str], bad_dedents: list) -> list[Diagnostic]:
+    """KLS101 for each line the indenter found dedented to no enclosing level."""
+    out = []
     for (pline, indent, expected) in bad_dedents:
         text_line = lines[pline - 1] if pline - 1 < len(lines) else ""
         width = len(text_line) - len(text_line.lstrip(" \t"))
         span = _line_span(src, pline, 1, width + 1)
-        diags.append(make("KLS101", span,
-                          f"this line is indented by {indent} but no enclosing block is; "
-                          f"the block around it is indented by {expected}",
-                          help="indent it exactly as far as the lines of the block it belongs to"))
-
-    builder = _Builder(src, lines, diags)
-    items = builder.document(tree) if tree is not None else ()
-    end_line = max(1, len(lines) - 2)
-    doc_span = A.Span(path, 1, 1, end_line + 1, 1, 0, len(text))
-    return A.Document(path, tuple(items), tuple(comments), doc_span), diags
+        out.append(make("KLS101", span,
+                        f"this line is indented by {indent} but no enclosing block is; "
+                        f"the block around it is indented by {expected}",
+                        help="indent it exactly as far as the lines of the block it belongs to"))
+    return out
 
 
 def _line_span(src: _Source, pline: int, col: int, end_col: int) -> A.Span:
@@ -262,12 +352,12 @@ def _blank_block(lines: list[str], pline: int, blanked: set[int]) -> bool:
     """Set aside padded line ``pline`` and the lines indented under it."""
     idx = pline - 1
     # Skip forward to a line that still has content.
-    while 0 <= idx < len(lines) and (not lines[idx].strip() or idx in blanked):
+    while 0 <= idx < len(lines) and (is_blank(lines[idx]) or idx in blanked):
         idx += 1
     if not (0 <= idx < len(lines)):
         # Fall back to the last line with content.
         idx = len(lines) - 1
-        while idx >= 0 and not lines[idx].strip():
+        while idx >= 0 and is_blank(lines[idx]):
             idx -= 1
         if idx < 0:
             return False
@@ -278,7 +368,7 @@ def _blank_block(lines: list[str], pline: int, blanked: set[int]) -> bool:
     j = idx + 1
     while j < len(lines):
         nxt = lines[j]
-        if nxt.strip() and not nxt.lstrip(" \t").startswith("#"):
+        if not is_blank(nxt) and not nxt.lstrip(" \t").startswith("#"):
             if len(nxt) - len(nxt.lstrip(" \t")) <= indent:
                 break
             lines[j] = ""
@@ -362,7 +452,7 @@ def _closed(text: str) -> bool:
     """Whether the string starting ``text`` closes on this line."""
     if text.startswith("\u201c"):
         return "\u201d" in text
-    return re.match(r'"(?:[^"\\\r\n]|\\.)*"', text) is not None
+    return STRAIGHT_STRING_RE.match(text) is not None
 
 
 def _enclosing_kind(lines: list[str], pline: int) -> str:
@@ -371,12 +461,12 @@ def _enclosing_kind(lines: list[str], pline: int) -> str:
     indent = len(line) - len(line.lstrip(" \t"))
     for i in range(pline - 2, -1, -1):
         prev = lines[i]
-        if not prev.strip() or prev.lstrip().startswith("#"):
+        if is_blank(prev) or prev.lstrip(" \t").startswith("#"):
             continue
         p_indent = len(prev) - len(prev.lstrip(" \t"))
         if p_indent < indent:
             head = prev.strip()
-            if re.match(r"(character|location|prop)\b", head):
+            if ELEMENT_HEAD_RE.match(head):
                 return "element"
             if head.startswith("scene"):
                 return "scene"
@@ -397,25 +487,14 @@ def _expected_clause(expected: set[str], lines: list[str], pline: int) -> str:
 # ---------------------------------------------------------------------------
 # Building the AST
 
-_REF_RE = re.compile(r"(?<![\w@])@([^\W\d_]\w*)")
-_SHOT_RE = re.compile(r"Shot[ \t]+(?P<num>[^\s:(]+)[ \t]*(?P<dur>\([^)\r\n]*\))?[ \t]*:[ \t]*(?P<text>.*?)[ \t]*$")
-_DUR_RE = re.compile(r"\(\s*(\d+)\s*s\s*\)$")
-_DIALOGUE_RE = re.compile(r'(?P<who>@[^\W\d_]\w*|[^(:]*?)[ \t]*(?P<dir>\([^)\r\n]*\))?[ \t]*:[ \t]*'
-                          r'(?P<str>"(?:[^"\\\r\n]|\\.)*"|\u201c[^\u201d\r\n]*\u201d)(?:[ \t]*(?P<comment>#.*?))?[ \t]*$')
-# An action line that is really a dialogue line whose string never closes.
-_OPEN_DIALOGUE_RE = re.compile(r'(?:@[^\W\d_]\w*|[^\W\d_a-z][\w.\'\u2019-]*(?:[ \t]+[^\W\d_a-z][\w.\'\u2019-]*){0,2})'
-                               r'[ \t]*(?:\([^)\r\n]*\))?[ \t]*:[ \t]*(?=["\u201c])')
-_KEY_RE = re.compile(r"([a-z][a-z_]*(?:[ \t]+frame)?)[ \t]*:")
+def _with_lines(shot: A.Shot, lines: list) -> A.Shot:
+    """``shot`` with ``lines`` added after its own (built once, however many there are)."""
+    return shot._replace(lines=shot.lines + tuple(lines), span=shot.span.to(lines[-1].span))
 
 
 def parse_duration(text: str, span: A.Span) -> A.Duration:
-    m = _DUR_RE.match(text)
+    m = DURATION_RE.match(text)
     return A.Duration(text, int(m.group(1)) if m else None, span)
-
-
-_ESCAPE_RE = re.compile(r"\\([\"\\])")
-# "Shot 3 (4s) text" without the colon: an action line that meant to be a shot.
-_SHOT_WITHOUT_COLON_RE = re.compile(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?")
 
 
 def unescape(raw: str) -> tuple[str, bool]:
@@ -424,7 +503,7 @@ def unescape(raw: str) -> tuple[str, bool]:
     body = raw[1:-1]
     if "\\" not in body:
         return body, False
-    return _ESCAPE_RE.sub(r"\1", body), False
+    return ESCAPE_RE.sub(r"\1", body), False
 
 
 class _Builder:
@@ -447,7 +526,8 @@ class _Builder:
         src, line, column = self.src, tok.line, tok.column
         start = src.starts[line - 1] + column - 1 - src.shift
         end = start + len(text)
-        return text, _tuple_new(_Span, (src.path, line - 1, column, line - 1, column + len(text), start, end))
+        line += src.base - 1
+        return text, _tuple_new(_Span, (src.path, line, column, line, column + len(text), start, end))
 
     def text(self, tok) -> A.Text:
         raw, span = self.line(tok)
@@ -460,7 +540,7 @@ class _Builder:
         if "@" not in text:
             return ()
         return tuple(A.Ref(m.group(1), span.sub(m.start(), m.end() - m.start()))
-                     for m in _REF_RE.finditer(text))
+                     for m in REF_RE.finditer(text))
 
     def string(self, tok) -> A.Str:
         value, curly = unescape(str(tok))
@@ -488,7 +568,7 @@ class _Builder:
 
     def setting(self, tree) -> A.Setting:
         key_tok = tree.children[0]
-        m = _KEY_RE.match(str(key_tok))
+        m = KEY_RE.match(str(key_tok))
         key_raw = m.group(1) if m else str(key_tok).rstrip(": \t")
         key = " ".join(key_raw.split())
         key_span = self.span(key_tok).sub(0, len(key_raw))
@@ -519,7 +599,7 @@ class _Builder:
         return A.Use(path, comment, self._line_start(path.span).to(path.span))
 
     def _line_start(self, span: A.Span) -> A.Span:
-        line = self.lines[span.line]  # padded index = file line
+        line = self.lines[span.line - self.src.base]  # padded index = file line - base
         col = len(line) - len(line.lstrip(" \t")) + 1
         offset = span.start - (span.column - col)
         return A.Span(span.file, span.line, col, span.line, col, offset, offset)
@@ -556,6 +636,7 @@ class _Builder:
         settings: list[A.Setting] = []
         preamble: list = []
         shots: list[A.Shot] = []
+        after_shot: list = []  # lines at scene indentation after the last shot (KLS101), which it takes
         phase = 0  # 0 settings, 1 preamble, 2 shots
         for c in items:
             kind = c.data
@@ -575,6 +656,9 @@ class _Builder:
                 else:
                     line = self.setting_as_action(s)
             elif kind == "shot":
+                if after_shot:
+                    shots[-1] = _with_lines(shots[-1], after_shot)
+                    after_shot = []
                 shots.append(self.shot(c))
                 phase = 2
                 continue
@@ -588,11 +672,12 @@ class _Builder:
                     "KLS101", self._line_start(line.span).to(line.span),
                     f"this line comes after Shot {last.number_text} but is not indented under it",
                     help=f"indent it under `Shot {last.number_text}`, or move it above the first shot"))
-                shots[-1] = A.Shot(last.number, last.number_text, last.number_span, last.duration, last.text,
-                                   last.lines + (line,), last.head_span, last.span.to(line.span))
+                after_shot.append(line)
                 continue
             phase = 1
             preamble.append(line)
+        if after_shot:
+            shots[-1] = _with_lines(shots[-1], after_shot)
         ends = [head_span] + [s.span for s in settings] + [l.span for l in preamble] + [s.span for s in shots]
         last = max(ends, key=lambda s: s.end)
         return A.Scene(title, duration, location, tuple(settings), tuple(preamble), tuple(shots),
@@ -602,12 +687,12 @@ class _Builder:
         t = self.text(tok)
         value = t.value
         # A dialogue line whose string never closes (the pattern needs an opening quote).
-        m = _OPEN_DIALOGUE_RE.match(value) if ('"' in value or "\u201c" in value) else None
+        m = DIALOGUE_START_RE.match(value) if ('"' in value or "\u201c" in value) else None
         if m and not _closed(t.value[m.end():]):
             close = "\u201d" if t.value[m.end()] == "\u201c" else "\""
             self.diags.append(make("KLS102", t.span.sub(m.end(), len(t.value) - m.end()),
                                    "this string is never closed", help=f"end it with {close} on the same line"))
-        m = _SHOT_WITHOUT_COLON_RE.match(value) if value.startswith("Shot") else None
+        m = SHOT_WITHOUT_COLON_RE.match(value) if value.startswith("Shot") else None
         if m and not t.value[m.end():].lstrip().startswith(":"):
             head = m.group(0).rstrip()
             self.diags.append(make("KLS100", t.span.sub(0, len(head)), "a shot header needs a `:` after it",
@@ -630,7 +715,7 @@ class _Builder:
 
     def setting_as_action(self, s: A.Setting) -> A.Action:
         """A ``word: text`` line that is not a setting is an action line."""
-        line = self.lines[s.span.line]
+        line = self.lines[s.span.line - self.src.base]
         start = self._line_start(s.key_span)
         raw = line[start.column - 1:].rstrip()
         span = start.sub(0, len(raw))
@@ -639,7 +724,7 @@ class _Builder:
 
     def shot(self, tree) -> A.Shot:
         head, head_span = self.line(tree.children[0])
-        m = _SHOT_RE.match(head)
+        m = SHOT_RE.match(head)
         num_text = m.group("num")
         number = int(num_text) if num_text.isdecimal() else None  # not "²", which int() refuses
         number_span = head_span.sub(m.start("num"), len(num_text))
@@ -677,7 +762,7 @@ class _Builder:
 
     def dialogue(self, tok) -> A.Dialogue:
         text, tok_span = self.line(tok)
-        m = _DIALOGUE_RE.match(text)
+        m = DIALOGUE_RE.match(text)
         who, how, raw, note = m.group("who", "dir", "str", "comment")
         who_span = tok_span.sub(0, len(who))
         if who[0] == "@":
