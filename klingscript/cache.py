@@ -21,9 +21,7 @@ cache keeps both:
 
 Where: ``$XDG_CACHE_HOME/klingscript`` (by default ``~/.cache/klingscript``);
 ``KLINGSCRIPT_NO_CACHE=1`` turns the cache off. Entries are written atomically
-(a temporary file, then a rename; on the command line, a parse result is
-written by a helper process while the checks go on: ``parallel.py``); an
-entry that cannot be read, is corrupt or
+(a temporary file, then a rename); an entry that cannot be read, is corrupt or
 belongs to another key is a miss, and a cache that cannot be written is no
 error. At most ``MAX_ENTRIES`` parse results are kept; the least recently used
 go first. Entries are read with ``pickle`` restricted to the syntax tree's and
@@ -93,10 +91,7 @@ def parse(text: str, path: str):
         _touch(entry)
         return doc, list(diags)
     doc, diags = parse_text(text, path)
-    # Pickling a long script's tree takes about half as long as parsing it: on the
-    # command line a helper process writes the entry while the checks go on.
-    from . import parallel
-    parallel.in_background(_store_and_prune, entry, key, (doc, diags))
+    _store_and_prune(entry, key, (doc, diags))
     return doc, diags
 
 
@@ -236,13 +231,11 @@ class BuildMemo:
         self.new.setdefault(key, {})[_job_place(job)] = outputs
 
     def save(self) -> None:
-        """Keep this build's scenes (in a helper process when one can run alongside)."""
+        """Keep this build's scenes."""
         if self.new == self.stored:
             _touch(self.entry)   # used: kept longer than the memos of scripts not built lately
             return
-        from . import parallel
-
-        parallel.in_background(_store_and_prune, self.entry, "build-outputs", self.new, MAX_BUILDS)
+        _store_and_prune(self.entry, "build-outputs", self.new, MAX_BUILDS)
 
 
 def _job_place(job):

@@ -66,13 +66,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     import gc
 
-    from . import parallel
-
     # A compile makes hundreds of thousands of small objects and few cycles: the
     # cyclic collector runs much less often (as mypy does), which saves ~40 ms on a
     # feature-length script.
     gc.set_threshold(200_000, 30, 30)
-    parallel.enable()
     try:
         return args._run(args)
     except KeyboardInterrupt:
@@ -83,6 +80,3 @@ def main(argv: Optional[list[str]] = None) -> int:
     except Exception as e:  # never a traceback
         print(f"klingc: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         return 3
-    finally:
-        parallel.wait_all()
-        parallel.disable()

@@ -110,14 +110,13 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
         if has_errors(diags):
             _print_diagnostics(diags, program)
             raise Stop(1)
-    from .. import cache, parallel
+    from .. import cache
     from ..backends.prompts import Renderer, TemplateError
     from ..planner import finish
     # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
     memo = cache.build_memo(program, templates, pricing_path) if requests else None
     try:
-        plan = finish(plan, renderer or Renderer, workers=parallel.workers(len(plan.jobs)),
-                      requests=requests, texts=texts, memo=memo)
+        plan = finish(plan, renderer or Renderer, requests=requests, texts=texts, memo=memo)
     except TemplateError as e:
         print(f"klingc: template error: {e}", file=sys.stderr)
         raise Stop(2)
@@ -228,7 +227,7 @@ def build_files(out) -> dict[str, str]:
 
 def run(args) -> int:
     try:
-        # The requests' JSON texts are made along with them (by a helper, on more than one core).
+        # The requests' JSON texts are made along with them.
         program, plan, out = compile_outputs(args, texts=True)
     except Stop as s:
         return s.code

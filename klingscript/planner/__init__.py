@@ -730,17 +730,13 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
     return Plan(production, tuple(jobs), tuple(diags), pricing)
 
 
-def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts: bool = False,
-           memo=None) -> Plan:
+def finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, memo=None) -> Plan:
     """Render every job's prompts and web-app page from the templates, and measure them again.
 
     ``renderer``: a renderer, or a function that makes one (called only if a
     prompt is to be rendered). ``requests``: also build each job's request
     (``Job.built``) and each element's (``Plan.built_elements``), which
-    ``plan_json`` then takes, with their JSON texts if ``texts``. With
-    ``workers`` > 1 a forked helper (``parallel.py``) builds the requests
-    while this process renders the prompts: it imports pydantic meanwhile,
-    and takes each job as soon as its prompts are made. ``memo``
+    ``plan_json`` then takes, with their JSON texts if ``texts``. ``memo``
     (``cache.BuildMemo``, with ``requests``): the jobs of scenes unchanged
     since the last build are taken from it, and the others put in it. The
     result is the same in every case.
@@ -749,11 +745,11 @@ def finish(plan: Plan, renderer, workers: int = 1, requests: bool = False, texts
 
     with collector_paused():
         if memo is not None and requests:
-            return _finish_with_memo(plan, renderer, workers, texts, memo)
-        return _finish_jobs(plan, renderer, workers, requests, texts)
+            return _finish_with_memo(plan, renderer, texts, memo)
+        return _finish(plan, renderer, requests, texts)
 
 
-def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> Plan:
+def _finish_with_memo(plan: Plan, renderer, texts: bool, memo) -> Plan:
     jobs = list(plan.jobs)
     missed = []
     for i, job in enumerate(jobs):
@@ -767,10 +763,8 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
     which = _element_profiles(plan)
     elements = memo.elements(which)
     if missed:
-        from .. import parallel
-
         sub = plan._replace(jobs=tuple(jobs[i] for i in missed), diagnostics=())
-        done = _finish_jobs(sub, renderer, parallel.workers(len(missed)) if workers > 1 else 1, True, texts)
+        done = _finish(sub, renderer, True, texts)
         for i, job in zip(missed, done.jobs):
             jobs[i] = job
         diags.extend(done.diagnostics)
@@ -789,51 +783,6 @@ def _finish_with_memo(plan: Plan, renderer, workers: int, texts: bool, memo) -> 
 def _texted(built: tuple) -> tuple:
     """A built request (request, id, problems, text) with its JSON text."""
     return built if built[3] is not None else (*built[:3], dump_json(built[0]))
-
-
-def _finish_jobs(plan: Plan, renderer, workers: int, requests: bool, texts: bool) -> Plan:
-    """``finish`` without a memo."""
-    if not requests or workers <= 1 or len(plan.jobs) < 2:
-        return _finish(plan, renderer, requests, texts)
-    from .. import parallel
-
-    try:
-        helper = parallel.Feeder(_build_requests, plan, texts)
-    except OSError:
-        return _finish(plan, renderer, requests, texts)
-    sending = [True]
-
-    def send(i: int, job: Job) -> None:
-        if sending[0]:
-            try:
-                helper.send((i, job.prompt, job.multi_prompt))
-            except OSError:   # the helper is gone: its requests are built below
-                sending[0] = False
-
-    done = _finish(plan, renderer, on_job=send)
-    try:
-        elements, built = helper.result()
-    except (parallel.HelperFailed, OSError, EOFError):
-        elements, built = None, {}
-    jobs = [job._replace(built=built.get(i)) for i, job in enumerate(done.jobs)]
-    return _with_requests(done._replace(jobs=tuple(jobs), built_elements=elements), texts)
-
-
-def _build_requests(items, plan: Plan, texts: bool):
-    """In the helper: element requests, then each job's as its prompts arrive (index -> built)."""
-    from ..backends import requests as _  # noqa: F401  (pydantic: imported while the prompts render)
-
-    try:
-        elements = _element_requests(plan)
-    except Exception:  # built again by plan_json, which reports the problem
-        elements = None
-    built = {}
-    for i, prompt, multi in items:
-        try:
-            built[i] = _job_requests([plan.jobs[i]._replace(prompt=prompt, multi_prompt=multi)], texts)[0]
-        except Exception:
-            built[i] = None
-    return elements, built
 
 
 def _with_requests(plan: Plan, texts: bool) -> Plan:
@@ -861,7 +810,7 @@ def _all_built(plan: Plan, texts: bool) -> tuple[list, tuple]:
     return built, elements
 
 
-def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, on_job=None) -> Plan:
+def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False) -> Plan:
     if isinstance(renderer, type) or not hasattr(renderer, "webapp"):   # what makes the renderer
         renderer = renderer()
     jobs: list[Job] = []
@@ -873,8 +822,6 @@ def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, o
             planner = planners[job.scene.number] = ScenePlanner(job.scene, plan.production, renderer,
                                                                 plan.pricing)
         jobs.append(planner.finish(job))
-        if on_job is not None:
-            on_job(len(jobs) - 1, jobs[-1])
     for planner in planners.values():
         diags.extend(planner.diags)
     done = plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags))
