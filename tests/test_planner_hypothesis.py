@@ -23,7 +23,9 @@ from klingscript.backends.prompts import Renderer
 from klingscript.compiler import check
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import lower
-from klingscript.planner import ScenePlanner, load_pricing, make_plan, split
+from klingscript.planner.pricing import load_pricing
+from klingscript.planner.scene import ScenePlanner, make_plan
+from klingscript.planner.split import split
 
 WORDS = ("the", "rain", "falls", "on", "a", "quiet", "street", "while", "neon", "signs", "flicker",
          "slowly", "camera", "pans", "across", "crowded", "market", "stalls", "lanterns", "glow")

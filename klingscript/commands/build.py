@@ -57,13 +57,13 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     """Check the script and plan it; print diagnostics and raise Stop on errors.
 
     Returns (program, plan). ``requests``/``texts``: build the jobs' requests
-    (and their JSON texts) along with their prompts (see ``plan.finish``).
+    (and their JSON texts) along with their prompts (see ``backends.emit.finish``).
     """
     from ..compiler import check
     from ..diagnostics.model import Severity, has_errors, sort_key
     from ..project import InputError
 
-    from ..planner import PricingError, load_pricing
+    from ..planner.pricing import PricingError, load_pricing
 
     try:
         pricing = load_pricing(pricing_path) if pricing_path else None
@@ -97,7 +97,7 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
     if plan is None or custom:
         from ..backends.prompts import TemplateError
         from ..lower import lower
-        from ..planner import make_plan
+        from ..planner.scene import make_plan
         try:
             plan = make_plan(lower(program), renderer, pricing)
         except TemplateError as e:
@@ -112,7 +112,7 @@ def compile_plan(args, pricing_path=None, requests: bool = False, texts: bool = 
             raise Stop(1)
     from .. import cache
     from ..backends.prompts import Renderer, TemplateError
-    from ..planner import finish
+    from ..backends.emit import finish
     # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
     memo = cache.build_memo(program, templates, pricing_path) if requests else None
     try:
@@ -147,7 +147,7 @@ def outputs(plan, program, texts: bool = False):
 
     ``texts``: also the requests' JSON texts (``build`` writes them)."""
     from ..diagnostics.codes import make
-    from ..planner import plan_json
+    from ..backends.emit import plan_json
 
     out = plan_json(plan, texts=texts)
     if out.problems:
@@ -212,7 +212,7 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def build_files(out) -> dict[str, str]:
-    from ..planner import dump_json as dump
+    from ..backends.emit import dump_json as dump
 
     files: dict[str, str] = {}
     done: dict = {}

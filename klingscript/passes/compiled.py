@@ -33,7 +33,7 @@ def run(program: Program) -> list[Diagnostic]:
     if not clean:
         return []
     from ..lower import lower
-    from ..planner import make_plan
+    from ..planner.scene import make_plan
     from ..project import collector_paused
 
     with collector_paused():
