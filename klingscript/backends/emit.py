@@ -35,12 +35,9 @@ def finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, me
     since the last build are taken from it, and the others put in it. The
     result is the same in every case.
     """
-    from ..project import collector_paused
-
-    with collector_paused():
-        if memo is not None and requests:
-            return _finish_with_memo(plan, renderer, texts, memo)
-        return _finish(plan, renderer, requests, texts)
+    if memo is not None and requests:
+        return _finish_with_memo(plan, renderer, texts, memo)
+    return _finish(plan, renderer, requests, texts)
 
 
 def _finish_with_memo(plan: Plan, renderer, texts: bool, memo) -> Plan:
@@ -279,15 +276,6 @@ class Output(NamedTuple):
     texts: dict = {}             # job id -> the request's JSON text (when asked for)
 
 
-def plan_json(plan: Plan, texts: bool = False) -> Output:
-    """``plan.json``, the requests and the prompt pages; requests are built through the models
-    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
-    from ..project import collector_paused
-
-    with collector_paused():
-        return _plan_json(plan, texts)
-
-
 def _job_requests(jobs, texts: bool) -> list:
     """(request, job id, problems, JSON text or None) of each job."""
     if not jobs:
@@ -341,7 +329,9 @@ def _element_requests(plan: Plan) -> tuple:
     return tuple(out)
 
 
-def _plan_json(plan: Plan, texts: bool) -> Output:
+def plan_json(plan: Plan, texts: bool = False) -> Output:
+    """``plan.json``, the requests and the prompt pages; requests are built through the models
+    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
     built, elements = _all_built(plan, texts)
     production = plan.production
     problems: list = []

@@ -34,9 +34,7 @@ def run(program: Program) -> list[Diagnostic]:
         return []
     from ..lower import lower
     from ..planner.scene import make_plan
-    from ..project import collector_paused
 
-    with collector_paused():
-        plan = make_plan(lower(program, scenes=clean))
+    plan = make_plan(lower(program, scenes=clean))
     program.plan = plan  # reused by `klingc build` when it renders with the same templates
     return list(plan.diagnostics)
