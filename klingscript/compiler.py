@@ -117,7 +117,7 @@ def lower_clean(program: Program, diagnostics: list[Diagnostic], whole: bool = F
 
 def _plan(production, renderer, prices):
     from .backends.prompts import TemplateError
-    from .planner import make_plan
+    from .planner.scene import make_plan
 
     try:
         return make_plan(production, renderer, prices)
@@ -130,7 +130,7 @@ def _emit(c: Compilation, renderer, emit: str, texts: bool, memo: bool,
     """Render the prompts (and with ``OUTPUTS`` the requests and plan.json) of a clean plan."""
     from . import cache
     from .backends.prompts import Renderer, TemplateError
-    from .planner import finish
+    from .backends.emit import finish
 
     requests = emit == OUTPUTS
     # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
@@ -153,7 +153,7 @@ def _emit(c: Compilation, renderer, emit: str, texts: bool, memo: bool,
 
 
 def _output(plan, texts: bool):
-    from .planner import plan_json
+    from .backends.emit import plan_json
 
     return plan_json(plan, texts=texts)
 
@@ -177,7 +177,7 @@ def _api_problems(output) -> list[Diagnostic]:
 def _pricing(path: Optional[str]):
     if not path:
         return None
-    from .planner import PricingError, load_pricing
+    from .planner.pricing import PricingError, load_pricing
 
     try:
         return load_pricing(path)

@@ -9,9 +9,7 @@ unsaved editor buffers instead of the disk.
 
 from __future__ import annotations
 
-import gc
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
@@ -103,30 +101,10 @@ class Loader:
         return cache.parse(text, display)
 
 
-@contextmanager
-def collector_paused():
-    """Pause Python's cyclic garbage collector for a while.
-
-    Parsing a feature-length script or planning its jobs makes a few hundred
-    thousand objects and no reference cycles; the collector, which runs every
-    few hundred allocations, would walk the growing heap of them again and
-    again (a few percent of the time of ``klingc check``). Garbage is still
-    freed at once by reference counting.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_program(path: str | os.PathLike, *, allow_outside: bool = False,
                  loader: Optional[Loader] = None, display: Optional[str] = None) -> Program:
     """Parse ``path`` and every file it uses (recursively); resolve nothing yet."""
-    with collector_paused():
-        return _load_program(path, allow_outside, loader or Loader(), display)
+    return _load_program(path, allow_outside, loader or Loader(), display)
 
 
 def _load_program(path: str | os.PathLike, allow_outside: bool, loader: Loader,

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES
+from klingscript.backends.emit import content_id, finish, plan_json
 from klingscript.backends.prompts import PlainRenderer, Renderer
 from klingscript.compiler import OUTPUTS, PROMPTS, check, compile_script
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import Mention, Speech, lower
-from klingscript.planner import content_id, finish, load_pricing, make_plan, plan_json
+from klingscript.planner.pricing import load_pricing
+from klingscript.planner.scene import make_plan
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
 
@@ -286,7 +288,7 @@ def test_dialogue_is_written_as_kling_writes_it():
 
 def test_plain_renderer_writes_what_the_templates_write():
     """The planner measures prompts with PlainRenderer; the templates write them."""
-    from klingscript.planner import ScenePlanner
+    from klingscript.planner.scene import ScenePlanner
 
     count = 0
     for path in EXAMPLE_FILES:

@@ -5,9 +5,11 @@ consecutive jobs is tried; the valid ones are those whose every job satisfies
 the model profile, measured exactly: durations, shots per structured job,
 reference inputs, and the real prompt lengths rendered from the Jinja2
 templates. The planner (which measures prompts with its fast plain renderer
-and bounds) must find the same number of jobs, with every constraint holding,
-every shot exactly once and in order, and the same balance (longest job, sum
-of squared durations) as the best brute-force split.
+and bounds) must find exactly the split that the brute force finds best in the
+documented order (``klingscript/planner/split.py``): the fewest jobs, then the
+smallest longest job, then the smallest sum of squared durations, then the
+earlier jobs get the extra shots (the last job starts latest, then the one
+before it, and so on).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from klingscript.backends.prompts import Renderer
 from klingscript.compiler import check
 from klingscript.diagnostics.model import Severity
 from klingscript.lower import lower
-from klingscript.planner import ScenePlanner, load_pricing, make_plan, split
+from klingscript.planner.pricing import load_pricing
+from klingscript.planner.scene import ScenePlanner, make_plan
+from klingscript.planner.split import split
 
 WORDS = ("the", "rain", "falls", "on", "a", "quiet", "street", "while", "neon", "signs", "flicker",
          "slowly", "camera", "pans", "across", "crowded", "market", "stalls", "lanterns", "glow")
@@ -42,15 +46,21 @@ def compositions(n: int):
         yield groups
 
 
+def order(durations, groups) -> tuple:
+    """A split's place in the documented order of preference (smaller is better): the number
+    of jobs, the longest job, the sum of squared durations, then the jobs' starts from the
+    last job back, latest first."""
+    sums = [sum(durations[i:j]) for i, j in groups]
+    return (len(groups), max(sums), sum(s * s for s in sums), tuple(-i for i, _ in reversed(groups)))
+
+
 def brute_force(durations, valid):
-    """(fewest jobs, best (longest, sum of squares)) over all valid splits, or None."""
+    """The best valid split in the documented order, tried against every split, or None."""
     best = None
     for groups in compositions(len(durations)):
         if all(valid(i, j) for i, j in groups):
-            sums = [sum(durations[i:j]) for i, j in groups]
-            key = (len(groups), max(sums), sum(s * s for s in sums))
-            if best is None or key < best:
-                best = key
+            if best is None or order(durations, groups) < order(durations, best):
+                best = groups
     return best
 
 
@@ -84,11 +94,7 @@ def test_split_matches_brute_force(case):
     if want is None:
         assert got is None
         return
-    assert got is not None
-    assert [k for i, j in got for k in range(i, j)] == list(range(n))   # each shot once, in order
-    assert all(valid(i, j) for i, j in got)
-    sums = [sum(durations[i:j]) for i, j in got]
-    assert (len(got), max(sums), sum(s * s for s in sums)) == want
+    assert got == want
 
 
 def test_split_breaks_ties_towards_balance():
@@ -107,6 +113,41 @@ def test_split_breaks_ties_towards_balance():
     assert len(groups) == 2 and max(sums) == 14
     assert split([2], ends_for([2])) is None
     assert split([14, 2, 14], ends_for([14, 2, 14])) is None
+
+
+# Each tie-break of the documented order decides one of these cases: given the
+# splits that ``ends`` allows, it alone picks the answer (and the brute force agrees).
+
+def _pinned(durations, ends, want):
+    ends = [list(row) for row in ends]
+    assert brute_force(durations, lambda i, j: j in ends[i]) == want
+    assert split(durations, ends) == want
+
+
+def test_split_fewest_jobs_first():
+    # One 12 s job, though three jobs of 4 s would be shorter and more even.
+    _pinned([4, 4, 4], [[1, 2, 3], [2, 3], [3]], [(0, 3)])
+    # Two jobs (10 s + 10 s) rather than three.
+    _pinned([4, 6, 6, 4], [[1, 2], [2, 3], [3, 4], [4]], [(0, 2), (2, 4)])
+
+
+def test_split_smallest_longest_job_before_squares():
+    # 5 s + 5 s + 1 s (longest 5 s, squares 51) against 6 s + 3 s + 2 s (longest 6 s, squares
+    # 49): the smaller longest job wins although its squares are more.
+    _pinned([5, 1, 3, 1, 1], [[1, 2], [4], [3], [5], [5]], [(0, 1), (1, 4), (4, 5)])
+
+
+def test_split_smallest_sum_of_squares_when_longest_ties():
+    # 6 s + 4 s + 4 s (squares 68) against 6 s + 6 s + 2 s (squares 76), both longest 6 s.
+    _pinned([6, 4, 2, 2], [[1], [2, 3], [4], [4]], [(0, 1), (1, 2), (2, 4)])
+
+
+def test_split_earlier_jobs_get_the_extra_shots():
+    # 6 s + 4 s or 4 s + 6 s: the first job takes the third shot.
+    _pinned([2, 2, 2, 2, 2], [[2, 3], [], [5], [5], []], [(0, 3), (3, 5)])
+    # Three jobs of 3 + 1 + 2 shots or 2 + 3 + 1 (1 s each, equal on every other count): the
+    # last job starts latest, and then the one before it, rather than the first being longest.
+    _pinned([1] * 6, [[2, 3], [], [5], [4], [6], [6]], [(0, 2), (2, 5), (5, 6)])
 
 
 # -- the planner on real scripts, measured with the real templates ---------------------
@@ -209,7 +250,6 @@ def test_planner_matches_brute_force(project, script):
     assert not errors, errors
     groups = [(job.shots[0].number - 1, job.shots[-1].number) for job in plan.jobs]
     assert [s.number for job in plan.jobs for s in job.shots] == list(range(1, n + 1))
-    assert all(valid(i, j) for i, j in groups)
-    sums = [job.duration for job in plan.jobs]
-    assert (len(groups), max(sums), sum(s * s for s in sums)) == want
+    assert groups == want
+    assert [job.duration for job in plan.jobs] == [sum(durations[i:j]) for i, j in want]
     assert [job.part for job in plan.jobs] == list(range(1, len(groups) + 1))

@@ -11,10 +11,10 @@ import pytest
 from conftest import EXAMPLES
 from klingscript.model import profiles
 from klingscript.backends import requests as R
+from klingscript.backends.emit import finish, plan_json
 from klingscript.backends.prompts import Renderer
 from klingscript.backends.rules import validate_request
 from klingscript.compiler import check
-from klingscript.planner import finish, plan_json
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
 MODELS = {"/v1/videos/text2video": R.Text2VideoRequest, "/v1/videos/image2video": R.Image2VideoRequest,

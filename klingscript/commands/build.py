@@ -127,7 +127,7 @@ def _write_file(path: Path, text: str) -> None:
 
 
 def build_files(out) -> dict[str, str]:
-    from ..planner import dump_json as dump
+    from ..backends.emit import dump_json as dump
 
     files: dict[str, str] = {}
     done: dict = {}

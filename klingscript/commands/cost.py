@@ -23,7 +23,7 @@ def add_arguments(p) -> None:
 
 def report(plan, out) -> dict:
     """The figures of ``klingc cost --format json``: the same as plan.json's."""
-    from ..planner import number, rate
+    from ..planner.pricing import number, rate
 
     jobs = []
     for job, entry in zip(plan.jobs, out.plan["jobs"]):

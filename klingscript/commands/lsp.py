@@ -11,9 +11,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .. import parallel
     from ..lsp.server import serve
 
-    parallel.disable()   # a long-lived server with threads: no helper processes
     serve()
     return 0

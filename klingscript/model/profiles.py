@@ -101,16 +101,6 @@ class _Table:
         shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.fields() if k != "source")
         return f"{type(self).__name__}({shown})"
 
-    # Mapping-style reads, for call sites not yet rewired to attributes (the planner).
-    # There is no default: a key the table does not have is an error, never a fallback.
-    def get(self, key: str, default=None):
-        return self[key]
-
-    def __getitem__(self, key: str):
-        if key not in self.fields():
-            raise KeyError(f"[{self.TABLE}] has no `{key}`")
-        return getattr(self, key)
-
 
 class Endpoints(_Table):
     """The paths a model is served at; an empty string: not served there."""

@@ -1,0 +1,388 @@
+"""Writing the plan: prompts rendered from the templates, requests, job ids and plan.json.
+
+``finish`` renders each planned job's prompts and web-app page with the
+Jinja2 templates (``backends/prompts.py``), measures them again (KLS305) and,
+for a build, builds each job's and each element's request through the
+request models (``backends/requests.py``); a build memo (``cache.BuildMemo``)
+gives back the scenes unchanged since the last build. ``plan_json`` makes
+``plan.json``, the requests (``requests/<job id>.json``) and the paste-ready
+prompt pages (``prompts/sceneNN.txt``); ``dump_json`` writes them as stable,
+readable JSON. A job's id is ``content_id`` of its request.
+"""
+
+import json
+from typing import NamedTuple
+
+from ..diagnostics.codes import make
+from ..diagnostics.model import Severity
+from ..planner.jobs import Job, Plan, shots_label
+from ..planner.pricing import number
+from ..planner.scene import ScenePlanner, fix_help
+
+FORMAT_VERSION = "0.1"
+
+
+# -- prompts of the finished jobs ---------------------------------------------------
+
+def finish(plan: Plan, renderer, requests: bool = False, texts: bool = False, memo=None) -> Plan:
+    """Render every job's prompts and web-app page from the templates, and measure them again.
+
+    ``renderer``: a renderer, or a function that makes one (called only if a
+    prompt is to be rendered). ``requests``: also build each job's request
+    (``Job.built``) and each element's (``Plan.built_elements``), which
+    ``plan_json`` then takes, with their JSON texts if ``texts``. ``memo``
+    (``cache.BuildMemo``, with ``requests``): the jobs of scenes unchanged
+    since the last build are taken from it, and the others put in it. The
+    result is the same in every case.
+    """
+    if memo is not None and requests:
+        return _finish_with_memo(plan, renderer, texts, memo)
+    return _finish(plan, renderer, requests, texts)
+
+
+def _finish_with_memo(plan: Plan, renderer, texts: bool, memo) -> Plan:
+    jobs = list(plan.jobs)
+    missed = []
+    for i, job in enumerate(jobs):
+        hit = memo.get(job)
+        if hit is None:
+            missed.append(i)
+        else:
+            prompt, multi, web, built = hit
+            jobs[i] = job._replace(prompt=prompt, multi_prompt=multi, web=web, built=built)
+    diags = list(plan.diagnostics)
+    which = _element_profiles(plan)
+    elements = memo.elements(which)
+    if missed:
+        sub = plan._replace(jobs=tuple(jobs[i] for i in missed), diagnostics=())
+        done = _finish(sub, renderer, True, texts)
+        for i, job in zip(missed, done.jobs):
+            jobs[i] = job
+        diags.extend(done.diagnostics)
+        if elements is None and len(missed) == len(jobs):
+            elements = done.built_elements
+    done = _with_requests(plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags),
+                                        built_elements=elements), texts)
+    if len(diags) == len(plan.diagnostics) and done.built_elements is not None and \
+            all(j.built is not None for j in done.jobs):
+        memo.put_elements(which, done.built_elements)
+        for job in done.jobs:
+            memo.put(job, (job.prompt, job.multi_prompt, job.web, job.built))
+    return done
+
+
+def _texted(built: tuple) -> tuple:
+    """A built request (request, id, problems, text) with its JSON text."""
+    return built if built[3] is not None else (*built[:3], dump_json(built[0]))
+
+
+def _with_requests(plan: Plan, texts: bool) -> Plan:
+    """``plan`` with every request built (those still missing, here), unless it has errors."""
+    if any(d.severity is Severity.ERROR for d in plan.diagnostics):
+        return plan
+    try:
+        built, elements = _all_built(plan, texts)
+    except Exception:  # left to plan_json, which reports it where it belongs
+        return plan
+    return plan._replace(jobs=tuple(j._replace(built=b) for j, b in zip(plan.jobs, built)),
+                         built_elements=elements)
+
+
+def _all_built(plan: Plan, texts: bool) -> tuple[list, tuple]:
+    """Every job's built request (with its JSON text if ``texts``) and the elements':
+    those the plan carries, the others built here."""
+    built = [j.built if j.built is None or not texts else _texted(j.built) for j in plan.jobs]
+    missing = [i for i, b in enumerate(built) if b is None]
+    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
+        built[i] = b
+    elements = plan.built_elements
+    if elements is None:
+        elements = _element_requests(plan)
+    return built, elements
+
+
+def _finish(plan: Plan, renderer, requests: bool = False, texts: bool = False) -> Plan:
+    if isinstance(renderer, type) or not hasattr(renderer, "webapp"):   # what makes the renderer
+        renderer = renderer()
+    jobs: list[Job] = []
+    diags = list(plan.diagnostics)
+    planners: dict = {}
+    for job in plan.jobs:
+        planner = planners.get(job.scene.number)
+        if planner is None:
+            planner = planners[job.scene.number] = ScenePlanner(job.scene, plan.production, renderer,
+                                                                plan.pricing)
+        jobs.append(_render(planner, job))
+    for planner in planners.values():
+        diags.extend(planner.diags)
+    done = plan._replace(jobs=tuple(jobs), diagnostics=tuple(diags))
+    return _with_requests(done, texts) if requests else done
+
+
+def _render(planner: ScenePlanner, job: Job) -> Job:
+    """The job with its prompts rendered by ``planner``'s renderer, and its web-app page; a prompt
+    over the model's limit with these templates is reported in ``planner.diags`` (KLS305)."""
+    scene = planner.scene
+    shots = job.shots
+    i = shots[0].number - 1 if shots else 0
+    j = shots[-1].number if shots else 0
+    api = planner.refs("api", job.kling_elements, job.ref_images)
+    prompt, multi = planner.prompts(i, j, api)
+    web_refs = planner.refs("web")
+    # Without elements with images, web-app prompts read exactly as API prompts.
+    same = not planner.imaged(job.names)
+    if multi:
+        web_multi = multi if same else planner.prompts(i, j, web_refs)[1]
+        blocks = [{"label": f"Shot {idx} ({seconds}s)", "text": text} for idx, text, seconds in web_multi]
+    else:
+        text = prompt if same else planner.prompts(i, j, web_refs)[0]
+        blocks = [{"label": f"Prompt ({job.duration}s)", "text": text}]
+    page = {"part": job.part, "parts": job.parts, "seconds": job.duration,
+            "shot_numbers": [s.number for s in shots], "structured": bool(multi),
+            "elements": ["@" + n for n in planner.imaged(job.names)],
+            "first_frame": job.first_frame.path if job.first_frame else None,
+            "last_frame": job.last_frame.path if job.last_frame else None}
+    web = planner.renderer.webapp(scene, page, blocks, web_refs)
+    label = shots_label(shots) if shots else f'scene "{scene.title}"'
+    span = shots[0].span if len(shots) == 1 else scene.title_span
+    if prompt is not None and len(prompt) > planner.prompt_max:
+        planner.diags.append(make("KLS305", span, f"the prompt of {label} is {len(prompt):,} characters "
+                                  f"with these templates, over the {planner.prompt_max:,} Kling takes",
+                                  help=fix_help("KLS305", planner)))
+    for idx, text, _ in multi:
+        if len(text) > planner.shot_prompt_max:
+            shot = shots[idx - 1]
+            planner.diags.append(make("KLS305", shot.span,
+                                      f"the prompt of Shot {shot.number} is {len(text):,} characters with "
+                                      f"these templates, over the {planner.shot_prompt_max} Kling takes for "
+                                      f"one shot of a structured job", help=fix_help("KLS305", planner)))
+    return job._replace(prompt=prompt, multi_prompt=multi, web=web)
+
+
+# -- the JSON writer, job ids, plan.json ---------------------------------------------
+
+def dump_json(data, done: dict | None = None) -> str:
+    """Readable, stable JSON: two-space indents, short lists and objects of plain values on one line.
+
+    ``done`` maps ``id(obj)`` to the text of objects dumped already (at indent 0); they are
+    reused, re-indented, instead of being written again.
+    """
+    return _dump(data, 0, done) + "\n"
+
+
+_encode_str = json.encoder.encode_basestring   # JSON string, non-ASCII kept
+
+
+def _enc(v) -> str:
+    if type(v) is str:
+        return _encode_str(v)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if type(v) is int:
+        return str(v)
+    return json.dumps(v, ensure_ascii=False)
+
+
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+_PADS = ["  " * n for n in range(64)]
+
+
+def _dump(v, level: int, done: dict | None = None) -> str:
+    # Hot in `klingc build` (every request, and plan.json): exact types are tested
+    # first, and a scalar member is encoded here rather than through a call.
+    t = type(v)
+    if t is not dict and t is not list and not isinstance(v, (dict, list)):
+        return _enc(v)
+    if done is not None:
+        text = done.get(id(v))
+        if text is not None:
+            return text.replace("\n", "\n" + "  " * level) if level else text
+    if not v:
+        return "{}" if isinstance(v, dict) else "[]"
+    deeper = level + 1
+    inner = _PADS[deeper] if deeper < 64 else "  " * deeper
+    pad = _PADS[level] if level < 64 else "  " * level
+    out = []
+    if isinstance(v, dict):
+        values = v.values()
+        if len(v) <= 8:
+            size = 0   # a lower bound of the one-line form's length: its strings
+            for x in values:
+                if type(x) is str:
+                    size += len(x)
+                elif isinstance(x, (dict, list)):
+                    break
+            else:
+                if size + len(inner) <= 100:
+                    one = _compact(v)
+                    if len(one) + len(inner) <= 100:
+                        return one
+        for k, x in v.items():
+            tx = type(x)
+            if tx is str:
+                out.append(f"{inner}{_encode_str(k)}: {_encode_str(x)}")
+            elif tx is dict or tx is list or isinstance(x, (dict, list)):
+                out.append(f"{inner}{_encode_str(k)}: {_dump(x, deeper, done)}")
+            else:
+                out.append(f"{inner}{_encode_str(k)}: {_enc(x)}")
+        return "{\n" + ",\n".join(out) + "\n" + pad + "}"
+    for x in v:
+        if isinstance(x, (dict, list)):
+            break
+    else:
+        x = None
+    if x is None or all(
+            isinstance(x, dict) and len(x) <= 2 and all(not isinstance(y, (dict, list)) for y in x.values())
+            for x in v):
+        one = _compact(v)
+        if len(one) + len(inner) <= 100:
+            return one
+    for x in v:
+        tx = type(x)
+        if tx is str:
+            out.append(inner + _encode_str(x))
+        else:
+            out.append(inner + _dump(x, deeper, done))
+    return "[\n" + ",\n".join(out) + "\n" + pad + "]"
+
+
+def canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_id(request: dict) -> str:
+    """The first 12 hex digits of the SHA-256 of a request's canonical JSON (without its own id)."""
+    import hashlib
+
+    body = {k: v for k, v in request.items() if k != "external_task_id"}
+    return hashlib.sha256(canonical(body)).hexdigest()[:12]
+
+
+def prompt_file(job: Job, scenes: int) -> str:
+    """The paste-ready page of a job: one file per scene, its parts in order."""
+    width = max(2, len(str(scenes)))
+    return f"prompts/scene{job.scene.number:0{width}d}.txt"
+
+
+class Output(NamedTuple):
+    plan: dict                   # plan.json
+    requests: dict               # job id -> request body
+    prompts: dict                # relative path -> paste-ready text
+    problems: list               # (job or element, message): requests that break the API's rules
+    texts: dict = {}             # job id -> the request's JSON text (when asked for)
+
+
+def _job_requests(jobs, texts: bool) -> list:
+    """(request, job id, problems, JSON text or None) of each job."""
+    if not jobs:
+        return []
+    from . import requests as R
+    from . import rules
+
+    out = []
+    for job in jobs:
+        request = R.video_request(job)
+        jid = content_id(request)
+        request["external_task_id"] = jid
+        problems = list(rules.validate_request(job.endpoint, request, job.profile))
+        out.append((request, jid, problems, dump_json(request) if texts else None))
+    return out
+
+
+def _profile_of_element(plan: Plan) -> dict:
+    """Each Kling element's profile: that of the first job that needs it."""
+    profile_of_element: dict = {}
+    for job in plan.jobs:
+        for name in job.kling_elements:
+            profile_of_element.setdefault(name, job.profile)
+    return profile_of_element
+
+
+def _element_profiles(plan: Plan) -> tuple:
+    """(name, model) of each element to create, in order: what its request is made for."""
+    profiles = _profile_of_element(plan)
+    return tuple((el.name, profiles[el.name].model_name, profiles[el.name].endpoints.element)
+                 for el in plan.elements)
+
+
+def _element_requests(plan: Plan) -> tuple:
+    """(request, element id, endpoint, problems) of each element to create, in order."""
+    elements = plan.elements
+    if not elements:
+        return ()
+    from . import requests as R
+    from . import rules
+
+    profile_of_element = _profile_of_element(plan)
+    out = []
+    for el in elements:
+        profile = profile_of_element[el.name]
+        request = R.element_request(el, profile)
+        eid = content_id(request)
+        request["external_task_id"] = eid
+        endpoint = profile.endpoints.element
+        out.append((request, eid, endpoint, list(rules.validate_request(endpoint, request, profile))))
+    return tuple(out)
+
+
+def plan_json(plan: Plan, texts: bool = False) -> Output:
+    """``plan.json``, the requests and the prompt pages; requests are built through the models
+    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
+    built, elements = _all_built(plan, texts)
+    production = plan.production
+    problems: list = []
+    element_entries = []
+    element_ids: dict[str, str] = {}
+    for el, (request, eid, endpoint, el_problems) in zip(plan.elements, elements):
+        problems.extend((el, p) for p in el_problems)
+        element_ids[el.name] = eid
+        element_entries.append({
+            "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
+            "images": list(el.images), "voice": el.voice, "endpoint": endpoint, "request": request})
+    n_scenes = max((s.number for s in production.scenes), default=0)
+    jobs = []
+    requests: dict = {}
+    request_texts: dict = {}
+    prompts: dict = {}
+    for job, (request, jid, job_problems, text) in zip(plan.jobs, built):
+        problems.extend((job, p) for p in job_problems)
+        requests[jid] = request
+        if text is not None:
+            request_texts[jid] = text
+        path = prompt_file(job, n_scenes)
+        prompts[path] = prompts[path] + "\n" + job.web if path in prompts else job.web
+        jobs.append({
+            "id": jid, "scene": job.scene.number, "scene_title": job.scene.title,
+            "part": job.part, "parts": job.parts, "shots": job.shot_numbers,
+            "duration": job.duration, "endpoint": job.endpoint,
+            "elements": list(job.names),
+            "depends_on": [element_ids[n] for n in job.kling_elements],
+            "credits": number(job.credits), "prompt_file": path, "request": request})
+    by_scene: dict[int, list] = {}
+    for job, entry in zip(plan.jobs, jobs):
+        by_scene.setdefault(job.scene.number, []).append((job, entry))
+    scenes = []
+    for scene in production.scenes:
+        mine = by_scene.get(scene.number)
+        if not mine:
+            continue
+        scenes.append({"scene": scene.number, "title": scene.title, "jobs": len(mine),
+                       "duration": sum(e["duration"] for _, e in mine),
+                       "credits": number(sum(j.credits for j, _ in mine))})
+    totals = {"jobs": len(jobs), "duration": sum(j["duration"] for j in jobs),
+              "credits": number(sum(j.credits for j in plan.jobs))}
+    data = {
+        "klingscript": FORMAT_VERSION,
+        "source": production.source,
+        "title": production.title,
+        "currency": plan.pricing.get("currency", "credits"),
+        "elements": element_entries,
+        "jobs": jobs,
+        "scenes": scenes,
+        "totals": totals,
+    }
+    return Output(data, requests, prompts, problems, request_texts)

@@ -1,0 +1,466 @@
+"""The scene planner: a scene's shots become jobs that each satisfy its model profile.
+
+``ScenePlanner`` measures every candidate job (duration, shots per
+structured job, prompt lengths with the planner's renderer, reference
+inputs), hands the valid ones to the split search (``planner/split.py``) and
+explains, with KLS302/KLS305/KLS306, a scene that no split can carry; it
+reports KLS308 for inputs the model does not combine and the KLS404 note for
+a split scene. ``make_plan`` plans every scene of a production.
+"""
+
+from typing import NamedTuple
+
+from .. import lower as L
+from ..diagnostics.codes import make
+from ..diagnostics.model import Diagnostic
+from .jobs import Job, Plan, shots_label
+from .pricing import load_pricing, rate
+from .split import reachable, split
+
+
+class _Candidate(NamedTuple):
+    ok: bool
+    reason: str                  # why not, for a writer
+    code: str                    # the code of the reason (KLS302/305/306)
+    span: object | None          # where the reason points, when it is one shot
+
+
+class ScenePlanner:
+    def __init__(self, scene: L.Scene, production: L.Production, renderer, pricing: dict):
+        self.scene = scene
+        self.production = production
+        self.elements = production.elements
+        self.renderer = renderer
+        self.pricing = pricing
+        self.profile = scene.profile
+        self.diags: list[Diagnostic] = []
+        p = self.profile
+        self.job_min, self.job_max = p.job_min, p.job_max
+        self.per_job = p.shots_per_job
+        self.prompt_max, self.shot_prompt_max = p.prompt_max, p.shot_prompt_max
+        self.max_inputs = p.max_inputs
+        self.text_mode = scene.settings.multishot == "text"
+        self.element_min_images = p.element.kling_images_min
+        self.shot_names = [self._names_of(shot) for shot in scene.shots]
+        self.head_names = self._head_names()
+        self._cache: dict = {}
+        self._shot_prompts: dict = {}
+        self._longest: list[int] | None = None
+
+    # -- element bookkeeping --
+    def _names_of(self, shot: L.Shot) -> list[str]:
+        out: list[str] = []
+        for m in L.shot_mentions(shot):
+            if m.declared and m.name not in out:
+                out.append(m.name)
+        return out
+
+    def _head_names(self) -> list[str]:
+        out: list[str] = []
+        if self.scene.location is not None and self.scene.location.declared:
+            out.append(self.scene.location.name)
+        for line in self.scene.preamble:
+            for m in L._line_mentions(line):
+                if m.declared and m.name not in out:
+                    out.append(m.name)
+        return out
+
+    def names(self, i: int, j: int) -> list[str]:
+        out = list(self.head_names)
+        for k in range(i, j):
+            for name in self.shot_names[k]:
+                if name not in out:
+                    out.append(name)
+        return out
+
+    def is_kling_element(self, name: str) -> bool:
+        return len(self.elements[name].images) >= self.element_min_images
+
+    def imaged(self, names) -> list[str]:
+        return [n for n in names if self.elements[n].images]
+
+    def endpoint(self, names, first, last) -> tuple[str, str]:
+        eps = self.profile.endpoints
+        if self.imaged(names) and eps.omni:
+            return "omni", eps.omni
+        if (first or last) and eps.image2video:
+            return "image2video", eps.image2video
+        if not first and not last and eps.text2video:
+            return "text2video", eps.text2video
+        if eps.omni:
+            return "omni", eps.omni
+        for kind in ("image2video", "text2video"):
+            if getattr(eps, kind):
+                return kind, getattr(eps, kind)
+        return "text2video", ""
+
+    def frames(self, i: int, j: int, n: int):
+        first = self.scene.first_frame if i == 0 else None
+        last = self.scene.last_frame if j == n else None
+        return first, last
+
+    def lists(self, names, kind):
+        if kind != "omni":
+            return (), ()
+        imaged = self.imaged(names)
+        kling = tuple(n for n in imaged if self.is_kling_element(n))
+        images = tuple(n for n in imaged if not self.is_kling_element(n))
+        return kling, images
+
+    def refs(self, mode: str, kling=(), images=()):
+        from ..backends.prompts import Refs
+
+        tokens = {}
+        if mode == "api":
+            tokens.update({n: f"<<<element_{k}>>>" for k, n in enumerate(kling, 1)})
+            tokens.update({n: f"<<<image_{k}>>>" for k, n in enumerate(images, 1)})
+        return Refs(self.elements, mode, tokens)
+
+    # -- prompts --
+    def shortest(self, k: int) -> int:
+        """The length of shot k's prompt where it is shortest: not first, its cast introduced before."""
+        shot = self.scene.shots[k]
+        names = set(self.names(0, len(self.scene.shots)))
+        kind = "omni" if self.imaged(list(names)) and self.profile.endpoints.omni else "text2video"
+        kling, images = self.lists(self.shot_names[k], kind)
+        refs = self.refs("api", kling, images)
+        return len(self.renderer.shot(self.scene, shot, 2, False, refs, names, names))
+
+    def longest(self, k: int) -> int:
+        """The length of shot k's prompt where it is longest (see ``_candidate``)."""
+        if self._longest is None:
+            names = self.names(0, len(self.scene.shots))
+            kind = "omni" if self.imaged(names) and self.profile.endpoints.omni else "text2video"
+            kling, images = self.lists(names, kind)
+            refs = self.refs("api", kling, images)
+            self._longest = [len(self.renderer.shot(self.scene, shot, 1, True, refs))
+                             for shot in self.scene.shots]
+        return self._longest[k]
+
+
+    def shot_prompts(self, i: int, j: int, refs) -> tuple[tuple[int, str, int], ...]:
+        """The multi_prompt of the structured job of shots i..j-1."""
+        from ..backends.prompts import cast_names
+
+        out = []
+        described: set = set(self.head_names)
+        voiced: set = set()
+        for L_ in self.scene.preamble:
+            if isinstance(L_, L.Speech) and L_.element is not None:
+                voiced.add(L_.element)
+        for idx, k in enumerate(range(i, j), 1):
+            shot = self.scene.shots[k]
+            first = idx == 1
+            before_d = frozenset(described) if not first else frozenset()
+            before_v = frozenset(voiced) if not first else frozenset()
+            used = self.head_names + self.shot_names[k]
+            key = (k, idx, first, before_d & set(used), before_v & set(used),
+                   tuple((n, refs.tokens.get(n), refs.imaged(n)) for n in used), refs.mode)
+            text = self._shot_prompts.get(key)
+            if text is None:
+                text = self._shot_prompts[key] = self.renderer.shot(
+                    self.scene, shot, idx, first, refs, before_d, before_v)
+            out.append((idx, text, shot.seconds))
+            names, speakers = cast_names(shot)
+            described |= names
+            voiced |= speakers
+        return tuple(out)
+
+    def prompts(self, i: int, j: int, refs):
+        """(prompt, multi_prompt) of the job of shots i..j-1 (all shots for a shotless scene)."""
+        scene = self.scene
+        shots = scene.shots[i:j]
+        if len(shots) > 1 and not self.text_mode:
+            return None, self.shot_prompts(i, j, refs)
+        return self.renderer.single(scene, shots, refs, numbered=len(shots) > 1), ()
+
+    # -- feasibility --
+    def candidate(self, i: int, j: int, n: int) -> _Candidate:
+        key = (i, j)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        result = self._candidate(i, j, n)
+        self._cache[key] = result
+        return result
+
+    def _candidate(self, i: int, j: int, n: int) -> _Candidate:
+        shots = self.scene.shots[i:j]
+        duration = sum(s.seconds for s in shots) if shots else (self.scene.seconds or 0)
+        one = shots[0].span if len(shots) == 1 else None
+
+        def label() -> str:  # only a failed candidate needs it
+            return shots_label(shots) if shots else "the scene"
+
+        if duration < self.job_min:
+            return _Candidate(False, f"{label()} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
+                              f"under the {self.job_min}s a job lasts at least", "KLS302", one)
+        if duration > self.job_max:
+            return _Candidate(False, f"{label()} {'is' if len(shots) <= 1 else 'are'} {duration}s, "
+                              f"over the {self.job_max}s a job lasts at most", "KLS302", one)
+        if len(shots) > 1 and not self.text_mode and len(shots) > self.per_job:
+            return _Candidate(False, f"{label()} are {len(shots)} shots, over the {self.per_job} "
+                              f"a structured multi-shot job takes", "KLS302", None)
+        names = self.names(i, j)
+        first, last = self.frames(i, j, n if shots else 0)
+        kind, _ = self.endpoint(names, first, last)
+        kling, images = self.lists(names, kind)
+        if kind == "omni":
+            frames = (first is not None) + (last is not None)
+            inputs = len(kling) + len(images) + frames
+            if inputs > self.max_inputs:
+                what = ["@" + n for n in kling + images]
+                what += [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
+                return _Candidate(False, f"{label()} need{'s' if len(shots) <= 1 else ''} "
+                                  f"{inputs} reference inputs ({', '.join(what)}), over the "
+                                  f"{self.max_inputs} {self.profile.label} takes", "KLS306", one)
+        if not self.renderer.exact and shots and (len(shots) == 1 or not self.text_mode):
+            # A shot's prompt is longest as the first of its job, with every cast member
+            # described and numbered scene-wide: when that fits, every placement fits.
+            for k in range(i, j):
+                if self.longest(k) > (self.shot_prompt_max if len(shots) > 1 else self.prompt_max):
+                    break
+            else:
+                return _Candidate(True, "", "", None)
+        refs = self.refs("api", kling, images)
+        prompt, multi = self.prompts(i, j, refs)
+        if prompt is not None and len(prompt) > self.prompt_max:
+            return _Candidate(False, f"{label()} make{'s' if len(shots) <= 1 else ''} a prompt of "
+                              f"{len(prompt):,} characters, over the {self.prompt_max:,} Kling takes",
+                              "KLS305", one)
+        for idx, text, _ in multi:
+            if len(text) > self.shot_prompt_max:
+                shot = shots[idx - 1]
+                return _Candidate(False, f"the prompt of Shot {shot.number} is {len(text):,} characters, "
+                                  f"over the {self.shot_prompt_max} Kling takes for one shot of a "
+                                  f"structured job", "KLS305", shot.span)
+        return _Candidate(True, "", "", None)
+
+    # -- the plan --
+    def plan(self) -> list[Job]:
+        scene = self.scene
+        if not scene.shots:
+            return self._shotless()
+        n = len(scene.shots)
+        if self.candidate(0, n, n).ok:
+            groups = [(0, n)]  # one job: no split has fewer, so there is nothing to search
+        else:
+            durations = [s.seconds for s in scene.shots]
+            ends: list[list[int]] = []
+            for i in range(n):
+                row = []
+                total = 0
+                for j in range(i + 1, n + 1):
+                    total += durations[j - 1]
+                    if total > self.job_max and j > i + 1:
+                        break
+                    if self.candidate(i, j, n).ok:
+                        row.append(j)
+                ends.append(row)
+            groups = split(durations, ends)
+            if groups is None:
+                self._explain(ends, durations)
+                return []
+        jobs = [self._job(i, j, n, part, len(groups)) for part, (i, j) in enumerate(groups, 1)]
+        if len(jobs) > 1:
+            parts = "; ".join(f"{shots_label(j.shots)} ({j.duration}s)" for j in jobs)
+            why = []
+            if scene.duration > self.job_max:
+                why.append(f"{scene.duration}s is over the {self.job_max}s of one job")
+            if n > self.per_job and not self.text_mode:
+                why.append(f"{n} shots are over the {self.per_job} of one structured job")
+            fewest = max(-(-scene.duration // self.job_max),
+                         -(-n // self.per_job) if not self.text_mode else 1)
+            if len(jobs) > fewest:
+                why.append("prompt lengths or reference inputs need more jobs (the first shot of each "
+                           "job carries the scene's location, sound, preamble and style)")
+            reason = f" ({' and '.join(why)})" if why else ""
+            self.diags.append(make(
+                "KLS404", scene.title_span,
+                f'scene "{scene.title}" is split into {len(jobs)} jobs{reason}: {parts}',
+                help="each job repeats the scene's location, sound, preamble and style"))
+        self._combinations(jobs)
+        return jobs
+
+    def _shotless(self) -> list[Job]:
+        scene = self.scene
+        c = self.candidate(0, 0, 0)
+        if not c.ok:
+            span = scene.title_span
+            seconds = scene.seconds or 0
+            if c.code == "KLS302":
+                if seconds > self.job_max:
+                    message = (f'scene "{scene.title}" has no shots, so it is one job, and it lasts '
+                               f'{seconds}s{" (inferred: it has no duration)" if scene.inferred else ""}; '
+                               f"a {self.profile.label} job lasts {self.job_min} to {self.job_max} seconds")
+                    help = ("write it as shots (`Shot 1 (8s): …`) so klingc can split it into jobs, "
+                            f"or make it ({self.job_max}s) at most")
+                else:
+                    message = (f'scene "{scene.title}" lasts {seconds}s'
+                               f'{" (inferred: it has no duration)" if scene.inferred else ""}; '
+                               f"a {self.profile.label} job lasts {self.job_min} to {self.job_max} seconds")
+                    help = (f"give it a duration of {self.job_min}s or more: "
+                            f'`scene "{scene.title}" ({self.job_min}s):`')
+                self.diags.append(make("KLS302", span, message, help=help))
+            else:
+                self.diags.append(make(c.code, span, f'scene "{scene.title}": {c.reason}',
+                                       help=fix_help(c.code, self)))
+            return []
+        jobs = [self._job(0, 0, 0, 1, 1)]
+        self._combinations(jobs)
+        return jobs
+
+    def _job(self, i: int, j: int, n: int, part: int, parts: int) -> Job:
+        scene = self.scene
+        shots = scene.shots[i:j]
+        duration = sum(s.seconds for s in shots) if shots else (scene.seconds or 0)
+        names = self.names(i, j)
+        first, last = self.frames(i, j, n)
+        kind, endpoint = self.endpoint(names, first, last)
+        kling, images = self.lists(names, kind)
+        structured = len(shots) > 1 and not self.text_mode
+        credits = duration * rate(self.pricing, scene.settings.resolution, scene.settings.audio)
+        paths = tuple(self.elements[n].images[0] for n in images)
+        return Job(scene, part, parts, tuple(shots), duration, endpoint, kind, structured,
+                   tuple(names), kling, images, paths, first, last, None, (), None, credits)
+
+    # -- problems --
+    def _explain(self, ends, durations) -> None:
+        """KLS302 (or KLS305/KLS306) for a scene no set of jobs can carry: why, and where."""
+        scene = self.scene
+        n = len(durations)
+        total = sum(durations)
+        if total < self.job_min:
+            self.diags.append(make(
+                "KLS302", scene.title_span,
+                f'scene "{scene.title}" lasts {total}s; a {self.profile.label} job lasts '
+                f"{self.job_min} to {self.job_max} seconds, and a shot is never cut or padded",
+                help=f"make its shots {self.job_min}s or more in all"))
+            return
+        reach = reachable(n, ends)
+        stuck = max(p for p in range(n) if reach[p])
+        shot = scene.shots[stuck]
+        # A problem of the shot itself (its prompt, its inputs, its length) comes first.
+        alone = self.candidate(stuck, stuck + 1, n)
+        if not alone.ok and alone.code in ("KLS305", "KLS306") and all(
+                not self.candidate(stuck, j, n).ok for j in range(stuck + 1, n + 1)):
+            self.diags.append(make(alone.code, alone.span or shot.span,
+                                   f'{alone.reason}', help=fix_help(alone.code, self)))
+            return
+        if not self.text_mode and not alone.ok and all(
+                not self.candidate(stuck, j, n).ok for j in range(stuck + 1, n + 1)):
+            shortest = self.shortest(stuck)
+            if shortest > self.shot_prompt_max:
+                self.diags.append(make(
+                    "KLS305", shot.span,
+                    f"the prompt of Shot {shot.number} is at least {shortest:,} characters, over the "
+                    f"{self.shot_prompt_max} Kling takes for one shot of a structured job, and the shot "
+                    f"cannot be a job of its own ({alone.reason})",
+                    help=fix_help("KLS305", self)))
+                return
+        if shot.seconds > self.job_max:
+            self.diags.append(make(
+                "KLS302", shot.span,
+                f"Shot {shot.number} lasts {shot.seconds}s, longer than a {self.profile.label} "
+                f"job ({self.job_max}s at most); a shot is never cut in two",
+                help=f"split it into two shots of {self.job_max}s or less"))
+            return
+        reasons = []
+        for j in range(stuck + 1, n + 1):
+            c = self.candidate(stuck, j, n)
+            if not c.ok and c.reason not in reasons:
+                reasons.append(c.reason)
+            if sum(durations[stuck:j]) > self.job_max:
+                break
+        before = ""
+        if stuck > 0:
+            before = f" (the jobs before it end at Shot {scene.shots[stuck - 1].number})"
+        message = (f'no set of jobs can carry scene "{scene.title}" from Shot {shot.number} on'
+                   f"{before}: " + "; ".join(reasons))
+        help = (f"change the durations so that consecutive shots add up to jobs of "
+                f"{self.job_min} to {self.job_max} seconds (a shot is never cut in two)")
+        if shot.seconds < self.job_min:
+            help = (f"lengthen Shot {shot.number} to ({self.job_min}s), or shorten a neighbouring shot "
+                    f"so they fit in one job of {self.job_max}s at most")
+        self.diags.append(make("KLS302", shot.span, message, help=help))
+
+    def _combinations(self, jobs: list[Job]) -> None:
+        """KLS308 (inputs the model does not combine) and KLS305 for the negative prompt."""
+        scene = self.scene
+        profile = self.profile
+        label = profile.label
+        frames = profile.frames
+        reported = set()
+
+        def once(key, code, span, message, help):
+            if key not in reported:
+                reported.add(key)
+                self.diags.append(make(code, span, message, help=help))
+
+        for job in jobs:
+            imaged = self.imaged(job.names)
+            if imaged and job.kind != "omni":
+                name = imaged[0]
+                span = next((m.span for m in L.mentions(scene) if m.name == name), scene.title_span)
+                once("omni", "KLS308", span,
+                     f"@{name} has reference images, but {label} takes no element images",
+                     'use `model: kling-v3-omni` (for the document or this scene), or remove the images')
+            for frame, key in ((job.first_frame, "first frame"), (job.last_frame, "last frame")):
+                if frame is None:
+                    continue
+                if not getattr(frames, key.replace(" ", "_")):
+                    once(key, "KLS308", frame.span, f"{label} does not take a {key}",
+                         f"remove the `{key}:` line or choose another model")
+                if job.structured and not frames.with_multishot:
+                    once(key + "/multishot", "KLS308", frame.span,
+                         f"{label} does not take a {key} together with structured multi-shot "
+                         f"({shots_label(job.shots)} are one structured job)",
+                         "write `multishot: text` in this scene (the shots go into one prompt), "
+                         "or remove the frame")
+            if job.kind == "omni" and job.last_frame is not None and job.first_frame is None \
+                    and not frames.last_alone:
+                why = " (the first frame goes with the first part)" if job.parts > 1 and scene.first_frame else ""
+                once("last alone", "KLS308", job.last_frame.span,
+                     f"{label} does not take a last frame without a first frame{why}",
+                     "add a `first frame:` to the scene, or remove the last frame")
+        negative = scene.settings.negative
+        if negative and len(negative) > profile.negative_max:
+            span = scene.setting_spans.get("negative", scene.title_span)
+            once("negative", "KLS305", span,
+                 f"the negative prompt is {len(negative):,} characters, over the "
+                 f"{profile.negative_max:,} Kling takes",
+                 f"shorten it by {len(negative) - profile.negative_max:,} characters")
+
+
+def fix_help(code: str, planner: ScenePlanner) -> str:
+    """The help of a KLS305/KLS306 diagnostic (and of a KLS302 one: change the durations)."""
+    if code == "KLS305":
+        return ("shorten the shot's text or dialogue; the first shot of every job also carries the "
+                "scene's location, sound, preamble and style, and each cast member's description")
+    if code == "KLS306":
+        return (f"use fewer elements with images in this shot ({planner.max_inputs} reference inputs "
+                f"at most, counting the location and the frames)")
+    return "change the durations of the shots"
+
+
+# -- the whole production ---------------------------------------------------------
+
+def make_plan(production: L.Production, renderer=None, pricing: dict | None = None) -> Plan:
+    """Plan every scene of a production; problems come back as diagnostics.
+
+    Without a renderer the prompts are measured with ``PlainRenderer`` (the
+    built-in templates' text, without loading Jinja2); ``backends.emit.finish`` then renders
+    them from the templates.
+    """
+    if renderer is None:
+        from ..backends.prompts import PlainRenderer
+        renderer = PlainRenderer()
+    if pricing is None:
+        pricing = load_pricing()
+    jobs: list[Job] = []
+    diags: list[Diagnostic] = []
+    for scene in production.scenes:
+        planner = ScenePlanner(scene, production, renderer, pricing)
+        jobs.extend(planner.plan())
+        diags.extend(planner.diags)
+    return Plan(production, tuple(jobs), tuple(diags), pricing)
