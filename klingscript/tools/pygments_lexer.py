@@ -16,10 +16,10 @@ from pygments.lexer import RegexLexer, bygroups, default
 from pygments.token import (Comment, Generic, Keyword, Name, Number, Punctuation, String, Text,
                             Whitespace)
 
+from ..syntax.shapes import NAME as _NAME, ROLE as _ROLE  # the grammar's line shapes
+
 __all__ = ["KlingScriptLexer"]
 
-_NAME = r"[^\W\d_]\w*"
-_ROLE = r"[^\W\d_a-z][\w.'\u2019-]*(?:[ \t]+[^\W\d_a-z][\w.'\u2019-]*){0,2}"
 _OFFSCREEN = r"v\.o\.|vo|o\.s\.|os|o\.c\.|oc|off-screen|offscreen|off[ \t]+screen"
 _CONSTANTS = r"720p|1080p|16:9|9:16|1:1|on|off|api|text|kling-v3-omni|kling-v3"
 _SCENE_KEYS = r"(?:first|last)[ \t]+frame|model|resolution|aspect|audio|language|style|negative|multishot"
