@@ -493,7 +493,7 @@ def test_profiles_are_complete_and_cite_their_sources(name):
     for lang in p.languages:
         assert languages.lookup(lang) == lang
         assert lang in timing.rates(), f"no speaking rate for {lang}"
-    assert 0 < p.images["min_aspect"] < 1 < p.images["max_aspect"]
+    assert 0 < p.images.min_aspect < 1 < p.images.max_aspect
 
 
 def test_speaking_time_and_inference():

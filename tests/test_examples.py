@@ -80,8 +80,8 @@ def test_example_images_are_real_and_within_limits():
         with Image.open(p) as im:
             assert im.format == "PNG"
             w, h = im.size
-        assert min(w, h) >= max(512, limits["min_side_px"]), (p, w, h)
-        assert limits["min_aspect"] <= w / h <= limits["max_aspect"], (p, w, h)
+        assert min(w, h) >= max(512, limits.min_side_px), (p, w, h)
+        assert limits.min_aspect <= w / h <= limits.max_aspect, (p, w, h)
 
 
 def test_sitcom_needs_two_jobs():
