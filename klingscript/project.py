@@ -54,6 +54,10 @@ class Program:
         self.references: list[tuple[A.Ref, Optional[Declaration]]] = [] if references is None else references
         # The main document's and its scenes' effective settings (model.context), worked out once.
         self.contexts = None
+        # Files other than scripts that diagnostics depend on (images), for the cache's keys.
+        self.touched: set[Path] = set()
+        # The ``use`` files looked for, read or not (a missing one's folder gives KLS204's hint).
+        self.looked_for: set[Path] = set()
 
     def source_of(self, display: str) -> Optional[str]:
         for f in self.files.values():
@@ -185,6 +189,7 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             continue
         if target in program.files:
             continue  # imported already: harmless
+        program.looked_for.add(target)
         try:
             text = loader.read(target)
         except FileNotFoundError:
