@@ -261,7 +261,7 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
             program.contexts = None
         front = resolve.declare(program) + check_pass.check_document(program)
         touched_doc = set(program.touched)
-        computed = {}
+        computed = []
         for key, a, offset, end, r in missed:
             mine = list(r.syntax + r.dedents + r.built)
             refs_before = len(program.references)
@@ -272,11 +272,11 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
                 mine += lint.lint_scene(program, scene)
             names = resolve.used_names(program.references[refs_before:])
             deps = tuple((str(p), signature(p)) for p in sorted(program.touched - touched_before))
-            computed[key] = [r, mine, names, deps, a, offset, end]
+            computed.append((key, r, mine, names, deps, a, offset, end))
             used.update(names)
             has_scenes = has_scenes or bool(r.items)
         # Plan the scenes parsed now that have no errors, each on its own.
-        everything = merge(program.diagnostics, front, tabs, *(c[1] for c in computed.values()))
+        everything = merge(program.diagnostics, front, tabs, *(c[2] for c in computed))
         production = lower_clean(program, everything)
         planned: dict = {}
         if production is not None:
@@ -288,7 +288,7 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
                 jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint)
                              for j in plan.jobs)
                 planned[scene.span.start] = (list(plan.diagnostics), jobs)
-        for key, (r, mine, names, deps, a, offset, end) in computed.items():
+        for key, r, mine, names, deps, a, offset, end in computed:
             plan_diags, jobs = [], ()
             for scene in r.items:
                 p = planned.get(scene.head_span.start)
