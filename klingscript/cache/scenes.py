@@ -162,6 +162,25 @@ class _FullPath(Exception):
     pass
 
 
+def _block_entry(r) -> Optional[tuple]:
+    from . import codec
+
+    try:
+        items = tuple(codec.encode(i) for i in r.items)
+    except ValueError:
+        return None
+    return (items, encode(r.syntax), encode(r.dedents), encode(r.built), r.errors)
+
+
+def _block_result(kept: tuple):
+    from . import codec
+    from ..syntax.parser import BlockResult
+
+    items, syntax, dedents, built, errors = kept
+    return BlockResult(tuple(codec.decode(i) for i in items), tuple(decode(syntax)), tuple(decode(dedents)),
+                       tuple(decode(built)), errors, False)
+
+
 def _whole(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool):
     w = entry.get("whole")
     if not w or w[0] != whole_key:
@@ -211,9 +230,23 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
                 cut.append((bool(SCENE_HEAD_RE.match(lines[a])), a, src.offset(a + 1, 1), block))
         errors = 0
         others = []
+        old_blocks = entry.get("blocks")
+        old_blocks = old_blocks if isinstance(old_blocks, dict) else {}
+        new_blocks: dict = {}
         for is_scene, a, offset, block in cut:
             if not is_scene:
-                r = P.parse_block(block, a, offset, display)
+                # The blocks that are not scenes, where they are (their positions are in the
+                # document key anyway): their parses, as they were.
+                bkey = _digest(a, offset, block)
+                kept = old_blocks.get(bkey)
+                if kept is not None:
+                    r = _block_result(kept)
+                else:
+                    r = P.parse_block(block, a, offset, display)
+                    if not r.capped:
+                        kept = _block_entry(r)
+                if kept is not None:
+                    new_blocks[bkey] = kept
                 errors += r.errors
                 if r.capped or errors >= _CAP:
                     raise _FullPath
@@ -309,5 +342,6 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
         uses = tuple((str(f.path), f.display, _digest(f.text)) for f in program.files.values()
                      if f.path != abspath)
         deps = tuple((str(p), signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
-        new_entry = {"whole": (whole_key, uses, deps, encode(final)), "scenes": new_scenes}
+        new_entry = {"whole": (whole_key, uses, deps, encode(final)), "scenes": new_scenes,
+                     "blocks": new_blocks}
         return Compilation(program, None, None, final), new_entry
