@@ -79,6 +79,20 @@ def check(path: str | os.PathLike, *, allow_outside: bool = False,
     return compile_script(path, allow_outside=allow_outside, loader=loader)
 
 
+def diagnose(path: str | os.PathLike, *, allow_outside: bool = False,
+             memory: Optional[dict] = None) -> Compilation:
+    """``klingc check``'s diagnostics, the same as ``check``'s, reusing the results of the
+    scenes unchanged since the last check (``cache/scenes.py``); an unchanged script is
+    answered without parsing. The Compilation holds the files' texts and the diagnostics
+    only (no production or plan), unless the full path was taken."""
+    from .cache import scenes
+
+    done = scenes.check(path, allow_outside, memory)
+    if done is not None:
+        return done
+    return check(path, allow_outside=allow_outside)
+
+
 # -- the stages ---------------------------------------------------------------------
 
 def front_end(program: Program) -> list[Diagnostic]:

@@ -52,6 +52,10 @@ class Program:
         self.references: list[tuple[A.Ref, Optional[Declaration]]] = [] if references is None else references
         # The main document's and its scenes' effective settings (model.context), worked out once.
         self.contexts = None
+        # Files other than scripts that diagnostics depend on (images), for the cache's keys.
+        self.touched: set[Path] = set()
+        # The ``use`` files looked for, read or not (a missing one's folder gives KLS204's hint).
+        self.looked_for: set[Path] = set()
 
     def source_of(self, display: str) -> Optional[str]:
         for f in self.files.values():
@@ -107,19 +111,30 @@ def load_program(path: str | os.PathLike, *, allow_outside: bool = False,
     return _load_program(path, allow_outside, loader or Loader(), display)
 
 
-def _load_program(path: str | os.PathLike, allow_outside: bool, loader: Loader,
-                  display: Optional[str]) -> Program:
+def read_main(path: str | os.PathLike, loader: Loader) -> tuple[Path, str]:
+    """The absolute path and the text of the file given to klingc (``InputError`` if unreadable)."""
     abspath = Path(os.path.abspath(path))
     try:
-        text = loader.read(abspath)
+        return abspath, loader.read(abspath)
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a .kls file")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file")
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})")
+
+
+def _load_program(path: str | os.PathLike, allow_outside: bool, loader: Loader,
+                  display: Optional[str]) -> Program:
+    abspath, text = read_main(path, loader)
     display = display or os.path.normpath(str(path))
     doc, diags = loader.parse(abspath, text, display)
+    return load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
+
+
+def load_parsed(abspath: Path, display: str, text: str, doc: A.Document, diags: list[Diagnostic],
+                allow_outside: bool, loader: Loader) -> Program:
+    """The program of a main file already parsed (``doc``, with its syntax ``diags``)."""
     main = SourceFile(abspath, display, text, doc)
     program = Program(abspath.parent, main, allow_outside=allow_outside)
     program.files[abspath] = main
@@ -163,6 +178,7 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             continue
         if target in program.files:
             continue  # imported already: harmless
+        program.looked_for.add(target)
         try:
             text = loader.read(target)
         except FileNotFoundError:

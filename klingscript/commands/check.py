@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..compiler import check
+    from ..compiler import diagnose
     from ..diagnostics.model import has_errors, sort_key
     from ..diagnostics.render import render_json, render_text, summary, use_colour
     from ..project import InputError
@@ -25,7 +25,7 @@ def run(args) -> int:
     unreadable = False
     for path in args.files:
         try:
-            c = check(path, allow_outside=args.allow_outside)
+            c = diagnose(path, allow_outside=args.allow_outside)
         except InputError as e:
             print(f"klingc: {e}", file=sys.stderr)
             unreadable = True

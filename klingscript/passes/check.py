@@ -31,6 +31,18 @@ def run(program: Program) -> list[Diagnostic]:
     return _Checker(program).run()
 
 
+def check_document(program: Program) -> list[Diagnostic]:
+    """The checks of every file's settings and elements (the document-level part of ``run``)."""
+    return _Checker(program).document()
+
+
+def check_scene(program: Program, scene: A.Scene) -> list[Diagnostic]:
+    """The checks of one scene of the main file."""
+    c = _Checker(program)
+    c.scene(program.main, scene)
+    return c.diags
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -46,14 +58,18 @@ class _Checker:
         self.diags.append(make(code, span, message, help=help, labels=labels))
 
     def run(self) -> list[Diagnostic]:
+        self.document()
+        doc = self.program.main.doc
+        for scene in doc.scenes:
+            self.scene(self.program.main, scene)
+        return self.diags
+
+    def document(self) -> list[Diagnostic]:
         for f in self.program.files.values():
             profile = self.main_profile if f is self.program.main else context.of_document(f.doc).profile
             self.document_settings(f, profile)
             for el in f.doc.elements:
                 self.element(f, el)
-        doc = self.program.main.doc
-        for scene in doc.scenes:
-            self.scene(self.program.main, scene)
         return self.diags
 
     # -- settings -----------------------------------------------------------
@@ -281,6 +297,7 @@ class _Checker:
                      help='write the image\'s path, e.g. "refs/front.png"')
             return
         target = self.program.resolve_path(f, rel)
+        self.program.touched.add(target)   # the result depends on this file (see compiler.py)
         if not self.program.allow_outside and not self.program.inside_root(target):
             self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
                      f"(the folder of {Path(self.program.main.display).name})",

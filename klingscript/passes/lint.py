@@ -37,12 +37,23 @@ def run(program: Program) -> list[Diagnostic]:
     doc = program.main.doc
     _, scenes = context.of_program_scenes(program)
     for scene, ctx in zip(doc.scenes, scenes):
-        lang, profile = ctx.language, ctx.profile
-        _timing(scene, lang, diags)
-        for line in scene.lines():
-            if isinstance(line, A.Dialogue):
-                _script(line, lang, profile.languages, diags)
+        _scene(scene, ctx, diags)
     return diags
+
+
+def lint_scene(program: Program, scene: A.Scene) -> list[Diagnostic]:
+    """The warnings and notes of one scene of the main file."""
+    diags: list[Diagnostic] = []
+    _scene(scene, context.of(program, scene), diags)
+    return diags
+
+
+def _scene(scene: A.Scene, ctx, diags: list[Diagnostic]) -> None:
+    lang, profile = ctx.language, ctx.profile
+    _timing(scene, lang, diags)
+    for line in scene.lines():
+        if isinstance(line, A.Dialogue):
+            _script(line, lang, profile.languages, diags)
 
 
 def _fmt(seconds: float) -> str:

@@ -16,10 +16,39 @@ KIND_WORD = {"character": "a character", "location": "a location", "prop": "a pr
 
 
 def run(program: Program) -> list[Diagnostic]:
+    diags = declare(program)
+    for scene in program.main.doc.scenes:
+        diags.extend(resolve_scene(program, scene))
+    diags.extend(unused(program, used_names(program.references)))
+    return diags
+
+
+# The pass in its parts, for a driver that reuses scenes' results (compiler.py):
+# ``declare`` and ``unused`` are about the document, ``resolve_scene`` about one scene.
+
+def declare(program: Program) -> list[Diagnostic]:
+    """Declare every element of the program (KLS202 for a name declared twice)."""
     diags: list[Diagnostic] = []
     _declare(program, diags)
-    _resolve(program, diags)
-    _unused(program, diags)
+    return diags
+
+
+def resolve_scene(program: Program, scene: A.Scene) -> list[Diagnostic]:
+    """Resolve the references of one scene of the main file (they go to ``program.references``)."""
+    diags: list[Diagnostic] = []
+    _resolve_scene(program, scene, diags)
+    return diags
+
+
+def used_names(references) -> set[str]:
+    """The names of the declared elements that ``references`` refer to."""
+    return {ref.name for ref, decl in references if decl is not None}
+
+
+def unused(program: Program, used: set[str], has_scenes: bool | None = None) -> list[Diagnostic]:
+    """KLS403 for each element of the main file that no scene uses (``used``: the names they do)."""
+    diags: list[Diagnostic] = []
+    _unused(program, used, diags, bool(program.main.doc.scenes) if has_scenes is None else has_scenes)
     return diags
 
 
@@ -38,28 +67,26 @@ def _declare(program: Program, diags: list[Diagnostic]) -> None:
                 labels=[Label(first.element.name_span, f"@{el.name} first declared here")]))
 
 
-def _resolve(program: Program, diags: list[Diagnostic]) -> None:
-    doc = program.main.doc
-    for scene in doc.scenes:
-        if scene.location is not None:
-            decl = _lookup(program, scene.location, diags)
-            if decl is not None and decl.element.kind != "location":
-                diags.append(_wrong_kind(scene.location, decl, "location",
-                                         "a scene takes place `at` a location"))
-        for line in scene.lines():
-            if isinstance(line, A.Dialogue):
-                if isinstance(line.speaker, A.Ref):
-                    decl = _lookup(program, line.speaker, diags)
-                    if decl is not None and decl.element.kind == "location":
-                        diags.append(_wrong_kind(line.speaker, decl, "character",
-                                                 "a location cannot speak"))
-            elif isinstance(line, A.Action):
-                for ref in line.text.refs:
-                    _lookup(program, ref, diags)
-        for shot in scene.shots:
-            if shot.text is not None:
-                for ref in shot.text.refs:
-                    _lookup(program, ref, diags)
+def _resolve_scene(program: Program, scene: A.Scene, diags: list[Diagnostic]) -> None:
+    if scene.location is not None:
+        decl = _lookup(program, scene.location, diags)
+        if decl is not None and decl.element.kind != "location":
+            diags.append(_wrong_kind(scene.location, decl, "location",
+                                     "a scene takes place `at` a location"))
+    for line in scene.lines():
+        if isinstance(line, A.Dialogue):
+            if isinstance(line.speaker, A.Ref):
+                decl = _lookup(program, line.speaker, diags)
+                if decl is not None and decl.element.kind == "location":
+                    diags.append(_wrong_kind(line.speaker, decl, "character",
+                                             "a location cannot speak"))
+        elif isinstance(line, A.Action):
+            for ref in line.text.refs:
+                _lookup(program, ref, diags)
+    for shot in scene.shots:
+        if shot.text is not None:
+            for ref in shot.text.refs:
+                _lookup(program, ref, diags)
 
 
 def _lookup(program: Program, ref: A.Ref, diags: list[Diagnostic]) -> Optional[Declaration]:
@@ -100,12 +127,11 @@ def _wrong_kind(ref: A.Ref, decl: Declaration, wanted: str, why: str) -> Diagnos
                 labels=[Label(el.name_span, f"@{ref.name} declared as {KIND_WORD[el.kind]} here")])
 
 
-def _unused(program: Program, diags: list[Diagnostic]) -> None:
+def _unused(program: Program, used: set[str], diags: list[Diagnostic], has_scenes: bool) -> None:
     doc = program.main.doc
     # A file with no scenes is a cast file: its elements are for others to use.
-    if not doc.scenes:
+    if not has_scenes:
         return
-    used = {ref.name for ref, decl in program.references if decl is not None}
     for el in doc.elements:
         if el.name not in used and program.elements.get(el.name) is not None \
                 and program.elements[el.name].element is el:

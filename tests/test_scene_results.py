@@ -1,0 +1,154 @@
+"""Scene results (cache/scenes.py): the incremental check gives the full check's diagnostics.
+
+Random edits of a script and its ``use`` file, each checked with a warm cache
+(``compiler.diagnose``) and without any cache (``compiler.check`` with
+``KLINGSCRIPT_NO_CACHE=1``): the diagnostics must be the same.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from klingscript import compiler
+from klingscript.cache import scenes
+
+CAST = '''character Mara:
+    description: "woman of 40, grey coat, red scarf"
+location Dock:
+    description: "a rainy harbour dock at night"
+'''
+
+HEAD = '''# A test script.
+title: Harbour
+model: kling-v3-omni
+language: English
+use "cast.kls"
+
+character Ben:
+    description: "tall man of 30, wet hair"
+prop Lamp:
+    description: "an old brass lamp"
+
+'''
+
+SCENES = [
+    '''scene "Arrival" at @Dock:
+    sound: "rain, gulls"
+    Shot 1 (3s): @Mara walks along the @Dock.
+        @Mara: "Is anyone here?"
+    Shot 2 (4s): @Ben steps out of the dark.
+        @Ben (quiet): "Only me."
+
+''',
+    '''scene "Lamp" at @Dock (5s):
+    @Ben lights the @Lamp. Rain falls.
+    @Ben: "We wait."
+
+''',
+    '''scene "Talk" at @Dock:
+    first frame: "frames/start.png"
+    Shot 1: @Mara looks at @Ben.
+        @Mara: "You came back after all these years, and you did not even write to me once."
+    Shot 2 (2s): They stand still.
+
+''',
+    '''scene "Gone" at @Dock:
+    Shot 1 (5s): The dock is empty.
+    Shot 2 (3s): A gull lands.
+
+''',
+]
+
+SNIPPETS = [" again", "@Mara ", "@Nobody ", "@Dock ", " (Korean)", "\n    Shot 9 (2s): Late.",
+            "\n    Shot 3 (xs): Bad.", "\n  stray", "\n\tShot 3 (2s): tab", ":", '"', "(30s)",
+            "\n        @Ben: \"안녕하세요\"", "\n    model: nope", "\n    language: Klingon"]
+
+SETTINGS = ["language: Korean\n", "model: kling-v2-6\n", "resolution: 4k\n", "audio: off\n",
+            "bogus: 1\n", "title: Harbour\n"]
+
+
+def _edit(draw, head: str, body: list[str], cast: str):
+    kind = draw(st.sampled_from(["type", "insert", "delete", "rename", "setting", "cast", "frame"]))
+    if kind == "type" and body:
+        i = draw(st.integers(0, len(body) - 1))
+        at = draw(st.integers(0, len(body[i]) - 1))
+        body[i] = body[i][:at] + draw(st.sampled_from(SNIPPETS)) + body[i][at:]
+    elif kind == "insert":
+        i = draw(st.integers(0, len(body)))
+        body.insert(i, draw(st.sampled_from(SCENES)))
+    elif kind == "delete" and body:
+        del body[draw(st.integers(0, len(body) - 1))]
+    elif kind == "rename":
+        old, new = draw(st.sampled_from([("Ben", "Benn"), ("Lamp", "Lantern"), ("Ben", "Mara")]))
+        head = head.replace(f" {old}:", f" {new}:", 1)
+    elif kind == "setting":
+        head = head.replace("use ", draw(st.sampled_from(SETTINGS)) + "use ", 1)
+    elif kind == "cast":
+        cast = draw(st.sampled_from([cast.replace("Mara", "Maria"), cast + "prop Lamp:\n",
+                                     cast.replace("location Dock", "character Dock"), ""]))
+    elif kind == "frame":
+        head = head.replace('"cast.kls"', draw(st.sampled_from(['"cast.kls"', '"cast2.kls"'])))
+    return head, body, cast
+
+
+def _full(path: Path) -> list:
+    old = os.environ.get("KLINGSCRIPT_NO_CACHE")
+    os.environ["KLINGSCRIPT_NO_CACHE"] = "1"
+    try:
+        return compiler.check(path).diagnostics
+    finally:
+        if old is None:
+            del os.environ["KLINGSCRIPT_NO_CACHE"]
+        else:
+            os.environ["KLINGSCRIPT_NO_CACHE"] = old
+
+
+@st.composite
+def _histories(draw):
+    head, body, cast = HEAD, list(SCENES), CAST
+    out = [(head, list(body), cast)]
+    for _ in range(draw(st.integers(1, 4))):
+        head, body, cast = _edit(draw, head, body, cast)
+        out.append((head, list(body), cast))
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_histories())
+def test_incremental_check_equals_full_check(history):
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        (root / "frames").mkdir()
+        path = root / "film.kls"
+        for head, body, cast in history:
+            path.write_text(head + "".join(body))
+            (root / "cast.kls").write_text(cast)
+            want = _full(path)
+            got = compiler.diagnose(path)
+            assert got.diagnostics == want
+            assert compiler.diagnose(path).diagnostics == want     # the whole-file shortcut
+
+
+def test_a_frame_image_that_appears_is_seen(tmp_path):
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "cast.kls").write_text(CAST)
+    path = tmp_path / "film.kls"
+    path.write_text(HEAD + "".join(SCENES))
+    before = compiler.diagnose(path).diagnostics
+    assert any("start.png" in d.message for d in before)
+    import shutil
+    here = Path(__file__).resolve().parent.parent / "examples" / "frames"
+    shutil.copy(next(here.glob("*.png")), tmp_path / "frames" / "start.png")
+    assert compiler.diagnose(path).diagnostics == _full(path) != before
+
+
+def test_odd_files_take_the_full_path(tmp_path):
+    path = tmp_path / "film.kls"
+    path.write_bytes(b"title: x\n\xff\n")
+    assert scenes.check(path) is None
+    path.write_bytes(b"title: x\0\n")
+    assert scenes.check(path) is None
