@@ -213,135 +213,135 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
             allow_outside: bool, loader):
     from ..compiler import Compilation, lower_clean, merge
     from ..passes import check as check_pass, lint, resolve
-    from ..project import collector_paused, load_parsed
+    from ..project import load_parsed
     from ..syntax import ast as A, blocks, parser as P
     from ..syntax.shapes import SCENE_HEAD_RE, is_blank, starts_block
 
-    with collector_paused():
-        src = P._Source.of_file(text, display)
-        lines = src.padded.split("\n")
-        tabs: list = []
-        P._scan_tabs(src, lines, tabs)
-        comments = P._scan_comments(src, lines)
-        cut = []   # (is scene, first padded line, first file offset, block text)
-        for a, b in blocks.ranges(lines, 1, len(lines) - 1):
-            if a > 1 or starts_block(lines[a]) or not all(map(is_blank, lines[a:b])):
-                block = "\n".join(lines[a:b]) + "\n"
-                cut.append((bool(SCENE_HEAD_RE.match(lines[a])), a, src.offset(a + 1, 1), block))
-        errors = 0
-        others = []
-        old_blocks = entry.get("blocks")
-        old_blocks = old_blocks if isinstance(old_blocks, dict) else {}
-        new_blocks: dict = {}
-        for is_scene, a, offset, block in cut:
-            if not is_scene:
-                # The blocks that are not scenes, where they are (their positions are in the
-                # document key anyway): their parses, as they were.
-                bkey = _digest(a, offset, block)
-                kept = old_blocks.get(bkey)
-                if kept is not None:
-                    r = _block_result(kept)
-                else:
-                    r = P.parse_block(block, a, offset, display)
-                    if not r.capped:
-                        kept = _block_entry(r)
-                if kept is not None:
-                    new_blocks[bkey] = kept
-                errors += r.errors
-                if r.capped or errors >= _CAP:
-                    raise _FullPath
-                others.append((a, r))
-        doc, diags = P.assemble(display, text, len(lines) - 2, list(tabs), comments, [r for _, r in others])
-        program = load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
-        doc_key = _digest(base, [(a, offset, block) for is_scene, a, offset, block in cut if not is_scene],
-                          [(f.display, str(f.path), f.text) for f in program.files.values()
-                           if f.path != abspath])
-        stored = entry.get("scenes")
-        stored = stored if isinstance(stored, dict) else {}
-        new_scenes: dict = {}
-        scene_diags: list = []
-        used: set = set()
-        has_scenes = False
-        missed = []    # (key, block's first file line, offset, block end offset, BlockResult)
-        results = []   # every block's result in order, the scenes parsed now among them
-        for is_scene, a, offset, block in cut:
-            if not is_scene:
-                results.append(next(r for b, r in others if b == a))
-                continue
-            key = _digest(doc_key, block)
-            hit = stored.get(key) or new_scenes.get(key)
-            if hit is not None and _deps_hold(hit[5]):
-                n, syntax, front, names, jobs, deps, count = hit
-                errors += count
-                scene_diags.extend(decode(syntax + front, a, offset))
-                used.update(names)
-                has_scenes = has_scenes or n > 0
-                new_scenes[key] = hit
-                continue
-            r = P.parse_block(block, a, offset, display)
+    src = P._Source.of_file(text, display)
+    lines = src.padded.split("\n")
+    tabs: list = []
+    P._scan_tabs(src, lines, tabs)
+    comments = P._scan_comments(src, lines)
+    cut = []   # (is scene, first padded line, first file offset, block text)
+    for a, b in blocks.ranges(lines, 1, len(lines) - 1):
+        if a > 1 or starts_block(lines[a]) or not all(map(is_blank, lines[a:b])):
+            block = "\n".join(lines[a:b]) + "\n"
+            cut.append((bool(SCENE_HEAD_RE.match(lines[a])), a, src.offset(a + 1, 1), block))
+    errors = 0
+    others = []
+    old_blocks = entry.get("blocks")
+    old_blocks = old_blocks if isinstance(old_blocks, dict) else {}
+    new_blocks: dict = {}
+    for is_scene, a, offset, block in cut:
+        if not is_scene:
+            # The blocks that are not scenes, where they are (their positions are in the
+            # document key anyway): their parses, as they were.
+            bkey = _digest(a, offset, block)
+            kept = old_blocks.get(bkey)
+            if kept is not None:
+                r = _block_result(kept)
+            else:
+                r = P.parse_block(block, a, offset, display)
+                if not r.capped:
+                    kept = _block_entry(r)
+            if kept is not None:
+                new_blocks[bkey] = kept
             errors += r.errors
-            if r.capped or not all(isinstance(i, A.Scene) for i in r.items):
+            if r.capped or errors >= _CAP:
                 raise _FullPath
-            missed.append((key, a, offset, offset + len(block), r))
-            results.append(r)
-        if errors >= _CAP:
-            raise _FullPath
-        if missed:
-            full, _ = P.assemble(display, text, len(lines) - 2, [], comments, results)
-            main = program.main._replace(doc=full)
-            program.main = main
-            program.files[abspath] = main
-            program.contexts = None
-        front = resolve.declare(program) + check_pass.check_document(program)
-        touched_doc = set(program.touched)
-        computed = []
-        for key, a, offset, end, r in missed:
-            mine = list(r.syntax + r.dedents + r.built)
-            refs_before = len(program.references)
-            touched_before = set(program.touched)
-            for scene in r.items:
-                mine += resolve.resolve_scene(program, scene)
-                mine += check_pass.check_scene(program, scene)
-                mine += lint.lint_scene(program, scene)
-            names = resolve.used_names(program.references[refs_before:])
-            deps = tuple((str(p), signature(p)) for p in sorted(program.touched - touched_before))
-            computed.append((key, r, mine, names, deps, a, offset, end))
+            others.append((a, r))
+    doc, diags = P.assemble(display, text, len(lines) - 2, list(tabs), comments, [r for _, r in others])
+    program = load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
+    doc_key = _digest(base, [(a, offset, block) for is_scene, a, offset, block in cut if not is_scene],
+                      [(f.display, str(f.path), f.text) for f in program.files.values()
+                       if f.path != abspath])
+    stored = entry.get("scenes")
+    stored = stored if isinstance(stored, dict) else {}
+    new_scenes: dict = {}
+    scene_diags: list = []
+    used: set = set()
+    has_scenes = False
+    missed = []    # (key, block's first file line, offset, block end offset, BlockResult)
+    results = []   # every block's result in order, the scenes parsed now among them
+    for is_scene, a, offset, block in cut:
+        if not is_scene:
+            results.append(next(r for b, r in others if b == a))
+            continue
+        key = _digest(doc_key, block)
+        hit = stored.get(key) or new_scenes.get(key)
+        if hit is not None and _deps_hold(hit[5]):
+            n, syntax, front, names, jobs, deps, count = hit
+            errors += count
+            scene_diags.extend(decode(syntax + front, a, offset))
             used.update(names)
-            has_scenes = has_scenes or bool(r.items)
-        # Plan the scenes parsed now that have no errors, each on its own.
-        everything = merge(program.diagnostics, front, tabs, *(c[2] for c in computed))
-        production = lower_clean(program, everything)
-        planned: dict = {}
-        if production is not None:
-            from ..planner import load_pricing, make_plan
+            has_scenes = has_scenes or n > 0
+            new_scenes[key] = hit
+            continue
+        r = P.parse_block(block, a, offset, display)
+        errors += r.errors
+        if r.capped or not all(isinstance(i, A.Scene) for i in r.items):
+            raise _FullPath
+        missed.append((key, a, offset, offset + len(block), r))
+        results.append(r)
+    if errors >= _CAP:
+        raise _FullPath
+    if missed:
+        full, _ = P.assemble(display, text, len(lines) - 2, [], comments, results)
+        main = program.main._replace(doc=full)
+        program.main = main
+        program.files[abspath] = main
+        program.contexts = None
+    front = resolve.declare(program) + check_pass.check_document(program)
+    touched_doc = set(program.touched)
+    computed = []
+    for key, a, offset, end, r in missed:
+        mine = list(r.syntax + r.dedents + r.built)
+        refs_before = len(program.references)
+        touched_before = set(program.touched)
+        for scene in r.items:
+            mine += resolve.resolve_scene(program, scene)
+            mine += check_pass.check_scene(program, scene)
+            mine += lint.lint_scene(program, scene)
+        names = resolve.used_names(program.references[refs_before:])
+        deps = tuple((str(p), signature(p)) for p in sorted(program.touched - touched_before))
+        computed.append((key, r, mine, names, deps, a, offset, end))
+        used.update(names)
+        has_scenes = has_scenes or bool(r.items)
+    # Plan the scenes parsed now that have no errors, each on its own.
+    everything = merge(program.diagnostics, front, tabs, *(c[2] for c in computed))
+    production = lower_clean(program, everything)
+    planned: dict = {}
+    if production is not None:
+        from ..planner.pricing import load_pricing
+        from ..planner.scene import make_plan
 
-            prices = load_pricing()
-            for scene in production.scenes:
-                plan = make_plan(production._replace(scenes=(scene,)), None, prices)
-                jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint)
-                             for j in plan.jobs)
-                planned[scene.span.start] = (list(plan.diagnostics), jobs)
-        for key, r, mine, names, deps, a, offset, end in computed:
-            plan_diags, jobs = [], ()
-            for scene in r.items:
-                p = planned.get(scene.head_span.start)
-                if p is not None:
-                    plan_diags += p[0]
-                    jobs += p[1]
-            syntax = encode(list(r.syntax + r.dedents + r.built), display, offset, end, a, offset)
-            rest = encode([d for d in mine[len(r.syntax + r.dedents + r.built):]] + plan_diags,
-                          display, offset, end, a, offset)
-            new_scenes[key] = (len(r.items), syntax, rest, tuple(sorted(names)), jobs, deps, r.errors)
-            scene_diags.extend(r.syntax + r.dedents + r.built)
-            scene_diags.extend(mine[len(r.syntax + r.dedents + r.built):])
-            scene_diags.extend(plan_diags)
-        final = merge(program.diagnostics, front, resolve.unused(program, used, has_scenes), scene_diags)
-        images = set(touched_doc)
-        for hit in new_scenes.values():
-            images.update(Path(p) for p, _ in hit[5])
-        uses = tuple((str(f.path), f.display, _digest(f.text)) for f in program.files.values()
-                     if f.path != abspath)
-        deps = tuple((str(p), signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
-        new_entry = {"whole": (whole_key, uses, deps, encode(final)), "scenes": new_scenes,
-                     "blocks": new_blocks}
-        return Compilation(program, None, None, final), new_entry
+        prices = load_pricing()
+        for scene in production.scenes:
+            plan = make_plan(production._replace(scenes=(scene,)), None, prices)
+            jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint)
+                         for j in plan.jobs)
+            planned[scene.span.start] = (list(plan.diagnostics), jobs)
+    for key, r, mine, names, deps, a, offset, end in computed:
+        plan_diags, jobs = [], ()
+        for scene in r.items:
+            p = planned.get(scene.head_span.start)
+            if p is not None:
+                plan_diags += p[0]
+                jobs += p[1]
+        syntax = encode(list(r.syntax + r.dedents + r.built), display, offset, end, a, offset)
+        rest = encode([d for d in mine[len(r.syntax + r.dedents + r.built):]] + plan_diags,
+                      display, offset, end, a, offset)
+        new_scenes[key] = (len(r.items), syntax, rest, tuple(sorted(names)), jobs, deps, r.errors)
+        scene_diags.extend(r.syntax + r.dedents + r.built)
+        scene_diags.extend(mine[len(r.syntax + r.dedents + r.built):])
+        scene_diags.extend(plan_diags)
+    final = merge(program.diagnostics, front, resolve.unused(program, used, has_scenes), scene_diags)
+    images = set(touched_doc)
+    for hit in new_scenes.values():
+        images.update(Path(p) for p, _ in hit[5])
+    uses = tuple((str(f.path), f.display, _digest(f.text)) for f in program.files.values()
+                 if f.path != abspath)
+    deps = tuple((str(p), signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
+    new_entry = {"whole": (whole_key, uses, deps, encode(final)), "scenes": new_scenes,
+                 "blocks": new_blocks}
+    return Compilation(program, None, None, final), new_entry
