@@ -80,17 +80,20 @@ def check(path: str | os.PathLike, *, allow_outside: bool = False,
 
 
 def diagnose(path: str | os.PathLike, *, allow_outside: bool = False,
-             memory: Optional[dict] = None) -> Compilation:
+             memory: Optional[dict] = None, loader: Optional[Loader] = None) -> Compilation:
     """``klingc check``'s diagnostics, the same as ``check``'s, reusing the results of the
     scenes unchanged since the last check (``cache/scenes.py``); an unchanged script is
     answered without parsing. The Compilation holds the files' texts and the diagnostics
-    only (no production or plan), unless the full path was taken."""
+    only (no production or plan), unless the full path was taken.
+
+    ``memory``: a dict the caller keeps between calls (the language server's), so that
+    an edit needs no disk read; ``loader``: one with the editor's buffers as overlays."""
     from .cache import scenes
 
-    done = scenes.check(path, allow_outside, memory)
+    done = scenes.check(path, allow_outside, memory, loader)
     if done is not None:
         return done
-    return check(path, allow_outside=allow_outside)
+    return check(path, allow_outside=allow_outside, loader=loader)
 
 
 # -- the stages ---------------------------------------------------------------------

@@ -152,3 +152,82 @@ def test_odd_files_take_the_full_path(tmp_path):
     assert scenes.check(path) is None
     path.write_bytes(b"title: x\0\n")
     assert scenes.check(path) is None
+
+
+# -- a result that quotes a line of its own scene ------------------------------------------
+
+TWICE = '''scene "Twice" at @Dock:
+    sound: "rain"
+    sound: "gulls"
+    Shot 1 (3s): @Ben waits.
+
+'''
+
+
+def test_klingc_check_with_a_warm_cache_names_the_moved_line(tmp_path):
+    # KLS104's help names the line where the setting was first given; a line added in an
+    # earlier scene moves it, and the warm cache must say the new line (it said the old).
+    from conftest import klingc_command
+    import subprocess
+
+    (tmp_path / "cast.kls").write_text(CAST)
+    path = tmp_path / "film.kls"
+    body = SCENES[:2] + [TWICE] + SCENES[2:]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("KLINGSCRIPT_NO_CACHE", None)
+
+    def klingc_check() -> str:
+        r = subprocess.run(klingc_command() + ["check", "film.kls"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+        return r.stdout + r.stderr
+
+    path.write_text(HEAD + "".join(body))
+    first = klingc_check()
+    line = (HEAD + "".join(body)).split("\n").index('    sound: "rain"') + 1
+    assert f"the first is at line {line}" in first
+    body[0] = body[0].replace("    Shot 2 (4s)", "    Shot 3 (1s): A gull.\n    Shot 2 (4s)")
+    path.write_text(HEAD + "".join(body))
+    again = klingc_check()
+    assert f"the first is at line {line + 1}" in again
+    env["KLINGSCRIPT_NO_CACHE"] = "1"
+    assert again == klingc_check()
+
+
+def test_a_result_quoting_a_line_is_reused_only_where_it_was_made(tmp_path):
+    (tmp_path / "cast.kls").write_text(CAST)
+    path = tmp_path / "film.kls"
+    memory: dict = {}
+    for body in ([TWICE] + SCENES, SCENES[:1] + [TWICE] + SCENES[1:], SCENES + [TWICE]):
+        path.write_text(HEAD + "".join(body))
+        assert compiler.diagnose(path, memory=memory).diagnostics == _full(path)
+
+
+# -- the editor's buffers ----------------------------------------------------------------
+
+def test_unsaved_buffers_are_checked_in_memory_only(tmp_path):
+    from klingscript.cache import store
+    from klingscript.project import Loader
+
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "cast.kls").write_text(CAST)
+    path = tmp_path / "film.kls"
+    saved = HEAD + "".join(SCENES)
+    path.write_text(saved)
+    where = (str(path),)
+    memory: dict = {}
+    # the buffer as on disk: the disk store is used
+    assert compiler.diagnose(path, memory=memory, loader=Loader({path: saved})).diagnostics == _full(path)
+    on_disk = store().get(scenes.NAMESPACE, where)
+    assert on_disk == memory[where]
+    # an unsaved buffer of the script, then of its cast file: memory only, and the
+    # diagnostics of those texts
+    buffer = saved.replace("@Ben steps", "@Bem steps")
+    cast = CAST.replace("Mara", "Maria")
+    for overlays in ({path: buffer}, {path: buffer, tmp_path / "cast.kls": cast}):
+        got = compiler.diagnose(path, memory=memory, loader=Loader(overlays)).diagnostics
+        assert got == compiler.check(path, loader=Loader(overlays)).diagnostics
+        assert memory[where] != on_disk
+        assert store().get(scenes.NAMESPACE, where) == on_disk
+    assert any(d.code == "KLS201" and "Mara" in d.message for d in got)
+    # the same texts again: the whole-file shortcut reads the cast file's buffer too
+    assert compiler.diagnose(path, memory=memory, loader=Loader(overlays)).diagnostics == got

@@ -20,6 +20,8 @@ and its jobs' summary. It is keyed by:
 Spans inside the scene block are kept relative to the block's first line and
 offset and moved on a hit (columns do not change); spans elsewhere (an
 element's label) are kept as they are, which the document key makes safe.
+A result whose texts quote a line of its own block (KLS104's "the first is at
+line 193") is kept with that block's first line and reused only there.
 The images a scene's checks looked at (``first frame:``…) are kept with the
 result by size and modification time (a missing one by its folder's
 listing, which KLS501's hint reads) and looked at again before a hit.
@@ -28,6 +30,9 @@ One store entry per script (keyed by its path) holds the scene results of its
 last check and, for the whole-file shortcut, the whole text's key, what the
 whole check depended on (``use`` files by content, images by signature) and
 its final diagnostics: an unchanged script is answered without parsing.
+
+The language server passes its ``Loader`` (the editor's buffers) and its
+``memory``; a buffer unlike its file on disk keeps the check off the disk store.
 
 Anything odd takes the full path (``None`` from ``check``): the cache off, a
 main file that is not UTF-8 or holds a NUL byte, 100 or more syntax errors in
@@ -38,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -83,6 +89,20 @@ def decode(data, line: int = 0, offset: int = 0) -> list:
 
 # -- what a result depends on beyond texts ---------------------------------------------
 
+_LINE_RE = re.compile(r"\bline (\d+)|:(\d+):\d+")
+
+
+def _quotes_lines(data: tuple, first: int, end: int) -> bool:
+    """Whether encoded diagnostics quote, in their texts, a line of the block ``first..end``
+    (KLS104's "the first is at line 193"): such a result holds only where it was made."""
+    for _, _, _, message, labels, help in data:
+        for t in (message, help or "", *(m for _, m in labels)):
+            for m in _LINE_RE.finditer(t):
+                if first <= int(m.group(1) or m.group(2)) < end:
+                    return True
+    return False
+
+
 def signature(path) -> tuple:
     """A file's size and modification time; for a missing one, its folder's listing."""
     try:
@@ -108,30 +128,36 @@ def _digest(*parts) -> str:
 
 # -- the check -----------------------------------------------------------------
 
-def check(path, allow_outside: bool = False, memory: Optional[dict] = None):
+def check(path, allow_outside: bool = False, memory: Optional[dict] = None, loader=None):
     """``compiler.check(path)``'s diagnostics as a ``compiler.Compilation``, reusing the scene
     results of the last check; None when the full path must be taken.
 
     The Compilation's program holds the files' texts (for rendering); its main
-    document holds only the blocks parsed in this run, and ``production`` and
-    ``plan`` are None: use the full path for anything but diagnostics.
+    document holds only the blocks parsed in this run (None after the whole-file
+    shortcut), and ``production`` and ``plan`` are None: use the full path for
+    anything but diagnostics.
     ``memory``: a dict kept by the caller (the language server) that holds the
     script's entry between calls, so that no disk read is needed.
+    ``loader``: a ``project.Loader``, whose overlays (the editor's buffers) are read
+    in place of the files on disk. A check that read a buffer unlike its file on
+    disk (an unsaved one) neither reads nor writes the disk store, as for the parse
+    cache: its entry lives in ``memory`` only.
     """
     from ..project import Loader, read_main
 
     s = store()
     if s is None:
         return None
-    loader = Loader()
+    loader = loader if loader is not None else Loader()
     abspath, text = read_main(path, loader)
     if "\x00" in text or "\ufffd" in text:
         return None
     display = os.path.normpath(str(path))
     where = (str(abspath),)
+    saved = not _unsaved(loader, abspath, text)
     entry = memory.get(where) if memory is not None else None
     if entry is None:
-        entry = s.get(NAMESPACE, where)
+        entry = s.get(NAMESPACE, where) if saved else None
         if not isinstance(entry, dict):
             entry = {}
     from ..model import profiles
@@ -139,10 +165,12 @@ def check(path, allow_outside: bool = False, memory: Optional[dict] = None):
     base = (display, str(abspath), str(abspath.parent), bool(allow_outside), profiles.fingerprint())
     whole_key = _digest(base, text)
     try:
-        done = _whole(entry, whole_key, abspath, display, text, allow_outside)
+        done = _whole(entry, whole_key, abspath, display, text, allow_outside, loader)
     except Exception:   # an authentic entry of another shape: check again
         done = None
     if done is not None:
+        if memory is not None:
+            memory[where] = entry
         return done
     try:
         result = _scenes(entry, base, whole_key, abspath, display, text, allow_outside, loader)
@@ -151,11 +179,23 @@ def check(path, allow_outside: bool = False, memory: Optional[dict] = None):
     if result is None:
         return None
     compilation, new_entry = result
-    if new_entry != entry:
+    if new_entry != entry and saved and not any(
+            _unsaved(loader, f.path, f.text) for f in compilation.program.files.values() if f.path != abspath):
         s.put(NAMESPACE, where, new_entry, MAX_SCRIPTS)
     if memory is not None:
         memory[where] = new_entry
     return compilation
+
+
+def _unsaved(loader, path: Path, text: str) -> bool:
+    """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk."""
+    if path not in loader.overlays:
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read() != text.encode("utf-8", "surrogatepass")
+    except (OSError, UnicodeError):
+        return True
 
 
 class _FullPath(Exception):
@@ -181,7 +221,8 @@ def _block_result(kept: tuple):
                        tuple(decode(built)), errors, False)
 
 
-def _whole(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool):
+def _whole(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool,
+           loader):
     w = entry.get("whole")
     if not w or w[0] != whole_key:
         return None
@@ -192,8 +233,7 @@ def _whole(entry: dict, whole_key: str, abspath: Path, display: str, text: str, 
     files = []
     for p, shown, digest in uses:
         try:
-            with open(p, "rb") as f:
-                used = f.read().decode("utf-8", errors="replace")
+            used = loader.read(Path(p))
         except OSError:
             return None
         if _digest(used) != digest:
@@ -262,6 +302,7 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
     used: set = set()
     has_scenes = False
     missed = []    # (key, block's first file line, offset, block end offset, BlockResult)
+    block_lines: dict = {}
     results = []   # every block's result in order, the scenes parsed now among them
     for is_scene, a, offset, block in cut:
         if not is_scene:
@@ -269,8 +310,8 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
             continue
         key = _digest(doc_key, block)
         hit = stored.get(key) or new_scenes.get(key)
-        if hit is not None and _deps_hold(hit[5]):
-            n, syntax, front, names, jobs, deps, count = hit
+        if hit is not None and _deps_hold(hit[5]) and hit[7] in (None, a):
+            n, syntax, front, names, jobs, deps, count, _ = hit
             errors += count
             scene_diags.extend(decode(syntax + front, a, offset))
             used.update(names)
@@ -282,6 +323,7 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
         if r.capped or not all(isinstance(i, A.Scene) for i in r.items):
             raise _FullPath
         missed.append((key, a, offset, offset + len(block), r))
+        block_lines[key] = block.count("\n")
         results.append(r)
     if errors >= _CAP:
         raise _FullPath
@@ -331,7 +373,8 @@ def _scenes(entry: dict, base: tuple, whole_key: str, abspath: Path, display: st
         syntax = encode(list(r.syntax + r.dedents + r.built), display, offset, end, a, offset)
         rest = encode([d for d in mine[len(r.syntax + r.dedents + r.built):]] + plan_diags,
                       display, offset, end, a, offset)
-        new_scenes[key] = (len(r.items), syntax, rest, tuple(sorted(names)), jobs, deps, r.errors)
+        at = a if _quotes_lines(syntax + rest, a, a + block_lines[key]) else None
+        new_scenes[key] = (len(r.items), syntax, rest, tuple(sorted(names)), jobs, deps, r.errors, at)
         scene_diags.extend(r.syntax + r.dedents + r.built)
         scene_diags.extend(mine[len(r.syntax + r.dedents + r.built):])
         scene_diags.extend(plan_diags)
