@@ -20,7 +20,6 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from klingscript import compiler, project
 from klingscript.tools.fmt import format_source
 from klingscript.lsp.codec import Lines
-from klingscript.lsp.incremental import Base, changed_scene, scene_local
 
 PUBLISH = "textDocument/publishDiagnostics"
 
@@ -385,13 +384,13 @@ async def test_formatting(client: LanguageClient, tmp_path):
     assert not edits
 
 
-# -- the scene-local path, end to end -------------------------------------------------------
+# -- every edit answered from the scene results, end to end ---------------------------------
 
 @pytest_lsp.fixture(
     scope="module",
     config=ClientServerConfig(
         server_command=[sys.executable, "-m", "klingscript", "lsp"],
-        server_env={**os.environ, "KLINGC_LSP_SCENE_CHECK_AFTER": "0", "KLINGC_LSP_TIMINGS": "1"}),
+        server_env={**os.environ, "KLINGC_LSP_TIMINGS": "1"}),
 )
 async def scene_client(lsp_client: LanguageClient, tmp_path_factory):
     await lsp_client.initialize_session(T.InitializeParams(
@@ -406,20 +405,19 @@ async def wait_log(client: LanguageClient, needle: str, limit: float = 60):
 
 
 @aio
-async def test_scene_local_path_then_full_check(scene_client: LanguageClient, tmp_path):
+async def test_an_edit_is_answered_from_the_scene_results(scene_client: LanguageClient, tmp_path):
     text = _long_script(6)
     path = tmp_path / "long.kls"
     path.write_text(text, encoding="utf-8")
     uri = open_doc(scene_client, path, text)
-    await wait_log(scene_client, "version 1 full")
+    await wait_log(scene_client, "version 1 scenes")
     lines = text.split("\n")
     i = next(k for k in range(len(lines) // 2, len(lines)) if lines[k].startswith("        @Dev"))
     col = lines[i].index("@Dev") + 1
     scene_client.text_document_did_change(T.DidChangeTextDocumentParams(
         T.VersionedTextDocumentIdentifier(uri=uri, version=2),
         [T.TextDocumentContentChangePartial(T.Range(T.Position(i, col), T.Position(i, col + 3)), "Dve")]))
-    await wait_log(scene_client, "version 2 scene")
-    await wait_log(scene_client, "version 2 full")
+    await wait_log(scene_client, "version 2 scenes")
     diags = scene_client.diagnostics[uri]
     new_text = text.replace(lines[i], lines[i].replace("@Dev", "@Dve"), 1)
     program = compiler.check(path, loader=project.Loader({path: new_text}))
@@ -428,7 +426,7 @@ async def test_scene_local_path_then_full_check(scene_client: LanguageClient, tm
     assert typo.range.start == T.Position(i, col - 1)
 
 
-# -- units: positions and the scene-local re-check ---------------------------------------------
+# -- units: positions and the server's checks ---------------------------------------------
 
 @pytest.mark.parametrize("encoding,units", [("utf-16", 6), ("utf-32", 5), ("utf-8", 10)])
 def test_codec_encodings(encoding, units):
@@ -456,13 +454,17 @@ def _long_script(scenes: int = 12) -> str:
 
 
 @pytest.mark.parametrize("edit", ["typo", "insert_line", "delete_line", "new_reference", "bad_duration",
-                                  "unterminated"])
-def test_scene_local_recheck_equals_full_check(tmp_path, edit):
+                                  "unterminated", "paste_above", "settings"])
+def test_the_servers_diagnostics_equal_the_full_check(tmp_path, edit):
+    from klingscript.lsp.server import KlingScriptServer, DocState
+
     text = _long_script()
     path = tmp_path / "long.kls"
     (tmp_path / "refs").mkdir()
-    old_program = compiler.check(path, loader=project.Loader({path: text}))
-    base = Base(text, old_program)
+    path.write_text(text, encoding="utf-8")
+    server = KlingScriptServer()
+    st = DocState(path.as_uri(), path)
+    assert server.diagnose(st, text).diagnostics == compiler.check(path).diagnostics
     lines = text.split("\n")
     i = next(k for k in range(len(lines) // 2, len(lines)) if lines[k].startswith("        @Dev"))
     new = list(lines)
@@ -477,22 +479,15 @@ def test_scene_local_recheck_equals_full_check(tmp_path, edit):
         new.insert(i, "    Shot 9 (2s): @Nobody enters.")
     elif edit == "bad_duration":
         new[i - 1] = new[i - 1].replace("(3s)", "(2.5s)")
+    elif edit == "paste_above":
+        k = next(k for k in range(i, 0, -1) if lines[k].startswith("scene"))
+        new[k:k] = ['scene "Pasted" at @CoffeeShop:', '    sound: "a"', '    sound: "b"',
+                    "    Shot 1 (2s): @Nobody waits.", ""]
+    elif edit == "settings":
+        new.insert(0, "language: Korean")
     else:
         new[i] = new[i][:-1]
     new_text = "\n".join(new)
-    assert changed_scene(lines, new) is not None
-    fast = scene_local(base, new_text, path, {})
     full = compiler.check(path, loader=project.Loader({path: new_text})).diagnostics
-    assert fast == full
-
-
-def test_scene_local_declines_edits_outside_one_scene(tmp_path):
-    text = _long_script(3)
-    lines = text.split("\n")
-    edited = list(lines)
-    edited[0] = "# changed"  # the settings, not a scene
-    assert changed_scene(lines, edited) is None
-    k = next(i for i, l in enumerate(lines) if l.startswith("scene"))
-    edited = list(lines)
-    edited[k - 1] = "prop Mug:"  # a new element between two items
-    assert changed_scene(lines, edited) is None
+    assert server.diagnose(st, new_text).diagnostics == full
+    assert path.read_text(encoding="utf-8") == text

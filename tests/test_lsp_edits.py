@@ -10,12 +10,11 @@ text: codes, severities, messages (with their help), ranges in UTF-16 units
 (computed here, independently of the server's codec) and related
 information.
 
-``KLINGC_LSP_SCENE_CHECK_AFTER=0`` makes the server take its fast path
-(today: the scene-local re-check of ``lsp/incremental.py``) on this short
-script too, as it does on a feature-length one. No sleeps: after the first
-diagnostics of a version arrive, a hover request, which needs the full check
-of the current text, lets the server settle; once its answer is back every
-publication of that version has arrived.
+The server answers every edit from the scene results (``cache/scenes.py``)
+with its in-memory store. No sleeps: after the first diagnostics of a
+version arrive, a hover request, which needs the full check of the current
+text, lets the server settle; once its answer is back every publication of
+that version has arrived.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ def make_client():
     scope="module",
     config=ClientServerConfig(
         server_command=[sys.executable, "-m", "klingscript", "lsp"],
-        server_env={**os.environ, "KLINGC_LSP_SCENE_CHECK_AFTER": "0", "KLINGC_LSP_TIMINGS": "1"},
+        server_env={**os.environ, "KLINGC_LSP_TIMINGS": "1"},
         client_factory=make_client),
 )
 async def client(lsp_client: pytest_lsp.LanguageClient):
@@ -283,10 +282,6 @@ async def test_deleting_a_scene(client, tmp_path):
     await ed.delete_lines(last[0], len(ed.lines) - 1, "delete the last scene")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: the scene-local re-check moves the other scenes' diagnostics by the lines the edit "
-    "added, but not the line numbers their text quotes (KLS104's help: 'the first is at line N'); "
-    "the full check that follows is right"))
 @aio
 async def test_typing_a_new_line_above_a_diagnostic_that_names_a_line(client, tmp_path):
     # "Take 8"'s KLS104 says in its help on which line the setting was first given.

@@ -6,6 +6,7 @@
 - what the editor asks about a script — the symbol under the cursor,
   completions, hovers, renames, the outline: ``analysis.py`` (plain Python,
   no LSP library);
-- keystroke-fast diagnostics on long scripts: ``incremental.py``;
-- the pygls server that wires them to the protocol: ``server.py``.
+- diagnostics on every edit from the scene results of ``cache/scenes.py`` (the same
+  as ``klingc check``'s), and the full check on request: ``server.py``;
+- the pygls server that wires them to the protocol (``server.py``).
 """

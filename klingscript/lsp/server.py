@@ -1,15 +1,18 @@
 """The KlingScript language server (pygls), started by ``klingc lsp`` on stdio.
 
-Diagnostics come from ``compiler.check`` — the passes and Diagnostic records
-of ``klingc check`` — run over the editor's buffers (every open ``.kls``
-document overrides the file on disk, so unsaved changes to a cast file are
-seen by the episodes that use it).
+Diagnostics are ``klingc check``'s, over the editor's buffers (every open
+``.kls`` document overrides the file on disk, so unsaved changes to a cast
+file are seen by the episodes that use it).
 
-Timing. A short script is checked in full on every change. When a full check
-takes longer than ``FAST_LIMIT`` (a feature-length script), a change inside
-one scene is answered at once by re-checking that scene only
-(``incremental.py``), and the full check follows ``DEBOUNCE`` seconds after
-the typing stops, in a worker thread, and replaces it.
+Every change is answered at once with ``compiler.diagnose`` on the current
+text: the scene results of ``cache/scenes.py``, the same as the command
+line's, kept between edits in the server's memory (``KlingScriptServer.memory``)
+so that only the scenes whose text changed are checked again. An unsaved
+buffer's results stay in memory; a saved one's go to the disk cache too.
+
+Hovers, completions, renames and the like need the whole program and its
+plan: ``checked`` runs the full ``compiler.check`` of the current text when
+one of them asks, in a worker thread, and keeps it until the text changes.
 """
 
 from __future__ import annotations
@@ -31,14 +34,10 @@ from .. import __version__
 from ..diagnostics.model import Diagnostic, Severity
 from . import analysis
 from .codec import Lines, lines_of
-from .incremental import Base, scene_local
 
 log = logging.getLogger("klingscript.lsp")
 
-# Seconds: a script whose full check is slower than this takes the scene-local path on edits
-# (KLINGC_LSP_SCENE_CHECK_AFTER overrides it; 0 takes that path for every script).
-FAST_LIMIT = float(os.environ.get("KLINGC_LSP_SCENE_CHECK_AFTER") or 0.05)
-DEBOUNCE = 0.25     # seconds of quiet before the full check of a long script
+DEBOUNCE = 0.25     # seconds of quiet before re-checking the scripts that use an edited file
 
 _SEVERITY = {Severity.ERROR: T.DiagnosticSeverity.Error, Severity.WARNING: T.DiagnosticSeverity.Warning,
              Severity.NOTE: T.DiagnosticSeverity.Information}
@@ -55,18 +54,39 @@ _SYMBOL_KIND = {
 
 
 @dataclass
+class Base:
+    """A full check: the text it read and what it found (``compiler.Compilation``)."""
+    text: str
+    compilation: object
+    generation: int = 0                   # DocState.generation when it was made
+
+    @property
+    def program(self):
+        return self.compilation.program
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.compilation.diagnostics
+
+    @property
+    def plan(self):
+        return self.compilation.plan
+
+
+@dataclass
 class DocState:
     uri: str
     path: Path
     full: Optional[Base] = None           # the latest full check (of some version)
-    full_seconds: float = 0.0
+    full_job: Optional[tuple] = None      # ((text, generation), future) of the full check running
+    stale: bool = False                   # files it uses changed: check again even if its text did not
+    generation: int = 0                   # how many times files it uses changed
     pending: Optional[asyncio.TimerHandle] = None
-    running: Optional[asyncio.Future] = None
+    task: Optional[asyncio.Future] = None  # the diagnostics of the latest text, on their way
+    checked: Optional[str] = None         # the text whose diagnostics were published last
     published_version: Optional[int] = None
     uses: set = field(default_factory=set)  # paths of the files its program read
-    scene_task: Optional[asyncio.Future] = None
     changed_at: dict = field(default_factory=dict)  # version -> when its change arrived
-    stale: bool = False                   # files it uses changed: check again even if its text did not
     converted: dict = field(default_factory=dict)  # diagnostic key -> LSP diagnostic
 
 
@@ -74,6 +94,7 @@ class KlingScriptServer(LanguageServer):
     def __init__(self):
         super().__init__("klingc", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
         self.docs: dict[str, DocState] = {}
+        self.memory: dict = {}    # the scene results of every script checked (cache/scenes.py)
         # KLINGC_LSP_TIMINGS=1: report, as log messages, the time from a change to its diagnostics.
         self.report_timings = bool(os.environ.get("KLINGC_LSP_TIMINGS"))
 
@@ -117,17 +138,15 @@ class KlingScriptServer(LanguageServer):
             pass
         return out
 
-    # -- checking ---------------------------------------------------------------
-    def full_check(self, st: DocState, text: str, overlays: dict) -> tuple[Base, float]:
-        from ..compiler import check
+    # -- diagnostics --------------------------------------------------------------
+    def diagnose(self, st: DocState, text: str):
+        """``klingc check``'s diagnostics of ``text`` (a Compilation), from the scene results."""
+        from ..compiler import diagnose
         from ..project import Loader
-        t0 = time.perf_counter()
-        checked = check(st.path, loader=Loader({**overlays, st.path: text}))
-        seconds = time.perf_counter() - t0
-        return Base(text, checked), seconds
+        return diagnose(st.path, memory=self.memory, loader=Loader({**self.overlays(), st.path: text}))
 
     def publish(self, st: DocState, version, text: str, program, diags: list[Diagnostic],
-                kind: str = "full") -> None:
+                kind: str = "scenes") -> None:
         lines = self.lines(text)
         cache, fresh = st.converted, {}
         out = []
@@ -148,51 +167,65 @@ class KlingScriptServer(LanguageServer):
             self.window_log_message(T.LogMessageParams(
                 T.MessageType.Log, f"klingc timing: version {version} {kind} {ms:.1f} ms"))
 
-    async def run_full(self, uri: str) -> Optional[Base]:
-        """Check the current text of ``uri`` in full (in a worker thread) and publish."""
-        st = self.docs.get(uri)
-        if st is None:
-            return None
-        if st.pending is not None:
-            st.pending.cancel()
-            st.pending = None
-        try:
-            doc = self.workspace.get_text_document(uri)
-            text, version = doc.source, doc.version
-        except Exception:
-            return None
-        if st.full is not None and st.full.text == text and not st.stale:
-            # The text is back to what was checked last (an undo, say): nothing to re-check.
-            if st.published_version != version:
-                self.publish(st, version, text, st.full.program, st.full.diagnostics)
-            return st.full
-        overlays = self.overlays()
-        st.stale = False
-        loop = asyncio.get_running_loop()
-        try:
-            base, seconds = await loop.run_in_executor(None, self.full_check, st, text, overlays)
-        except Exception as e:  # never let a fault take the server down
-            log.exception("check failed")
-            self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"klingc: check failed ({e})"))
-            return None
-        if self.docs.get(uri) is not st:
-            return None
-        st.full, st.full_seconds = base, seconds
-        st.uses = set(base.program.files) - {st.path}
-        current = self.workspace.get_text_document(uri)
-        if current.version == version and current.source == text:
-            self.publish(st, version, text, base.program, base.diagnostics)
-        return base
+    async def run_check(self, uri: str) -> None:
+        """Publish the diagnostics of the current text of ``uri`` (and of a later one, if it
+        changed meanwhile)."""
+        # Let changes that have already arrived be applied first, so that a burst of
+        # typing is checked once, at its latest text (a message takes a few loop turns).
+        await asyncio.sleep(0.003)
+        while True:
+            st = self.docs.get(uri)
+            if st is None:
+                return
+            try:
+                doc = self.workspace.get_text_document(uri)
+                text, version = doc.source, doc.version
+            except Exception:
+                return
+            if st.checked == text and not st.stale:
+                if st.published_version != version:   # an undo back to the text published
+                    st.checked = None
+                    continue
+                return
+            st.stale = False
+            try:
+                checked = self.diagnose(st, text)
+                program = checked.program
+                if program.main.doc is None and any(d.span.file != program.main.display
+                                                    for d in checked.diagnostics):
+                    # The whole-file shortcut keeps no syntax tree, which shows the `use`
+                    # line a used file's problem is shown on: take the full check's.
+                    program = (await self.checked(uri)).program
+            except Exception as e:  # never let a fault take the server down
+                log.exception("check failed")
+                self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"klingc: check failed ({e})"))
+                return
+            if self.docs.get(uri) is not st:
+                return
+            st.uses = set(checked.program.files) - {st.path}
+            current = self.workspace.get_text_document(uri)
+            if current.source == text:
+                self.publish(st, current.version, text, program, checked.diagnostics)
+                st.checked = text
+                return
 
-    def schedule_full(self, uri: str, delay: float, stale: bool = False) -> None:
+    def request_check(self, uri: str, delay: float = 0.0, stale: bool = False) -> None:
+        """Check ``uri`` again, now or after ``delay`` seconds (``stale``: even if its text
+        did not change, for files it uses did)."""
         st = self.docs.get(uri)
         if st is None:
             return
-        st.stale = st.stale or stale
+        if stale:
+            st.stale = True
+            st.generation += 1
         if st.pending is not None:
             st.pending.cancel()
-        loop = asyncio.get_running_loop()
-        st.pending = loop.call_later(delay, lambda: asyncio.ensure_future(self.run_full(uri)))
+            st.pending = None
+        if delay:
+            loop = asyncio.get_running_loop()
+            st.pending = loop.call_later(delay, self.request_check, uri)
+        elif st.task is None or st.task.done():
+            st.task = asyncio.ensure_future(self.run_check(uri))
 
     def on_change(self, uri: str) -> None:
         st = self.state(uri)
@@ -200,38 +233,17 @@ class KlingScriptServer(LanguageServer):
             version = self.workspace.get_text_document(uri).version
             st.changed_at = {v: t for v, t in st.changed_at.items() if v > (version or 0) - 50}
             st.changed_at[version] = time.perf_counter()
-        if st.full is not None and st.full_seconds > FAST_LIMIT:
-            if st.scene_task is None or st.scene_task.done():
-                st.scene_task = asyncio.ensure_future(self.scene_check(uri))
-            # A long full check starts only after a pause in the typing.
-            self.schedule_full(uri, min(1.0, max(DEBOUNCE, st.full_seconds / 2)))
-        else:
-            self.schedule_full(uri, 0)
+        self.request_check(uri)
         # Scripts that use this file see its unsaved text.
         for other in list(self.docs.values()):
             if other is not st and st.path in other.uses:
-                self.schedule_full(other.uri, DEBOUNCE, stale=True)
+                self.request_check(other.uri, DEBOUNCE, stale=True)
 
-    async def scene_check(self, uri: str) -> None:
-        """Re-check the edited scene of the latest text and publish at once (see incremental.py)."""
-        # Let changes that have already arrived be applied first, so that a burst of
-        # typing is checked once, at its latest text (a message takes a few loop turns).
-        await asyncio.sleep(0.003)
-        st = self.docs.get(uri)
-        if st is None or st.full is None:
-            return
-        doc = self.workspace.get_text_document(uri)
-        text, version = doc.source, doc.version
-        try:
-            if text == st.full.text:
-                diags = st.full.diagnostics
-            else:
-                diags = scene_local(st.full, text, st.path, self.overlays())
-        except Exception:
-            log.exception("scene check failed")
-            return
-        if diags is not None and self.docs.get(uri) is st:
-            self.publish(st, version, text, st.full.program, diags, kind="scene")
+    # -- the full check, on request -------------------------------------------------
+    def full_check(self, st: DocState, text: str, overlays: dict) -> Base:
+        from ..compiler import check
+        from ..project import Loader
+        return Base(text, check(st.path, loader=Loader({**overlays, st.path: text})))
 
     async def checked(self, uri: str, fresh: bool = True) -> Optional[Base]:
         """The full check of ``uri``: of its current text, or (``fresh=False``) the latest one."""
@@ -240,7 +252,31 @@ class KlingScriptServer(LanguageServer):
             return None
         if not fresh and st.full is not None:
             return st.full
-        return await self.run_full(uri)
+        try:
+            text = self.text(uri)
+        except Exception:
+            return None
+        generation = st.generation
+        if st.full is not None and (st.full.text, st.full.generation) == (text, generation):
+            return st.full
+        if st.full_job is None or st.full_job[0] != (text, generation):
+            loop = asyncio.get_running_loop()
+            st.full_job = ((text, generation),
+                           loop.run_in_executor(None, self.full_check, st, text, self.overlays()))
+        job = st.full_job
+        try:
+            base = await job[1]
+        except Exception as e:  # never let a fault take the server down
+            log.exception("check failed")
+            self.window_log_message(T.LogMessageParams(T.MessageType.Error, f"klingc: check failed ({e})"))
+            return None
+        finally:
+            if st.full_job is job:
+                st.full_job = None
+        base.generation = generation
+        if self.docs.get(uri) is st and generation == st.generation:
+            st.full = base
+        return base
 
     async def program(self, uri: str, fresh: bool = True):
         """A checked program for ``uri`` (see ``checked``)."""
@@ -327,7 +363,8 @@ async def did_open(ls: KlingScriptServer, params: T.DidOpenTextDocumentParams):
     st = ls.state(params.text_document.uri)
     if ls.report_timings:
         st.changed_at[params.text_document.version] = time.perf_counter()
-    await ls.run_full(params.text_document.uri)
+    st.checked = None
+    ls.request_check(params.text_document.uri)
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
@@ -338,7 +375,7 @@ def did_change(ls: KlingScriptServer, params: T.DidChangeTextDocumentParams):
 @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: KlingScriptServer, params: T.DidSaveTextDocumentParams):
     for st in list(ls.docs.values()):
-        ls.schedule_full(st.uri, DEBOUNCE if st.uri != params.text_document.uri else 0, stale=True)
+        ls.request_check(st.uri, DEBOUNCE if st.uri != params.text_document.uri else 0, stale=True)
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
@@ -349,13 +386,13 @@ def did_close(ls: KlingScriptServer, params: T.DidCloseTextDocumentParams):
     ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(params.text_document.uri, []))
     for other in list(ls.docs.values()):
         if st is not None and st.path in other.uses:
-            ls.schedule_full(other.uri, DEBOUNCE, stale=True)
+            ls.request_check(other.uri, DEBOUNCE, stale=True)
 
 
 @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 def did_change_watched(ls: KlingScriptServer, params: T.DidChangeWatchedFilesParams):
     for st in list(ls.docs.values()):
-        ls.schedule_full(st.uri, DEBOUNCE, stale=True)
+        ls.request_check(st.uri, DEBOUNCE, stale=True)
 
 
 # ---------------------------------------------------------------------------
