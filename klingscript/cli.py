@@ -104,6 +104,10 @@ def entry() -> None:
     writes is written and closed before ``main`` returns. When another thread is still
     running (the render simulator's, say), the interpreter exits as usual.
     Tests call ``main`` in-process, which returns normally.
+
+    Kept because it pays (docs/decisions.md): from ``main``'s return to the end of the
+    process on the feature script, ``check`` 38 -> 4 ms and ``build`` 129 -> 9 ms;
+    ``klingc build`` 15-26% faster (median, first run and after an edit).
     """
     code = main()
     import threading
