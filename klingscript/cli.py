@@ -88,3 +88,38 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
         print(f"klingc: internal error ({type(e).__name__}: {e}); please report it", file=sys.stderr)
         return 3
+
+
+def entry() -> None:
+    """The console script (and ``python -m klingscript``): ``main``, then out of the process
+    without the interpreter's teardown once nothing is left to do.
+
+    Tearing the interpreter down frees, one by one, every object a compile made (hundreds
+    of thousands on a feature-length script) and the modules: that is time the user waits
+    for and nothing needs. So, once ``main`` has returned: stdout and stderr are flushed,
+    the ``atexit`` handlers run (logging's flush, ``weakref.finalize`` clean-ups, whatever
+    a library registered), and the process leaves with ``os._exit``. Every file klingc
+    writes is written and closed before ``main`` returns. When another thread is still
+    running (the render simulator's, say), the interpreter exits as usual.
+    Tests call ``main`` in-process, which returns normally.
+
+    Kept because it pays (docs/decisions.md): from ``main``'s return to the end of the
+    process on the feature script, ``check`` 38 -> 4 ms and ``build`` 129 -> 9 ms;
+    ``klingc build`` 15-26% faster (median, first run and after an edit).
+    """
+    code = main()
+    import threading
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    import atexit
+    import os
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # the reader is gone (or stdout closed): as the interpreter, report nothing more
+    try:
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    atexit._run_exitfuncs()
+    os._exit(code)

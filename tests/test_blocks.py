@@ -27,7 +27,7 @@ DIAGNOSTICS = EXAMPLES.parent / "tests" / "diagnostics"
 
 def reference_parse(text: str, path: str = "<input>"):
     """The whole file as one parse, re-read whole after each syntax error."""
-    from lark.exceptions import UnexpectedInput
+    from klingscript.syntax._lark_standalone import UnexpectedInput
 
     if "\x00" in text:
         return parse(text, path)

@@ -228,7 +228,7 @@ def test_a_changed_data_file_of_the_installed_package_is_a_miss(package_copy, tm
     env.pop("KLINGSCRIPT_NO_CACHE", None)
     code = ("import sys, klingscript; from klingscript.compiler import check; "
             "assert klingscript.__file__.startswith(sys.argv[2]), klingscript.__file__; "
-            "p = check(sys.argv[1]); print('lark' in sys.modules)")
+            "p = check(sys.argv[1]); print('klingscript.syntax._lark_standalone' in sys.modules)")
     parse_folder = tmp_path / "xdg" / "klingscript" / "parse"
 
     def run() -> str:
