@@ -18,6 +18,7 @@ Nothing here prints: commands render the diagnostics and choose exit codes.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import NamedTuple, Optional
 
 from .diagnostics.model import Diagnostic, Severity, has_errors, sort_key
@@ -81,16 +82,15 @@ def check(path: str | os.PathLike, *, allow_outside: bool = False,
 
 def diagnose(path: str | os.PathLike, *, allow_outside: bool = False,
              memory: Optional[dict] = None, loader: Optional[Loader] = None) -> Compilation:
-    """``klingc check``'s diagnostics, the same as ``check``'s, reusing the results of the
-    scenes unchanged since the last check (``cache/scenes.py``); an unchanged script is
-    answered without parsing. The Compilation holds the files' texts and the diagnostics
-    only (no production or plan), unless the full path was taken.
+    """``klingc check``'s diagnostics, the same as ``check``'s, with scenes as the unit of work:
+    the results of the scenes unchanged since the last check are reused (kept by
+    ``cache/scenes.py``), and an unchanged script is answered without parsing. The
+    Compilation holds the files' texts and the diagnostics only (no production or
+    plan), unless the full path was taken.
 
     ``memory``: a dict the caller keeps between calls (the language server's), so that
     an edit needs no disk read; ``loader``: one with the editor's buffers as overlays."""
-    from .cache import scenes
-
-    done = scenes.check(path, allow_outside, memory, loader)
+    done = _incremental(path, allow_outside, memory, loader)
     if done is not None:
         return done
     return check(path, allow_outside=allow_outside, loader=loader)
@@ -187,6 +187,203 @@ def _api_problems(output) -> list[Diagnostic]:
             where, what = owner.span, f"element {owner.name}"
         out.append(make("KLS308", where, f"the request of {what} breaks a Kling API rule: {problem}"))
     return out
+
+
+# -- the incremental check: scenes as the unit of work ------------------------------
+
+def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
+    """``compiler.check(path)``'s diagnostics as a ``compiler.Compilation``, reusing the scene
+    results of the last check; None when the full path must be taken.
+
+    The Compilation's program holds the files' texts (for rendering); its main
+    document holds only the blocks parsed in this run (None after the whole-file
+    shortcut), and ``production`` and ``plan`` are None: use the full path for
+    anything but diagnostics.
+    ``memory``: a dict kept by the caller (the language server) that holds the
+    script's entry between calls, so that no disk read is needed.
+    ``loader``: a ``project.Loader``, whose overlays (the editor's buffers) are read
+    in place of the files on disk. A check that read a buffer unlike its file on
+    disk (an unsaved one) neither reads nor writes the disk store, as for the parse
+    cache: its entry lives in ``memory`` only.
+    """
+    from .cache import scenes as S
+    from .project import read_main
+
+    s = S.store()
+    if s is None:
+        return None
+    loader = loader if loader is not None else Loader()
+    abspath, text = read_main(path, loader)
+    if "\x00" in text or "\ufffd" in text:
+        return None
+    display = os.path.normpath(str(path))
+    where = (str(abspath),)
+    saved = not S.unsaved(loader, abspath, text)
+    entry = memory.get(where) if memory is not None else None
+    if entry is None:
+        entry = s.get(S.NAMESPACE, where) if saved else None
+        if not isinstance(entry, dict):
+            entry = {}
+    from .model import profiles
+
+    base = (display, str(abspath), str(abspath.parent), bool(allow_outside), profiles.fingerprint())
+    whole_key = S.digest(base, text)
+    try:
+        done = S.whole_hit(entry, whole_key, abspath, display, text, allow_outside, loader)
+    except Exception:   # an authentic entry of another shape: check again
+        done = None
+    if done is not None:
+        if memory is not None:
+            memory[where] = entry
+        return done
+    try:
+        result = _scene_results(entry, base, whole_key, abspath, display, text, allow_outside, loader)
+    except S.FullPath:
+        return None
+    if result is None:
+        return None
+    compilation, new_entry = result
+    if new_entry != entry and saved and not any(
+            S.unsaved(loader, f.path, f.text) for f in compilation.program.files.values() if f.path != abspath):
+        s.put(S.NAMESPACE, where, new_entry, S.MAX_SCRIPTS)
+    if memory is not None:
+        memory[where] = new_entry
+    return compilation
+
+
+def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, display: str, text: str,
+                   allow_outside: bool, loader):
+    """The check of ``text`` from its blocks: the scene results kept in ``entry`` where a
+    scene is unchanged, the stages run on the others; (Compilation, the new entry)."""
+    from .cache import scenes as S
+    from .passes import check as check_pass, lint, resolve
+    from .project import load_parsed
+    from .syntax import ast as A, parser as P
+
+    split = P.split_file(text, display)
+    lines, tabs, comments = split.lines, split.tabs, split.comments
+    cut = [tuple(b) for b in split.blocks]   # (is scene, first padded line, first file offset, block text)
+    errors = 0
+    others = []
+    old_blocks = entry.get("blocks")
+    old_blocks = old_blocks if isinstance(old_blocks, dict) else {}
+    new_blocks: dict = {}
+    for is_scene, a, offset, block in cut:
+        if not is_scene:
+            # The blocks that are not scenes, where they are (their positions are in the
+            # document key anyway): their parses, as they were.
+            bkey = S.digest(a, offset, block)
+            kept = old_blocks.get(bkey)
+            if kept is not None:
+                r = S.block_result(kept)
+            else:
+                r = P.parse_block(block, a, offset, display)
+                if not r.capped:
+                    kept = S.block_entry(r)
+            if kept is not None:
+                new_blocks[bkey] = kept
+            errors += r.errors
+            if r.capped or errors >= S.CAP:
+                raise S.FullPath
+            others.append((a, r))
+    doc, diags = P.assemble(display, text, len(lines) - 2, list(tabs), comments, [r for _, r in others])
+    program = load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
+    doc_key = S.digest(base, [(a, offset, block) for is_scene, a, offset, block in cut if not is_scene],
+                      [(f.display, str(f.path), f.text) for f in program.files.values()
+                       if f.path != abspath])
+    stored = entry.get("scenes")
+    stored = stored if isinstance(stored, dict) else {}
+    new_scenes: dict = {}
+    scene_diags: list = []
+    used: set = set()
+    has_scenes = False
+    missed = []    # (key, block's first file line, offset, block end offset, BlockResult)
+    block_lines: dict = {}
+    results = []   # every block's result in order, the scenes parsed now among them
+    for is_scene, a, offset, block in cut:
+        if not is_scene:
+            results.append(next(r for b, r in others if b == a))
+            continue
+        key = S.digest(doc_key, block)
+        hit = stored.get(key) or new_scenes.get(key)
+        if hit is not None and S.deps_hold(hit[5]) and hit[7] in (None, a):
+            n, syntax, front, names, jobs, deps, count, _ = hit
+            errors += count
+            scene_diags.extend(S.decode(syntax + front, a, offset))
+            used.update(names)
+            has_scenes = has_scenes or n > 0
+            new_scenes[key] = hit
+            continue
+        r = P.parse_block(block, a, offset, display)
+        errors += r.errors
+        if r.capped or not all(isinstance(i, A.Scene) for i in r.items):
+            raise S.FullPath
+        missed.append((key, a, offset, offset + len(block), r))
+        block_lines[key] = block.count("\n")
+        results.append(r)
+    if errors >= S.CAP:
+        raise S.FullPath
+    if missed:
+        full, _ = P.assemble(display, text, len(lines) - 2, [], comments, results)
+        main = program.main._replace(doc=full)
+        program.main = main
+        program.files[abspath] = main
+        program.contexts = None
+    front = resolve.declare(program) + check_pass.check_document(program)
+    touched_doc = set(program.touched)
+    computed = []
+    for key, a, offset, end, r in missed:
+        mine = list(r.syntax + r.dedents + r.built)
+        refs_before = len(program.references)
+        touched_before = set(program.touched)
+        for scene in r.items:
+            mine += resolve.resolve_scene(program, scene)
+            mine += check_pass.check_scene(program, scene)
+            mine += lint.lint_scene(program, scene)
+        names = resolve.used_names(program.references[refs_before:])
+        deps = tuple((str(p), S.signature(p)) for p in sorted(program.touched - touched_before))
+        computed.append((key, r, mine, names, deps, a, offset, end))
+        used.update(names)
+        has_scenes = has_scenes or bool(r.items)
+    # Plan the scenes parsed now that have no errors, each on its own.
+    everything = merge(program.diagnostics, front, tabs, *(c[2] for c in computed))
+    production = lower_clean(program, everything)
+    planned: dict = {}
+    if production is not None:
+        from .planner.pricing import load_pricing
+        from .planner.scene import make_plan
+
+        prices = load_pricing()
+        for scene in production.scenes:
+            plan = make_plan(production._replace(scenes=(scene,)), None, prices)
+            jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint)
+                         for j in plan.jobs)
+            planned[scene.span.start] = (list(plan.diagnostics), jobs)
+    for key, r, mine, names, deps, a, offset, end in computed:
+        plan_diags, jobs = [], ()
+        for scene in r.items:
+            p = planned.get(scene.head_span.start)
+            if p is not None:
+                plan_diags += p[0]
+                jobs += p[1]
+        syntax = S.encode(list(r.syntax + r.dedents + r.built), display, offset, end, a, offset)
+        rest = S.encode([d for d in mine[len(r.syntax + r.dedents + r.built):]] + plan_diags,
+                      display, offset, end, a, offset)
+        at = a if S.quotes_lines(syntax + rest, a, a + block_lines[key]) else None
+        new_scenes[key] = (len(r.items), syntax, rest, tuple(sorted(names)), jobs, deps, r.errors, at)
+        scene_diags.extend(r.syntax + r.dedents + r.built)
+        scene_diags.extend(mine[len(r.syntax + r.dedents + r.built):])
+        scene_diags.extend(plan_diags)
+    final = merge(program.diagnostics, front, resolve.unused(program, used, has_scenes), scene_diags)
+    images = set(touched_doc)
+    for hit in new_scenes.values():
+        images.update(Path(p) for p, _ in hit[5])
+    uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in program.files.values()
+                 if f.path != abspath)
+    deps = tuple((str(p), S.signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
+    new_entry = {"whole": (whole_key, uses, deps, S.encode(final)), "scenes": new_scenes,
+                 "blocks": new_blocks}
+    return Compilation(program, None, None, final), new_entry
 
 
 # -- set-up -------------------------------------------------------------------------

@@ -108,8 +108,11 @@ def mutated_documents(draw):
 # carriage return (`#a\rb`) is, to the lexer, a comment and then text at the
 # top level. When it opens a block, the block parser lists what the top level
 # expects; the whole-file parser, right after a setting, listed what may follow
-# a setting anywhere (a shot, a dialogue line, text).
-_COMMENT_WITH_CR = re.compile(r"^#[^\n]*\r[^\n]", re.M)
+# a setting anywhere (a shot, a dialogue line, text). Indented by less than
+# the block around it (` #a\rb` after a stray top-level line), the text after
+# the carriage return is an indented line to the block parser (KLS101) and a
+# bad field to the whole-file one: the same difference.
+_COMMENT_WITH_CR = re.compile(r"^[ \t]*#[^\n]*\r[^\n]", re.M)
 
 
 @FAST

@@ -149,9 +149,9 @@ def test_a_frame_image_that_appears_is_seen(tmp_path):
 def test_odd_files_take_the_full_path(tmp_path):
     path = tmp_path / "film.kls"
     path.write_bytes(b"title: x\n\xff\n")
-    assert scenes.check(path) is None
+    assert compiler._incremental(path, False, None, None) is None
     path.write_bytes(b"title: x\0\n")
-    assert scenes.check(path) is None
+    assert compiler._incremental(path, False, None, None) is None
 
 
 # -- a result that quotes a line of its own scene ------------------------------------------

@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 from . import ast as A, blocks
 from .shapes import (DIALOGUE_RE, DIALOGUE_START_RE, DURATION_RE, ELEMENT_HEAD_RE, ESCAPE_RE, KEY_RE, REF_RE,
-                     SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
+                     SCENE_HEAD_RE, SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..model.languages import classify_direction_item
@@ -217,21 +217,52 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
         diags.append(make("KLS100", span, "this is not a KlingScript file: it contains binary data",
                           help="klingc reads UTF-8 text files (.kls)"))
         return A.Document(path, (), (), span), diags
-    lines = src.padded.split("\n")  # index i = padded line i+1 = file line i
-
-    _scan_tabs(src, lines, diags)
-    comments = _scan_comments(src, lines)
+    cut = _split(src, path)
+    diags.extend(cut.tabs)
     results = []
     budget = _MAX_SYNTAX_ERRORS
+    for block in cut.blocks:
+        result = parse_block(block.text, block.line, block.offset, path, budget)
+        results.append(result)
+        budget -= result.errors
+        if result.capped:
+            break
+    return assemble(path, text, len(cut.lines) - 2, diags, cut.comments, results)
+
+
+class Block(NamedTuple):
+    """A top-level block of a file: a setting, `use`, element or scene (and what follows it)."""
+    is_scene: bool
+    line: int            # its first line, as a padded line index (= the file's line number)
+    offset: int          # its first character's offset in the file
+    text: str
+
+
+class FileBlocks(NamedTuple):
+    lines: list          # the padded lines (index i = file line i)
+    tabs: list           # KLS101 for tabs in the indentation (the file as a whole)
+    comments: list       # every comment line
+    blocks: list         # Block, in order
+
+
+def split_file(text: str, path: str) -> FileBlocks:
+    """``text`` cut into its top-level blocks (``blocks.ranges``), each to be parsed on its
+    own by ``parse_block``; the file's tab diagnostics and comments with them. ``text`` must
+    hold no NUL byte (``parse`` reports those)."""
+    return _split(_Source.of_file(text, path), path)
+
+
+def _split(src: "_Source", path: str) -> FileBlocks:
+    lines = src.padded.split("\n")  # index i = padded line i+1 = file line i
+    tabs: list[Diagnostic] = []
+    _scan_tabs(src, lines, tabs)
+    comments = _scan_comments(src, lines)
+    out = []
     for start, end in blocks.ranges(lines, 1, len(lines) - 1):
         if start > 1 or starts_block(lines[start]) or not all(map(is_blank, lines[start:end])):
-            result = parse_block("\n".join(lines[start:end]) + "\n", start, src.offset(start + 1, 1),
-                                 path, budget)
-            results.append(result)
-            budget -= result.errors
-            if result.capped:
-                break
-    return assemble(path, text, len(lines) - 2, diags, comments, results)
+            out.append(Block(bool(SCENE_HEAD_RE.match(lines[start])), start, src.offset(start + 1, 1),
+                             "\n".join(lines[start:end]) + "\n"))
+    return FileBlocks(lines, tabs, comments, out)
 
 
 def assemble(path: str, text: str, line_count: int, diags: list[Diagnostic], comments: list[A.Comment],
