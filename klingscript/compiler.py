@@ -160,19 +160,15 @@ def _emit(c: Compilation, renderer, emit: str, texts: bool, memo: bool,
     c = c._replace(plan=plan, diagnostics=diagnostics)
     if not requests or has_errors(diagnostics):
         return c
-    output = _output(plan, texts)
+    from .backends.emit import plan_json
+
+    output = plan_json(plan, texts=texts)
     problems = _api_problems(output)
     if problems:
         return c._replace(diagnostics=merge(diagnostics, problems))
     if build_memo is not None:
         build_memo.save()
     return c._replace(output=output)
-
-
-def _output(plan, texts: bool):
-    from .backends.emit import plan_json
-
-    return plan_json(plan, texts=texts)
 
 
 def _api_problems(output) -> list[Diagnostic]:
@@ -283,7 +279,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
             if kept is not None:
                 new_blocks[bkey] = kept
             errors += r.errors
-            if r.capped or errors >= S.CAP:
+            if r.capped or errors >= P.MAX_SYNTAX_ERRORS:
                 raise S.FullPath
             others.append((a, r))
     doc, diags = P.assemble(display, text, len(lines) - 2, list(tabs), comments, [r for _, r in others])
@@ -321,7 +317,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         missed.append((key, a, offset, offset + len(block), r))
         block_lines[key] = block.count("\n")
         results.append(r)
-    if errors >= S.CAP:
+    if errors >= P.MAX_SYNTAX_ERRORS:
         raise S.FullPath
     if missed:
         full, _ = P.assemble(display, text, len(lines) - 2, [], comments, results)

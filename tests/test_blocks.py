@@ -48,7 +48,7 @@ def reference_parse(text: str, path: str = "<input>"):
             errors += 1
             diag, line_no = P._describe_error(e, src, lines)
             diags.append(diag)
-            if errors >= P._MAX_SYNTAX_ERRORS:
+            if errors >= P.MAX_SYNTAX_ERRORS:
                 diags.append(P.too_many_errors(diag.span))
                 for i in range(line_no - 1, len(lines)):
                     lines[i] = ""

@@ -202,6 +202,16 @@ def test_a_result_quoting_a_line_is_reused_only_where_it_was_made(tmp_path):
         assert compiler.diagnose(path, memory=memory).diagnostics == _full(path)
 
 
+def test_an_unchanged_script_with_a_use_file_takes_the_whole_file_shortcut(tmp_path):
+    (tmp_path / "cast.kls").write_text(CAST)
+    path = tmp_path / "film.kls"
+    path.write_text(HEAD + "".join(SCENES))
+    first = compiler.diagnose(path)
+    again = compiler.diagnose(path)
+    assert again.program.main.doc is None          # answered without parsing
+    assert again.diagnostics == first.diagnostics == _full(path)
+
+
 # -- the editor's buffers ----------------------------------------------------------------
 
 def test_unsaved_buffers_are_checked_in_memory_only(tmp_path):

@@ -55,7 +55,6 @@ from . import store
 
 MAX_SCRIPTS = 50
 NAMESPACE = "scenes"
-CAP = 100   # syntax.parser._MAX_SYNTAX_ERRORS
 
 
 # -- diagnostics as plain data, spans inside a block relative to it ---------------------
@@ -176,12 +175,12 @@ def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: st
     from ..project import Program, SourceFile
 
     files = []
-    for p, shown, digest in uses:
+    for p, shown, want in uses:
         try:
             used = loader.read(Path(p))
         except OSError:
             return None
-        if digest(used) != digest:
+        if digest(used) != want:
             return None
         files.append(SourceFile(Path(p), shown, used, None))
     if not deps_hold(images):

@@ -189,7 +189,9 @@ class KlingScriptServer(LanguageServer):
                 return
             st.stale = False
             try:
-                checked = self.diagnose(st, text)
+                # In a worker thread: the scene results take tens of milliseconds, the full
+                # check it falls back to (no cache, 100 syntax errors) much longer.
+                checked = await asyncio.get_running_loop().run_in_executor(None, self.diagnose, st, text)
                 program = checked.program
                 if program.main.doc is None and any(d.span.file != program.main.display
                                                     for d in checked.diagnostics):

@@ -77,7 +77,7 @@ def _apply(items, values: dict, spans: dict) -> None:
 def _context(values: dict, spans: dict) -> Context:
     settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
                         values["language"], values["style"], values["negative"], values["multishot"])
-    profile = profiles.load(settings.model) or profiles.load(S.DEFAULTS["model"])
+    profile = profiles.load(settings.model) or default_model()
     return Context(settings, profile, spans)
 
 

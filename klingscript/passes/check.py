@@ -60,8 +60,8 @@ class _Checker:
     def run(self) -> list[Diagnostic]:
         self.document()
         doc = self.program.main.doc
-        for scene in doc.scenes:
-            self.scene(self.program.main, scene)
+        for scene, ctx in zip(doc.scenes, context.of_program_scenes(self.program)[1]):
+            self.scene(self.program.main, scene, ctx)
         return self.diags
 
     def document(self) -> list[Diagnostic]:
@@ -316,8 +316,8 @@ class _Checker:
             self.add("KLS501", s.span, f"{what}, \"{rel}\", {message}", help=help)
 
     # -- scenes ---------------------------------------------------------------
-    def scene(self, f: SourceFile, scene: A.Scene) -> None:
-        ctx = context.of(self.program, scene)
+    def scene(self, f: SourceFile, scene: A.Scene, ctx: Optional[context.Context] = None) -> None:
+        ctx = ctx if ctx is not None else context.of(self.program, scene)
         profile = ctx.profile
         seen: dict[str, A.Setting] = {}
         for s in scene.settings:

@@ -129,7 +129,7 @@ _EXPECTED_WORDS = {
     "$END": "the end of the file",
 }
 
-_MAX_SYNTAX_ERRORS = 100
+MAX_SYNTAX_ERRORS = 100
 
 
 class _Source:
@@ -220,7 +220,7 @@ def parse(text: str, path: str = "<input>") -> tuple[A.Document, list[Diagnostic
     cut = _split(src, path)
     diags.extend(cut.tabs)
     results = []
-    budget = _MAX_SYNTAX_ERRORS
+    budget = MAX_SYNTAX_ERRORS
     for block in cut.blocks:
         result = parse_block(block.text, block.line, block.offset, path, budget)
         results.append(result)
@@ -284,7 +284,7 @@ def assemble(path: str, text: str, line_count: int, diags: list[Diagnostic], com
 
 
 def parse_block(block: str, first_line: int, first_offset: int, path: str,
-                budget: int = _MAX_SYNTAX_ERRORS) -> BlockResult:
+                budget: int = MAX_SYNTAX_ERRORS) -> BlockResult:
     """Parse one block: its lines, each ended by "\\n", starting at file line ``first_line``
     (1-based) and file offset ``first_offset``.
 
