@@ -17,10 +17,21 @@ from . import __version__
 
 
 class _Parser(argparse.ArgumentParser):
+    building = False    # while the commands add their arguments (see _get_formatter)
+
     def error(self, message):  # usage errors exit 2 with one clear line
         self.print_usage(sys.stderr)
         print(f"klingc: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+    def _get_formatter(self):
+        # argparse checks each argument as it is added by formatting it, with a formatter
+        # that asks shutil for the terminal's width; nothing is shown then, so a fixed
+        # width spares importing shutil (and the compression modules it loads) on every
+        # run. Help and usage text still get the terminal's width.
+        if _Parser.building:
+            return self.formatter_class(prog=self.prog, width=80)
+        return super()._get_formatter()
 
 
 # Every command is a module in klingscript/commands with `HELP`, `add_arguments(parser)`
@@ -40,6 +51,14 @@ def _command_module(name: str):
 
 
 def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+    _Parser.building = True
+    try:
+        return _build_parser(only)
+    finally:
+        _Parser.building = False
+
+
+def _build_parser(only: Optional[str]) -> argparse.ArgumentParser:
     p = _Parser(prog="klingc", description="Compile KlingScript screenplays (.kls) for Kling 3.0.")
     p.add_argument("--version", action="version", version=f"klingc {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

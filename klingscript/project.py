@@ -16,7 +16,6 @@ from typing import Callable, NamedTuple, Optional
 from .syntax import ast as A
 from .diagnostics.codes import make
 from .diagnostics.model import Diagnostic, Label
-from .syntax.parser import parse
 
 
 class InputError(Exception):
@@ -99,6 +98,8 @@ class Loader:
 
     def parse(self, path: Path, text: str, display: str) -> tuple[A.Document, list[Diagnostic]]:
         """Parse a file's text; a file read from disk goes through the parse cache."""
+        from .syntax.parser import parse
+
         if path in self.overlays:
             return parse(text, display)
         from . import cache

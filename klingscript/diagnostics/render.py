@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Callable, Iterable, Optional
@@ -38,12 +37,14 @@ def render_text(diags: Iterable[Diagnostic], source_of: Callable[[str], Optional
         return lines_cache[file]
 
     out: list[str] = []
+    heads = {sev: (_COLOURS[sev], sev.value) for sev in Severity}
     for d in diags:
         s = d.span
-        sev = _paint(f"{d.severity.value}[{d.code}]", _COLOURS[d.severity], colour)
+        col_code, word = heads[d.severity]
+        sev = _paint(f"{word}[{d.code}]", col_code, colour)
         out.append(f"{s.file}:{s.line}:{s.column}: {sev}: {d.message}")
         frame = _frame(source_lines(s.file), s.line, s.column, s.end_line, s.end_column,
-                       colour, _COLOURS[d.severity])
+                       colour, col_code)
         out.extend(frame)
         for label in d.labels:
             ls = label.span
@@ -71,6 +72,8 @@ def _frame(lines: list[str], line: int, column: int, end_line: int, end_column: 
 
 
 def render_json(diags: Iterable[Diagnostic]) -> str:
+    import json
+
     return json.dumps([d.to_json() for d in diags], ensure_ascii=False, indent=2) + "\n"
 
 
