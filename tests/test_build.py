@@ -184,3 +184,26 @@ def test_build_through_the_command_line(tmp_path, klingc):
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "out: 1 job, 4s, 36 credits"
     assert "Traceback" not in r.stderr
+
+
+def test_a_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monkeypatch, capsys):
+    """The last check before sending: the request models apply Kling's rules once per request and
+    hand the problems to the build, which reports each as KLS308 and writes nothing."""
+    from klingscript.backends import rules
+
+    calls = []
+    real = rules.video_problems
+
+    def breaks(name, body, p):
+        calls.append(name)
+        return real(name, body, p) + ["duration: not today"]
+
+    monkeypatch.setattr(rules, "video_problems", breaks)
+    monkeypatch.setenv("KLINGSCRIPT_NO_CACHE", "1")
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    code, out, err = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert ('rain.kls:1:7: error[KLS308]: the request of scene 1, part 1 breaks a Kling API rule: '
+            'duration: not today') in err
+    assert err.count("KLS308") == 1 and len(calls) == 1
+    assert not (tmp_path / "build").exists()

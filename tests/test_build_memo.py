@@ -136,10 +136,12 @@ def test_a_broken_or_foreign_memo_is_ignored(klingc, tmp_path, monkeypatch):
         return MAGIC + store._tag("build", digest, payload) + payload
 
     expected = fresh(klingc, SITCOM, tmp_path)
-    for content in (b"not a pickle", pickle.dumps(("build-outputs", {"x": Evil()})),
-                    signed({"x": Evil()}), signed("not a dict"), signed({"x": "not a scene"})):
+    for n, content in enumerate((b"not a pickle", pickle.dumps(("build-outputs", {"x": Evil()})),
+                                 signed({"x": Evil()}), signed("not a dict"), signed({"x": "not a scene"}))):
         entry.write_bytes(content)
-        r_files = build(klingc, SITCOM, tmp_path / "b", cache)
+        # A folder of its own each time: an unchanged build into the same one takes the
+        # whole-build shortcut (cache/builds.py) and never reads the memo.
+        r_files = build(klingc, SITCOM, tmp_path / f"b{n}", cache)
         assert r_files == expected
     # The memo written again is authentic and plain data.
     value = store.get("build", (str(SITCOM),))

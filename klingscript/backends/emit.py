@@ -281,14 +281,12 @@ def _job_requests(jobs, texts: bool) -> list:
     if not jobs:
         return []
     from . import requests as R
-    from . import rules
 
     out = []
     for job in jobs:
-        request = R.video_request(job)
+        request, problems = R.video_request(job)
         jid = content_id(request)
         request["external_task_id"] = jid
-        problems = list(rules.validate_request(job.endpoint, request, job.profile))
         out.append((request, jid, problems, dump_json(request) if texts else None))
     return out
 
@@ -315,17 +313,15 @@ def _element_requests(plan: Plan) -> tuple:
     if not elements:
         return ()
     from . import requests as R
-    from . import rules
 
     profile_of_element = _profile_of_element(plan)
     out = []
     for el in elements:
         profile = profile_of_element[el.name]
-        request = R.element_request(el, profile)
+        request, problems = R.element_request(el, profile)
         eid = content_id(request)
         request["external_task_id"] = eid
-        endpoint = profile.endpoints.element
-        out.append((request, eid, endpoint, list(rules.validate_request(endpoint, request, profile))))
+        out.append((request, eid, profile.endpoints.element, problems))
     return tuple(out)
 
 

@@ -8,7 +8,11 @@ what klingc sends (its fields, their types, and klingc's own choices such as
 not restated here: each model, once its fields are valid, applies the API
 rules of its endpoint (``rules.video_problems`` / ``rules.element_problems``)
 with the profile passed in the validation context (``{"profile": ...}``), else
-the one its ``model_name`` names.
+the one its ``model_name`` names. Validated on its own, a model refuses a body
+that breaks a rule; ``video_request`` and ``element_request`` instead collect
+the problems (a ``"problems"`` list in the context) and return them with the
+body, which the build reports as KLS308: each rule runs once per request, and
+the body is dumped once.
 
 In ``klingc build`` output an image is the string ``file:<path relative to the
 script>`` and an element id is ``element:<Name>``; ``klingc render`` replaces
@@ -26,10 +30,30 @@ from . import rules
 ELEMENT_TAGS = {"character": "o_102", "location": "o_106", "prop": "o_104"}
 
 
-def _obey(problems: list[str]) -> None:
-    """Refuse a body that breaks one of Kling's rules (with the rules' own words)."""
+def _obey(info: ValidationInfo, problems) -> None:
+    """Refuse a body that breaks one of Kling's rules (with the rules' own words), unless the
+    context collects them (``"problems"``); then the body's dump goes there too (``"dump"``)."""
+    context = info.context
+    if isinstance(context, dict) and isinstance(context.get("problems"), list):
+        context["problems"].extend(problems)
+        return
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def _dump(model: BaseModel, info: ValidationInfo) -> dict:
+    """The body as sent (without unset fields), kept in a collecting context for the caller."""
+    body = model.model_dump(mode="json", exclude_none=True)
+    if isinstance(info.context, dict) and "problems" in info.context:
+        info.context["dump"] = body
+    return body
+
+
+def _validated(model, body: dict, profile) -> tuple[dict, list[str]]:
+    """``body`` through ``model``: the request as sent, and the API rules it breaks."""
+    context = {"profile": profile, "problems": []}
+    model.model_validate(body, context=context)
+    return context["dump"], context["problems"]
 
 
 def _profile(model: BaseModel, info: ValidationInfo):
@@ -65,8 +89,7 @@ class _Video(_Body):
     def _rules(self, info: ValidationInfo):
         if self.multi_shot and self.prompt is not None:
             raise ValueError("prompt is not sent with multi_shot (Kling ignores it)")
-        _obey(rules.video_problems(self.ENDPOINT, self.model_dump(mode="json", exclude_none=True),
-                                   _profile(self, info)))
+        _obey(info, rules.video_problems(self.ENDPOINT, _dump(self, info), _profile(self, info)))
         return self
 
 
@@ -132,7 +155,7 @@ class ElementRequest(_Body):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        _obey(rules.element_problems(self.model_dump(mode="json", exclude_none=True), _profile(self, info)))
+        _obey(info, rules.element_problems(_dump(self, info), _profile(self, info)))
         return self
 
 
@@ -147,8 +170,9 @@ def element_ref(name: str) -> str:
     return "element:" + name
 
 
-def video_request(job) -> dict:
-    """The request body of a planned job (``plan.Job``), validated by its model."""
+def video_request(job) -> tuple[dict, list[str]]:
+    """The request body of a planned job (``plan.Job``), validated by its model, and the
+    API rules it breaks."""
     s = job.settings
     profile = job.profile
     body: dict = {"model_name": profile.model_name}
@@ -181,12 +205,12 @@ def video_request(job) -> dict:
             body["image_list"] = images
         if job.kling_elements:
             body["element_list"] = [{"element_id": element_ref(n)} for n in job.kling_elements]
-    model = MODELS[job.kind].model_validate(body, context={"profile": profile})
-    return model.model_dump(mode="json", exclude_none=True)
+    return _validated(MODELS[job.kind], body, profile)
 
 
-def element_request(el: L.Element, profile) -> dict:
-    """The creation request of an element with a frontal image and 1-3 more."""
+def element_request(el: L.Element, profile) -> tuple[dict, list[str]]:
+    """The creation request of an element with a frontal image and 1-3 more, and the API
+    rules it breaks."""
     body = {
         "element_name": el.name,
         "element_description": el.description or el.name,
@@ -199,5 +223,4 @@ def element_request(el: L.Element, profile) -> dict:
     tag = ELEMENT_TAGS.get(el.kind)
     if tag:
         body["tag_list"] = [{"tag_id": tag}]
-    model = ElementRequest.model_validate(body, context={"profile": profile})
-    return model.model_dump(mode="json", exclude_none=True)
+    return _validated(ElementRequest, body, profile)

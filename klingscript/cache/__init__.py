@@ -218,24 +218,8 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
     import hashlib
 
     try:
-        from ..model import profiles
-
         h = hashlib.sha256()
-        for part in _build_stamp():
-            h.update(part.encode() + b"\0")
-        # Profiles from another folder (KLINGSCRIPT_PROFILES) are not part of klingc's stamp.
-        h.update(profiles.fingerprint().encode("utf-8", "surrogatepass") + b"\0")
-        if templates:
-            for root, dirs, files in sorted(os.walk(templates)):
-                dirs.sort()
-                for name in sorted(files):
-                    path = os.path.join(root, name)
-                    with open(path, "rb") as f:
-                        h.update(os.path.relpath(path, templates).encode("utf-8", "surrogatepass") + b"\0")
-                        h.update(f.read() + b"\0")
-        if pricing:
-            with open(pricing, "rb") as f:
-                h.update(b"pricing\0" + f.read() + b"\0")
+        _hash_options(h, templates, pricing)
         main = program.main
         scenes = main.doc.scenes
         text = main.text
@@ -264,6 +248,38 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
         return None
     stored = s.get("build", where)
     return BuildMemo(s, where, doc_key, keys, stored if isinstance(stored, dict) else {})
+
+
+def _hash_options(h, templates=None, pricing=None) -> None:
+    """Feed ``h`` what a build depends on beyond the script and klingc's stamp: Jinja2's and
+    pydantic's files, the profiles' fingerprint, the ``--templates`` folder (every file in it)
+    and the ``--pricing`` file. Raises OSError when one cannot be read."""
+    from ..model import profiles
+
+    for part in _build_stamp():
+        h.update(part.encode() + b"\0")
+    # Profiles from another folder (KLINGSCRIPT_PROFILES) are not part of klingc's stamp.
+    h.update(profiles.fingerprint().encode("utf-8", "surrogatepass") + b"\0")
+    if templates:
+        for root, dirs, files in sorted(os.walk(templates)):
+            dirs.sort()
+            for name in sorted(files):
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    h.update(os.path.relpath(path, templates).encode("utf-8", "surrogatepass") + b"\0")
+                    h.update(f.read() + b"\0")
+    if pricing:
+        with open(pricing, "rb") as f:
+            h.update(b"pricing\0" + f.read() + b"\0")
+
+
+def options_digest(templates=None, pricing=None) -> str:
+    """``_hash_options`` as a hex digest (OSError when an option's file cannot be read)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    _hash_options(h, templates, pricing)
+    return h.hexdigest()
 
 
 _stamp: Optional[list] = None

@@ -141,14 +141,25 @@ def build_files(out) -> dict[str, str]:
 
 
 def run(args) -> int:
+    from ..cache import builds
     from ..compiler import OUTPUTS
+    from ..diagnostics.model import Severity
 
+    target = Path(args.output) if args.output else Path("build") / Path(os.path.abspath(args.file)).stem
+    options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing)
+    # Nothing changed since the last build into this folder: say what it said (cache/builds.py).
+    hit = builds.unchanged(args.file, target, **options)
+    if hit is not None:
+        program, warnings, summary = hit
+        if warnings:
+            _print_diagnostics(warnings, program)
+        print(f"{target}: {summary}")
+        return 0
     try:
         c = compile_args(args, OUTPUTS, texts=True)
     except Stop as s:
         return s.code
     out = c.output
-    target = Path(args.output) if args.output else Path("build") / c.program.main.path.stem
     try:
         write_build(target, build_files(out))
     except OSError as e:
@@ -157,6 +168,9 @@ def run(args) -> int:
     t = out.plan["totals"]
     split = sum(1 for s in out.plan["scenes"] if s["jobs"] > 1)
     note = f" ({split} scene{'s' if split != 1 else ''} split)" if split else ""
-    print(f"{target}: {t['jobs']} job{'s' if t['jobs'] != 1 else ''}{note}, {t['duration']}s, "
-          f"{t['credits']} {out.plan['currency']}")
+    summary = (f"{t['jobs']} job{'s' if t['jobs'] != 1 else ''}{note}, {t['duration']}s, "
+               f"{t['credits']} {out.plan['currency']}")
+    print(f"{target}: {summary}")
+    builds.record(c, args.file, target, [d for d in c.diagnostics if d.severity is Severity.WARNING],
+                  summary, **options)
     return 0
