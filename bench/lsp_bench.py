@@ -26,8 +26,9 @@ one-scene script:
   **delete** a whole scene (the pasted one, or the one appended before);
 - **startup** (feature script, ``--starts`` times): from starting the server
   process, through ``initialize``, to the first diagnostics of the opened
-  script; "cold" with an empty klingc cache folder, "warm" with one that a
-  first start filled.
+  script; "cold" with an empty klingc cache folder (and a script never
+  checked), "warm" with one that a first start filled by checking the same
+  file (so the scene results are there, as when an editor reopens a script).
 
 Every edit makes a text the server has not seen in this run (typing only
 inserts; each pasted or appended scene has a name of its own), so no answer
@@ -329,31 +330,35 @@ async def measure(name: str, text: str, edits: int, long: bool, reps: int, cache
     return row
 
 
-async def startup(text: str, cache: Path) -> tuple[float, float]:
-    """Start a server and open ``text``: (time to ``initialize``'s answer, time to the first diagnostics)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        path = root / "feature.kls"
-        path.write_text(text, encoding="utf-8")
-        s = Session()
-        t0 = time.perf_counter()
-        await s.start(root, cache)
-        initialized = time.perf_counter() - t0
-        s.client.text_document_did_open(T.DidOpenTextDocumentParams(
-            T.TextDocumentItem(path.as_uri(), "klingscript", 1, text)))
-        first = (await s.wait(path.as_uri(), 1))[0] - t0
-        await s.stop()
+async def startup(text: str, cache: Path, root: Path) -> tuple[float, float]:
+    """Start a server and open ``text`` as ``root/feature.kls``: (time to ``initialize``'s
+    answer, time to the first diagnostics)."""
+    path = root / "feature.kls"
+    path.write_text(text, encoding="utf-8")
+    s = Session()
+    t0 = time.perf_counter()
+    await s.start(root, cache)
+    initialized = time.perf_counter() - t0
+    s.client.text_document_did_open(T.DidOpenTextDocumentParams(
+        T.TextDocumentItem(path.as_uri(), "klingscript", 1, text)))
+    first = (await s.wait(path.as_uri(), 1))[0] - t0
+    await s.stop()
     return initialized, first
 
 
 async def measure_startup(text: str, starts: int, tmp: Path, row: dict) -> None:
-    warm_cache = tmp / "warm"
-    await startup(text, warm_cache)  # fills the cache folder the warm starts read
+    warm_cache, warm_root = tmp / "warm", tmp / "warm-script"
+    warm_root.mkdir()
+    await startup(text, warm_cache, warm_root)  # fills the cache folder the warm starts read
     for kind in ("cold", "warm"):
         init, first = [], []
         for k in range(starts):
-            cache = tmp / f"cold{k}" if kind == "cold" else warm_cache
-            i, f = await startup(text, cache)
+            if kind == "cold":   # an empty cache folder, a script never checked
+                cache, root = tmp / f"cold{k}", tmp / f"cold-script{k}"
+                root.mkdir()
+            else:                # the script (the same file) checked before, by the first start
+                cache, root = warm_cache, warm_root
+            i, f = await startup(text, cache, root)
             init.append(i)
             first.append(f)
         row[f"startup_{kind}_initialize_median_s"] = statistics.median(init)

@@ -214,7 +214,9 @@ def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
         return None
     display = os.path.normpath(str(path))
     where = (str(abspath),)
-    saved = not S.unsaved(loader, abspath, text)
+    # What only speeds up the next call (kept in ``memory``, never on disk): see _Memo.
+    memo = _Memo.of(memory, where)
+    saved = not S.unsaved(loader, abspath, text, memo.disk)
     entry = memory.get(where) if memory is not None else None
     if entry is None:
         entry = s.get(S.NAMESPACE, where) if saved else None
@@ -233,14 +235,15 @@ def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
             memory[where] = entry
         return done
     try:
-        result = _scene_results(entry, base, whole_key, abspath, display, text, allow_outside, loader)
+        result = _scene_results(entry, base, whole_key, abspath, display, text, allow_outside, loader, memo)
     except S.FullPath:
         return None
     if result is None:
         return None
     compilation, new_entry = result
     if new_entry != entry and saved and not any(
-            S.unsaved(loader, f.path, f.text) for f in compilation.program.files.values() if f.path != abspath):
+            S.unsaved(loader, f.path, f.text, memo.disk) for f in compilation.program.files.values()
+            if f.path != abspath):
         s.put(S.NAMESPACE, where, new_entry, S.MAX_SCRIPTS)
     if memory is not None:
         memory[where] = new_entry
@@ -248,7 +251,7 @@ def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
 
 
 def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, display: str, text: str,
-                   allow_outside: bool, loader):
+                   allow_outside: bool, loader, memo: "_Memo"):
     """The check of ``text`` from its blocks: the scene results kept in ``entry`` where a
     scene is unchanged, the stages run on the others; (Compilation, the new entry)."""
     from .cache import scenes as S
@@ -256,9 +259,8 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     from .project import load_parsed
     from .syntax import ast as A, parser as P
 
-    split = P.split_file(text, display)
-    lines, tabs, comments = split.lines, split.tabs, split.comments
-    cut = [tuple(b) for b in split.blocks]   # (is scene, first padded line, first file offset, block text)
+    line_count, tabs, comments, cut = memo.split(text, display)
+    # cut: (is scene, first padded line, first file offset, block text) of each block
     errors = 0
     others = []
     old_blocks = entry.get("blocks")
@@ -268,10 +270,10 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         if not is_scene:
             # The blocks that are not scenes, where they are (their positions are in the
             # document key anyway): their parses, as they were.
-            bkey = S.digest(a, offset, block)
+            bkey = memo.key((a, offset, block), a, offset, block)
             kept = old_blocks.get(bkey)
             if kept is not None:
-                r = S.block_result(kept)
+                r = memo.block(bkey, kept)
             else:
                 r = P.parse_block(block, a, offset, display)
                 if not r.capped:
@@ -282,7 +284,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
             if r.capped or errors >= P.MAX_SYNTAX_ERRORS:
                 raise S.FullPath
             others.append((a, r))
-    doc, diags = P.assemble(display, text, len(lines) - 2, list(tabs), comments, [r for _, r in others])
+    doc, diags = P.assemble(display, text, line_count, list(tabs), comments, [r for _, r in others])
     program = load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
     doc_key = S.digest(base, [(a, offset, block) for is_scene, a, offset, block in cut if not is_scene],
                       [(f.display, str(f.path), f.text) for f in program.files.values()
@@ -300,12 +302,12 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         if not is_scene:
             results.append(next(r for b, r in others if b == a))
             continue
-        key = S.digest(doc_key, block)
+        key = memo.key((doc_key, block), doc_key, block)
         hit = stored.get(key) or new_scenes.get(key)
         if hit is not None and S.deps_hold(hit[5]) and hit[7] in (None, a):
             n, syntax, front, names, jobs, deps, count, _ = hit
             errors += count
-            scene_diags.extend(S.decode(syntax + front, a, offset))
+            scene_diags.extend(memo.decoded(key, syntax + front, a, offset))
             used.update(names)
             has_scenes = has_scenes or n > 0
             new_scenes[key] = hit
@@ -320,7 +322,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     if errors >= P.MAX_SYNTAX_ERRORS:
         raise S.FullPath
     if missed:
-        full, _ = P.assemble(display, text, len(lines) - 2, [], comments, results)
+        full, _ = P.assemble(display, text, line_count, [], comments, results)
         main = program.main._replace(doc=full)
         program.main = main
         program.files[abspath] = main
@@ -377,9 +379,154 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in program.files.values()
                  if f.path != abspath)
     deps = tuple((str(p), S.signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
-    new_entry = {"whole": (whole_key, uses, deps, S.encode(final)), "scenes": new_scenes,
+    new_entry = {"whole": (whole_key, uses, deps, memo.encoded(final)), "scenes": new_scenes,
                  "blocks": new_blocks}
+    memo.done()
     return Compilation(program, None, None, final), new_entry
+
+
+class _Memo:
+    """What the incremental check keeps of its last call, in the caller's ``memory`` only,
+    to do less on the next: the last text and its blocks (so that an edit is cut again
+    only around the change), the keys of the blocks (their digests), the scene
+    diagnostics as decoded where they were, and the texts of the files on disk (for
+    ``cache.scenes.unsaved``). None of it decides a result: each is what it stands for,
+    looked up by what it is computed from. Without ``memory``, an empty one."""
+
+    def __init__(self):
+        self.last = None          # (display, text, (line count, tabs, comments, blocks))
+        self.keys: dict = {}      # what is hashed -> its digest (the last call's)
+        self.new_keys: dict = {}
+        self.diags: dict = {}     # (scene key, line, offset) -> its decoded diagnostics;
+        self.new_diags: dict = {}  # a block's key -> its BlockResult; a diagnostic -> its encoding
+        self.disk: dict = {}      # path -> (signature, text) of files read from disk
+
+    @classmethod
+    def of(cls, memory: Optional[dict], where: tuple) -> "_Memo":
+        if memory is None:
+            return cls()
+        memo = memory.get(("memo",) + where)
+        if not isinstance(memo, cls):
+            memo = memory[("memo",) + where] = cls()
+        return memo
+
+    def split(self, text: str, display: str) -> tuple:
+        """``syntax.parser.split_file(text, display)``'s (line count, tabs, comments,
+        blocks as tuples), cut again only around the change since the last call."""
+        from .syntax import parser as P
+
+        out = None
+        if self.last is not None and self.last[0] == display:
+            out = _resplit(self.last[1], self.last[2], text, display)
+        if out is None:
+            split = P.split_file(text, display)
+            out = (len(split.lines) - 2, split.tabs, split.comments, [tuple(b) for b in split.blocks])
+        self.last = (display, text, out)
+        return out
+
+    def key(self, memo_key, *parts) -> str:
+        from .cache.scenes import digest
+
+        k = self.keys.get(memo_key) or self.new_keys.get(memo_key)
+        if k is None:
+            k = digest(*parts)
+        self.new_keys[memo_key] = k
+        return k
+
+    def decoded(self, key: str, data: tuple, line: int, offset: int) -> list:
+        from .cache.scenes import decode
+
+        at = (key, line, offset)
+        d = self.diags.get(at)
+        if d is None:
+            d = decode(data, line, offset)
+        self.new_diags[at] = d
+        return d
+
+    def block(self, key: str, kept: tuple):
+        from .cache.scenes import block_result
+
+        r = self.diags.get(key) or self.new_diags.get(key)
+        if r is None:
+            r = block_result(kept)
+        self.new_diags[key] = r
+        return r
+
+    def encoded(self, diags: list) -> tuple:
+        from .cache.scenes import encode
+
+        out = []
+        for d in diags:
+            e = self.diags.get(d) or self.new_diags.get(d)
+            if e is None:
+                e = encode([d])[0]
+            self.new_diags[d] = e
+            out.append(e)
+        return tuple(out)
+
+    def done(self) -> None:
+        """Keep what this call used, for the next one (and nothing older)."""
+        self.keys, self.new_keys = self.new_keys, {}
+        self.diags, self.new_diags = self.new_diags, {}
+
+
+def _resplit(old: str, cut: tuple, new: str, display: str):
+    """The blocks of ``new`` (as ``_Memo.split`` gives them) from those of ``old``: the
+    blocks before the change as they were, those after it moved, and only the blocks
+    around the change cut again (by ``split_file``). None where that is not simple
+    (no change, a change at the file's start, a byte-order mark where the cut starts)."""
+    from .syntax import parser as P
+
+    n0, n1 = len(old), len(new)
+    if new.startswith("\ufeff") or old.startswith("\ufeff"):
+        return None
+    p = _common(old, new, n0, n1, lambda m: new.startswith(old[:m]))
+    if p == 0 or p == n0 == n1:
+        return None
+    s = _common(old, new, n0 - p, n1 - p, lambda m: new.endswith(old[n0 - m:]))
+    _, tabs, comments, blocks = cut
+    # The block that holds the character before the change starts at a line start that
+    # the change leaves alone; the first block that starts (with its line end before
+    # it) after the change ends is only moved.
+    i = next((k for k in range(len(blocks) - 1, -1, -1) if blocks[k][2] <= p - 1), None)
+    if i is None:
+        return None
+    start, first = blocks[i][2], blocks[i][1]
+    j = next((k for k in range(i + 1, len(blocks)) if blocks[k][2] > n0 - s), len(blocks))
+    end0 = blocks[j][2] if j < len(blocks) else n0
+    delta = n1 - n0
+    region = new[start:end0 + delta]
+    if region.startswith("\ufeff"):    # not a byte-order mark there: split_file would take it for one
+        return None
+    lines = new.count("\n", start, end0 + delta) - old.count("\n", start, end0)
+    got = P.split_file(region, display)
+    shift = first - 1
+
+    def moved(span, dl, do):
+        return span._replace(line=span.line + dl, end_line=span.end_line + dl, start=span.start + do,
+                             end=span.end + do)
+
+    def merged(items, made):
+        before = [x for x in items if x.span.start < start]
+        after = [x._replace(span=moved(x.span, lines, delta)) for x in items if x.span.start >= end0]
+        return before + [x._replace(span=moved(x.span, shift, start)) for x in made] + after
+
+    new_blocks = (blocks[:i] + [(b.is_scene, b.line + shift, b.offset + start, b.text) for b in got.blocks]
+                  + [(sc, a + lines, o + delta, t) for sc, a, o, t in blocks[j:]])
+    line_count = new.count("\n") + (0 if new.endswith("\n") else 1)
+    return line_count, merged(tabs, got.tabs), merged(comments, got.comments), new_blocks
+
+
+def _common(old: str, new: str, n0: int, n1: int, same) -> int:
+    """The longest ``m <= min(n0, n1)`` for which ``same(m)`` (a prefix or suffix test)."""
+    lo, hi = 0, min(n0, n1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if same(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 # -- set-up -------------------------------------------------------------------------

@@ -148,14 +148,30 @@ def digest(*parts) -> str:
 
 # -- the check -----------------------------------------------------------------
 
-def unsaved(loader, path: Path, text: str) -> bool:
-    """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk."""
+def unsaved(loader, path: Path, text: str, seen: Optional[dict] = None) -> bool:
+    """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk.
+
+    ``seen``: a dict kept between calls (path -> the file's signature and text), so
+    that a file not changed on disk since (by size and modification time) is not read
+    again."""
     if path not in loader.overlays:
         return False
+    sig = signature(path)
+    if seen is not None and sig[0] == "file" and path in seen and seen[path][0] == sig:
+        return seen[path][1] != text
     try:
         with open(path, "rb") as f:
-            return f.read() != text.encode("utf-8", "surrogatepass")
-    except (OSError, UnicodeError):
+            data = f.read()
+    except OSError:
+        return True
+    if seen is not None and sig[0] == "file":
+        try:
+            seen[path] = (sig, data.decode("utf-8", "surrogatepass"))
+        except UnicodeError:
+            seen.pop(path, None)
+    try:
+        return data != text.encode("utf-8", "surrogatepass")
+    except UnicodeError:
         return True
 
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,6 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from .. import __version__
 from ..diagnostics.model import Diagnostic, Severity
-from . import analysis
 from .codec import Lines, lines_of
 
 log = logging.getLogger("klingscript.lsp")
@@ -360,6 +360,30 @@ server = KlingScriptServer()
 # ---------------------------------------------------------------------------
 # Document sync
 
+@server.feature(T.INITIALIZE)
+def initialize(ls: KlingScriptServer, params: T.InitializeParams):
+    # The first diagnostics wait for what the first check loads (the driver's modules,
+    # klingc's stamp, the profiles): load it while the client reads this answer and
+    # opens its documents, a time the server would otherwise spend waiting.
+    threading.Thread(target=_preload, name="klingc-preload", daemon=True).start()
+
+
+def _preload() -> None:
+    try:
+        from .. import cache, compiler, lower  # noqa: F401
+        from ..cache import scenes  # noqa: F401
+        from ..model import profiles
+        from ..passes import check, lint, resolve  # noqa: F401
+        from ..planner import pricing, scene  # noqa: F401
+        from ..syntax import parser
+
+        cache.store()
+        profiles.fingerprint()
+        parser.get_parser()
+    except Exception:  # the first check will load it and report what is wrong
+        log.exception("preload failed")
+
+
 @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: KlingScriptServer, params: T.DidOpenTextDocumentParams):
     st = ls.state(params.text_document.uri)
@@ -407,6 +431,7 @@ def _cursor(ls: KlingScriptServer, text: str, pos: T.Position) -> tuple[int, int
 @server.feature(T.TEXT_DOCUMENT_COMPLETION,
                 T.CompletionOptions(trigger_characters=["@", "(", ",", ":", " "]))
 async def completion(ls: KlingScriptServer, params: T.CompletionParams):
+    from . import analysis
     uri = params.text_document.uri
     text = ls.text(uri)
     lines = ls.lines(text)
@@ -452,6 +477,7 @@ def _plain(snippet: str) -> str:
 async def _element_under_cursor(ls: KlingScriptServer, uri: str, position):
     """(program, hit) for the element at ``position``: hit is ``analysis.element_at``'s answer,
     None where there is no program or nothing there."""
+    from . import analysis
     program = await ls.program(uri)
     if program is None:
         return None, None
@@ -472,6 +498,7 @@ async def definition(ls: KlingScriptServer, params: T.DefinitionParams):
 
 async def _occurrences(ls: KlingScriptServer, uri: str, pos: T.Position):
     """The element under the cursor and every occurrence of it in the related scripts."""
+    from . import analysis
     from ..project import Loader
     program, hit = await _element_under_cursor(ls, uri, pos)
     if program is None:
@@ -510,6 +537,7 @@ async def prepare_rename(ls: KlingScriptServer, params: T.PrepareRenameParams):
 
 @server.feature(T.TEXT_DOCUMENT_RENAME, T.RenameOptions(prepare_provider=True))
 async def rename(ls: KlingScriptServer, params: T.RenameParams):
+    from . import analysis
     from pygls.exceptions import JsonRpcInvalidParams
     program, hit, found = await _occurrences(ls, params.text_document.uri, params.position)
     if hit is None or hit[0] is None:
@@ -527,6 +555,7 @@ async def rename(ls: KlingScriptServer, params: T.RenameParams):
 
 @server.feature(T.TEXT_DOCUMENT_HOVER)
 async def hover(ls: KlingScriptServer, params: T.HoverParams):
+    from . import analysis
     base = await ls.checked(params.text_document.uri)
     if base is None:
         return None
@@ -542,6 +571,7 @@ async def hover(ls: KlingScriptServer, params: T.HoverParams):
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 async def document_symbols(ls: KlingScriptServer, params: T.DocumentSymbolParams):
+    from . import analysis
     from ..syntax.parser import parse
     uri = params.text_document.uri
     st = ls.state(uri)
