@@ -41,7 +41,7 @@ def fast_retry(attempts: int = 8):
 
     from klingscript.runtime.client import RetryPolicy
 
-    return RetryPolicy(attempts=attempts, base=0.002, cap=0.02, rng=random.Random(7))
+    return RetryPolicy(attempts=attempts, base=0.002, cap=0.02, rng=random.Random(7), rate_min=0.002)
 
 
 def render(plan, script_dir, root, sim, folder, **options):
