@@ -122,9 +122,9 @@ class Result:
 class BudgetExceeded(Exception):
     def __init__(self, to_spend: float, limit: float, total: float, currency: str, unit: str = CREDITS):
         self.to_spend, self.limit, self.total, self.currency = to_spend, limit, total, currency
-        option = "--max-credits" if unit == CREDITS else "--budget"
-        super().__init__(f"this render would spend {fmt(to_spend, unit, currency)}, over {option} "
-                         f"{fmt(limit, unit, currency)}; nothing was sent")
+        limit_text = f"--max-credits {_num(limit)}" if unit == CREDITS else f"--budget {fmt(limit, unit)}"
+        super().__init__(f"this render would spend {fmt(to_spend, unit, currency)}, over {limit_text}; "
+                         f"nothing was sent")
 
 
 class ServiceChanged(Exception):
