@@ -777,8 +777,13 @@ class Render:
                 try:
                     task = await self._run_task(jid, job, element_ids, label, order)
                 except Rejected as x:
-                    # 1201 for a job with elements: one may be gone; confirm them, make it again.
-                    if x.code != 1201 or not await self._deps_gone(job.get("depends_on") or []):
+                    # 1201 for a job with elements: one may be gone (or was made again since this
+                    # job read its id); confirm them, make a gone one again, send the job once more.
+                    deps = job.get("depends_on") or []
+                    if x.code != 1201 or not deps:
+                        raise
+                    now = await self._element_ids(job, jid, label)
+                    if now == element_ids and not await self._deps_gone(deps):
                         raise
                     element_ids = await self._element_ids(job, jid, label)
                     task = await self._run_task(jid, job, element_ids, label, order)
