@@ -31,6 +31,19 @@ def simulator(**kw):
     return Simulator(access_key=ACCESS, secret_key=SECRET, api_key=API_KEY, **kw)
 
 
+def spy_bodies(sim) -> list:
+    """Every (endpoint, body) the simulator is asked to create, as it arrives."""
+    bodies: list = []
+    original = sim._check_body
+
+    def spy(endpoint, body):
+        bodies.append((endpoint, body))
+        return original(endpoint, body)
+
+    sim._check_body = spy
+    return bodies
+
+
 def project(tmp_path) -> Path:
     """A project folder with the example reference images (for elements)."""
     shutil.copytree(EXAMPLES / "refs", tmp_path / "refs")
@@ -203,15 +216,8 @@ def test_legacy_final_unit_deduction_is_recorded(tmp_path):
 
 
 def test_callback_url_is_passed_as_klings_option(tmp_path):
-    bodies = []
     with simulator() as sim:
-        original = sim._check_body
-
-        def spy(endpoint, body):
-            bodies.append((endpoint, body))
-            return original(endpoint, body)
-
-        sim._check_body = spy
+        bodies = spy_bodies(sim)
         result = render_with(current_plan(1), tmp_path, tmp_path, sim, tmp_path / "out", api_key_credentials(),
                              callback_url="https://example.test/kling-hook", assemble=False)
     assert result.code == 0
@@ -336,20 +342,16 @@ def _wav(path: Path, seconds: float = 6.0) -> None:
         w.writeframes(b"\0\0" * int(8000 * seconds))
 
 
-def test_a_voice_sample_makes_a_custom_voice_once_and_binds_it_to_the_element(tmp_path):
+def _voice_project(tmp_path):
     root = project(tmp_path)
     _wav(root / "voices" / "hero.wav")
-    plan = _voice_plan(tmp_path)
-    bodies = []
-    folder = tmp_path / "out"
+    return root, _voice_plan(tmp_path), tmp_path / "out"
+
+
+def test_a_voice_sample_makes_a_custom_voice_once_and_binds_it_to_the_element(tmp_path):
+    root, plan, folder = _voice_project(tmp_path)
     with simulator() as sim:
-        original = sim._check_body
-
-        def spy(endpoint, body):
-            bodies.append((endpoint, body))
-            return original(endpoint, body)
-
-        sim._check_body = spy
+        bodies = spy_bodies(sim)
         result = render_with(plan, root, root, sim, folder, api_key_credentials(), assemble=False)
         assert result.code == 0, [(o.label, o.message) for o in result.failed]
         again = render_with(plan, root, root, sim, folder, api_key_credentials(), assemble=False)
@@ -369,20 +371,15 @@ def test_a_voice_id_is_bound_as_written(tmp_path):
     root = project(tmp_path)
     plan = current_plan(1, elements=1)
     plan["elements"][0]["voice_id"] = "829824295735410756"          # one of the simulator's presets
-    bodies = []
     with simulator() as sim:
-        original = sim._check_body
-        sim._check_body = lambda e, b: (bodies.append((e, b)), original(e, b))[1]
+        bodies = spy_bodies(sim)
         result = render_with(plan, root, root, sim, tmp_path / "out", api_key_credentials(), assemble=False)
     assert result.code == 0
     assert next(b for e, b in bodies if "elements" in e)["element_voice_id"] == "829824295735410756"
 
 
 def test_a_forgotten_voice_is_made_again_for_a_new_element(tmp_path):
-    root = project(tmp_path)
-    _wav(root / "voices" / "hero.wav")
-    plan = _voice_plan(tmp_path)
-    folder = tmp_path / "out"
+    root, plan, folder = _voice_project(tmp_path)
     with simulator() as sim:
         assert render_with(plan, root, root, sim, folder, api_key_credentials(), service="simulator",
                            assemble=False).code == 0
