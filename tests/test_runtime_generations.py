@@ -198,6 +198,9 @@ def test_billing_is_recorded_and_status_shows_estimated_and_charged(tmp_path, ca
     assert main(["status", str(folder)]) == 0
     table = capsys.readouterr().out
     assert "charged by Kling: 7.2 units" in table and "3.6 u" in table
+    for f in folder.rglob("*"):                           # the API key reaches no file
+        if f.is_file():
+            assert API_KEY.encode() not in f.read_bytes(), f
 
 
 def test_legacy_final_unit_deduction_is_recorded(tmp_path):
