@@ -104,7 +104,6 @@ BAD = [
     ("text2video", _with(GOOD_T2V, mode="high"), "mode"),
     ("text2video", _with(GOOD_T2V, sound="yes"), "sound"),
     ("text2video", _with(GOOD_T2V, aspect_ratio="4:3"), "aspect_ratio"),
-    ("text2video", _with(GOOD_T2V, aspect_ratio=None), "aspect_ratio"),
     ("text2video", _with(GOOD_T2V, prompt="x" * 2501), "prompt"),
     ("text2video", _with(GOOD_T2V, prompt=""), "prompt"),
     ("text2video", _with(GOOD_T2V, negative_prompt="x" * 2501), "negative_prompt"),

@@ -16,8 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtime_support import ACCESS, SECRET, credentials, fast_retry  # noqa: E402
 
 from klingscript.runtime import client as C  # noqa: E402
+from klingscript.runtime import generations as G  # noqa: E402
 
 T2V = "/v1/videos/text2video"
+ELEMENTS = "/v1/general/advanced-custom-elements"
+CURRENT_T2V = "/text-to-video/kling-3.0"
 
 
 def ok(data):
@@ -134,8 +137,10 @@ def test_429_and_5xx_back_off_exponentially_then_succeed():
     created, delays = run(script, lambda api: api.create(T2V, {"prompt": "x"}))
     assert created.task_id == "t1"
     assert len(delays) == 3
-    # base 0.002 doubling: each delay between half and all of its ceiling
-    for n, d in enumerate(delays):
+    # the 1302 waits from rate_min up (0.002 here, 1 s by default); 5xx: base 0.002 doubling,
+    # each delay between half and all of its ceiling
+    assert 0.002 <= delays[0] <= 0.003
+    for n, d in list(enumerate(delays))[1:]:
         ceiling = min(0.02, 0.002 * 2 ** n)
         assert ceiling / 2 <= d <= ceiling
 
@@ -214,10 +219,13 @@ def test_find_returns_none_for_an_unknown_task():
 
 def test_task_results_are_read():
     data = task("succeed", task_result={"videos": [{"id": "v", "url": "https://cdn/x.mp4", "duration": "5"}]})
-    t = C.Task.from_data(data)
+    t = G.parse_task(T2V, data)
     assert t.finished and t.videos[0].url == "https://cdn/x.mp4" and t.videos[0].duration == 5.0
-    el = C.Task.from_data(task("succeed", task_result={"elements": [{"element_id": 77}]}))
-    assert el.element_id == 77
+    el = G.parse_task(ELEMENTS, task("succeed", task_result={"elements": [{"element_id": 77}]}))
+    assert el.element_id == 77 and not el.deleted
+    gone = G.parse_task(ELEMENTS, task("succeed", task_result={"elements": [{"element_id": 77,
+                                                                             "status": "deleted"}]}))
+    assert gone.deleted
 
 
 # -- secrets ----------------------------------------------------------------------------------------------------

@@ -323,7 +323,8 @@ def test_missing_credentials_exit_2(tmp_path):
     proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "o")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "KLING_ACCESS_KEY and KLING_SECRET_KEY are not set" in proc.stderr
+    assert "no Kling credentials are set" in proc.stderr
+    assert "KLING_API_KEY" in proc.stderr and "KLING_ACCESS_KEY and KLING_SECRET_KEY" in proc.stderr
 
 
 def test_render_refuses_a_folder_that_is_not_a_render(tmp_path):

@@ -291,3 +291,194 @@ def test_klingc_simulate_prints_its_url_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- an independent client, written from Kling's pages (docs/api/*.md of aself101/kling-api) ---------
+
+API_KEY = "independent-client-key"
+
+
+@pytest.fixture
+def kling():
+    """The simulator with an API key, and a plain httpx client sending it as Kling's pages say."""
+    s = Simulator(latency=0.1, concurrency=5, access_key=ACCESS, secret_key=SECRET, api_key=API_KEY, seed=2,
+                  clips="card").start()
+    with httpx.Client(base_url=s.url, timeout=10, headers={"Authorization": f"Bearer {API_KEY}",
+                                                           "Content-Type": "application/json"}) as c:
+        yield s, c
+    s.stop()
+
+
+def wait_tasks(c, query, limit=5.0):
+    deadline = time.monotonic() + limit
+    while True:
+        data = c.get(f"/tasks?{query}").json()["data"]
+        if (data and all(t["status"] in ("succeeded", "failed") for t in data)) or time.monotonic() > deadline:
+            return data
+        time.sleep(0.02)
+
+
+def test_current_generation_text_to_video_with_defaults_only(kling):
+    sim, c = kling
+    r = c.post("/text-to-video/kling-3.0", json={"prompt": "A dog runs on the beach.",
+                                                 "options": {"external_task_id": "mine-1"}})
+    assert r.status_code == 200 and r.json()["code"] == 0
+    data = r.json()["data"]
+    assert data["status"] == "submitted" and data["external_id"] == "mine-1" and data["id"]
+    c.post("/text-to-video/kling-3.0", json={"prompt": "A cat.", "settings": {"duration": 3, "audio": "native",
+                                             "resolution": "1080p", "aspect_ratio": "9:16", "multi_shot": False},
+                                             "options": {"external_task_id": "mine-2"}})
+    tasks = wait_tasks(c, "external_task_ids=mine-1,mine-2")
+    assert sorted(t["external_id"] for t in tasks) == ["mine-1", "mine-2"]
+    for t in tasks:
+        assert t["status"] == "succeeded"
+        video = t["outputs"][0]
+        assert video["type"] == "video" and video["url"].endswith(".mp4")
+        assert t["billing"][0]["charge_type"] == "unit" and float(t["billing"][0]["amount"]) > 0
+    by_id = c.get(f"/tasks?task_ids={data['id']}").json()["data"]
+    assert [t["external_id"] for t in by_id] == ["mine-1"]
+    assert c.get("/tasks?external_task_ids=nobody").json()["data"] == []
+    clip = httpx.get(tasks[0]["outputs"][0]["url"], timeout=10)
+    assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+
+
+def test_current_generation_refuses_what_kling_refuses(kling):
+    sim, c = kling
+    frame = base64.b64encode(_png()).decode()
+    bad = [
+        ("/text-to-video/kling-3.0", {"prompt": "x", "settings": {"duration": "5"}}, "settings.duration"),
+        ("/text-to-video/kling-3.0", {"prompt": "x", "settings": {"resolution": "8k"}}, "settings.resolution"),
+        ("/text-to-video/kling-3.0", {"prompt": "x" * 3073}, "prompt"),
+        ("/text-to-video/kling-3.0", {"prompt": "shot 1, 2, a; shot 2, 2, b;", "settings": {"duration": 5}},
+         "add up to 4"),
+        ("/image-to-video/kling-3.0", {"contents": [{"type": "prompt", "text": "x"},
+                                                    {"type": "last_frame", "url": frame}]}, "last_frame"),
+        ("/image-to-video/kling-3.0", {"contents": [{"type": "prompt", "text": "x"},
+                                                    {"type": "first_frame", "url": frame}] + [
+            {"type": "element", "element_id": "1", "id": f"e{k}"} for k in range(4)]}, "4 elements"),
+        ("/omni-video/kling-3.0-omni", {"contents": [{"type": "prompt", "text": "x"}]}, "aspect_ratio"),
+        ("/omni-video/kling-3.0-omni", {"contents": [{"type": "prompt", "text": "x"},
+                                                     {"type": "first_frame", "url": frame}] + [
+            {"type": "element", "element_id": "1", "id": f"e{k}"} for k in range(4)]}, "at most 3"),
+    ]
+    for path, body, words in bad:
+        r = c.post(path, json=body)
+        assert r.status_code == 400 and r.json()["code"] == 1201, (path, body, r.json())
+        assert words in r.json()["message"], (words, r.json()["message"])
+        assert "data" not in r.json() and r.json()["request_id"]
+
+
+def test_current_generation_image_to_video_and_omni(kling):
+    sim, c = kling
+    frame = base64.b64encode(_png()).decode()
+    i2v = c.post("/image-to-video/kling-3.0", json={"contents": [{"type": "prompt", "text": "She smiles."},
+                                                                 {"type": "first_frame", "url": frame}],
+                                                    "settings": {"duration": 5},
+                                                    "options": {"external_task_id": "i2v-1"}})
+    assert i2v.json()["code"] == 0, i2v.json()
+    omni = c.post("/omni-video/kling-3.0-omni", json={"contents": [{"type": "prompt", "text": "@image_1 at dusk"},
+                                                                   {"type": "refer_image", "url": frame,
+                                                                    "id": "image_1"}],
+                                                      "settings": {"aspect_ratio": "1:1"}})
+    assert omni.json()["code"] == 0, omni.json()
+
+
+def test_jwt_is_for_legacy_paths_and_the_api_key_for_both(kling):
+    sim, c = kling
+    jwt_headers = {"Authorization": f"Bearer {token()}"}
+    r = httpx.post(f"{sim.url}/text-to-video/kling-3.0", json={"prompt": "x"}, headers=jwt_headers)
+    assert r.status_code == 401 and r.json()["code"] == 1002
+    legacy = {"model_name": "kling-v3", "prompt": "A dog runs.", "external_task_id": "legacy-1"}
+    r = httpx.post(f"{sim.url}{T2V}", json=legacy, headers=jwt_headers)
+    assert r.status_code == 200 and r.json()["code"] == 0, r.json()       # no aspect_ratio, no duration
+    r = c.get(f"{T2V}/legacy-1")
+    assert r.json()["data"]["task_info"]["external_task_id"] == "legacy-1"
+    r = httpx.get(f"{sim.url}{T2V}/legacy-1", headers={"Authorization": "Bearer wrong-key"})
+    assert r.status_code == 401 and r.json()["code"] == 1002
+
+
+def test_legacy_answers_carry_final_unit_deduction(kling):
+    sim, c = kling
+    c.post(T2V, json={"model_name": "kling-v3", "prompt": "x", "duration": "5", "mode": "pro", "sound": "off",
+                      "external_task_id": "fud"})
+    deadline = time.monotonic() + 5
+    while True:
+        data = c.get(f"{T2V}/fud").json()["data"]
+        if data["task_status"] == "succeed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert data["task_status"] == "succeed" and data["final_unit_deduction"] == "4"      # 5 s x 0.8
+
+
+def test_voices_and_element_binding(kling):
+    sim, c = kling
+    presets = c.get("/v1/general/presets-voices?pageNum=1&pageSize=30").json()["data"]
+    preset = presets[0]["task_result"]["voices"][0]
+    assert preset["owned_by"] == "kling" and preset["voice_id"]
+    wav = io.BytesIO()
+    import wave
+
+    with wave.open(wav, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\0\0" * 48000)
+    r = c.post("/v1/general/custom-voices", json={"voice_name": "Mara", "external_task_id": "voice-mara",
+                                                  "voice_url": base64.b64encode(wav.getvalue()).decode()})
+    assert r.json()["code"] == 0 and r.json()["data"]["task_status"] == "submitted"
+    voice = wait_status(c, "/v1/general/custom-voices", "voice-mara")
+    vid = voice["task_result"]["voices"][0]["voice_id"]
+    assert voice["final_unit_deduction"] == "0.05"
+    listed = c.get("/v1/general/custom-voices").json()["data"]
+    assert [v["task_result"]["voices"][0]["voice_id"] for v in listed] == [vid]
+    image = base64.b64encode(_png()).decode()
+    element = {"element_name": "Mara", "element_description": "a woman", "reference_type": "image_refer",
+               "element_image_list": {"frontal_image": image, "refer_images": [{"image_url": image}]},
+               "tag_list": [{"tag_id": "o_102"}]}
+    r = c.post(ELEMENTS, json={**element, "element_voice_id": "nope"})
+    assert r.json()["code"] == 1201 and "element_voice_id" in r.json()["message"]
+    r = c.post(ELEMENTS, json={**element, "element_voice_id": vid, "external_task_id": "el-mara"})
+    assert r.json()["code"] == 0
+    data = wait_status(c, ELEMENTS, "el-mara")
+    info = data["task_result"]["elements"][0]
+    assert info["element_voice_info"]["voice_id"] == vid and info["status"] == "succeed"
+    assert c.post("/v1/general/delete-voices", json={"voice_id": vid}).json()["code"] == 0
+    assert c.get("/v1/general/custom-voices").json()["data"] == []
+
+
+def test_forget_elements_after_n_video_tasks(kling):
+    sim, c = kling
+    sim.config.forget_elements_after = 1
+    image = base64.b64encode(_png()).decode()
+    c.post(ELEMENTS, json={"element_name": "Dog", "element_description": "a dog", "reference_type": "image_refer",
+                           "element_image_list": {"frontal_image": image, "refer_images": [{"image_url": image}]},
+                           "external_task_id": "el-dog"})
+    eid = str(wait_status(c, ELEMENTS, "el-dog")["task_result"]["elements"][0]["element_id"])
+    omni = {"contents": [{"type": "prompt", "text": "@Dog runs"}, {"type": "element", "element_id": eid, "id": "Dog"}],
+            "settings": {"aspect_ratio": "16:9"}}
+    assert c.post("/omni-video/kling-3.0-omni", json=omni).json()["code"] == 0     # the first video task
+    assert wait_status(c, ELEMENTS, "el-dog")["task_result"]["elements"][0]["status"] == "deleted"
+    r = c.post("/omni-video/kling-3.0-omni", json=omni)
+    assert r.status_code == 400 and r.json()["code"] == 1201
+    assert "not an element of this account" in r.json()["message"]
+
+
+@pytest.mark.parametrize("code, status", [(1004, 401), (1101, 429), (1102, 429), (1103, 403)])
+def test_account_errors_on_demand(code, status):
+    with Simulator(latency=0.1, access_key=ACCESS, secret_key=SECRET, api_key=API_KEY, account_error=code,
+                   account_error_after=2) as sim:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        answers = [httpx.get(f"{sim.url}/tasks?external_task_ids=x", headers=headers) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, status, status]
+    assert answers[3].json()["code"] == code and answers[3].json()["message"]
+
+
+def test_klingc_simulate_takes_the_new_options():
+    from klingscript.cli import build_parser
+
+    args = build_parser("simulate").parse_args(["simulate", "--forget-elements-after", "3", "--account-error",
+                                                 "1102", "--account-error-after", "10"])
+    assert (args.forget_elements_after, args.account_error, args.account_error_after) == (3, 1102, 10)
+    with pytest.raises(SystemExit):
+        build_parser("simulate").parse_args(["simulate", "--account-error", "1201"])
+
+
+def _png() -> bytes:
+    return (EXAMPLES / "refs" / "hero_front.png").read_bytes()

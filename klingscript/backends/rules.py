@@ -77,6 +77,8 @@ def _image_value(v) -> bool:
 
 def validate_request(endpoint: str, body: dict, profile=None) -> list[str]:
     """Every problem with ``body`` as a request to ``endpoint``; empty when Kling would accept it."""
+    if is_current(endpoint):
+        return current_problems(endpoint, body)
     name = endpoint_name(endpoint)
     if name not in FIELDS:
         return [f"endpoint: {endpoint} is not a Kling endpoint klingc knows "
@@ -134,8 +136,7 @@ def video_problems(name: str, body: dict, p: profiles.Profile) -> list[str]:
                 problems.append(f"{key}: only with multi_shot: true")
 
     if name == "text2video":
-        if "aspect_ratio" not in body:
-            problems.append("aspect_ratio: required for text2video")
+        pass            # aspect_ratio is optional: Kling's default is 16:9
     elif name == "image2video":
         image2video_frames(body, multi is True, p, problems)
     else:
@@ -160,7 +161,7 @@ def duration(body: dict, p: profiles.Profile, problems: list[str]) -> Optional[i
     seconds, when they are whole seconds."""
     value = body.get("duration")
     if value is None:
-        problems.append("duration: required")
+        return 5 if p.job_min <= 5 <= p.job_max else None   # Kling's default duration is "5"
     elif not isinstance(value, str):
         problems.append(f"duration: must be a string such as \"5\", not {type(value).__name__}")
     elif not value.isdigit():
@@ -411,3 +412,163 @@ def element_images(images, p: profiles.Profile, problems: list[str]) -> None:
     for n, item in enumerate(refer):
         if not isinstance(item, dict) or not _image_value(item.get("image_url")):
             problems.append(f"element_image_list.refer_images[{n}].image_url: required")
+
+
+# -- the current generation (added for the runtime and the simulator) ----------------------------
+# Kling's current API (``/text-to-video/kling-3.0``, ``/image-to-video/kling-3.0``,
+# ``/omni-video/kling-3.0-omni``): ``prompt`` or ``contents[]``, ``settings{}``, ``options{}``,
+# every setting optional with Kling's defaults. Limits from ``data/kling_api.toml`` [current]
+# (until the model profiles carry the current generation's).
+
+CURRENT_KINDS = ("text-to-video", "image-to-video", "omni-video")
+_SETTINGS = {"text-to-video": {"multi_shot", "audio", "resolution", "aspect_ratio", "duration"},
+             "image-to-video": {"multi_shot", "audio", "resolution", "duration"},
+             "omni-video": {"multi_shot", "audio", "resolution", "aspect_ratio", "duration"}}
+_SHOT = re.compile(r"shot\s+(\d+)\s*,\s*(\d+)\s*,\s*([^;]*);", re.IGNORECASE)
+
+
+def is_current(endpoint: str) -> bool:
+    parts = endpoint.strip("/").split("/")
+    return len(parts) == 2 and parts[0] in CURRENT_KINDS
+
+
+def _current_limits() -> dict:
+    from ..resources import data_toml
+
+    return data_toml("kling_api.toml")["current"]
+
+
+def current_problems(endpoint: str, body) -> list[str]:
+    """Every problem with ``body`` as a current-generation request to ``endpoint``."""
+    kind = endpoint.strip("/").split("/")[0]
+    if not isinstance(body, dict):
+        return ["body: a request body is a JSON object"]
+    c = _current_limits()
+    problems: list[str] = []
+    top = {"prompt", "settings", "options"} if kind == "text-to-video" else {"contents", "settings", "options"}
+    for key in sorted(set(body) - top):
+        problems.append(f"{key}: not a field of {kind}")
+    settings = body.get("settings", {})
+    if not isinstance(settings, dict):
+        problems.append("settings: must be an object")
+        settings = {}
+    for key in sorted(set(settings) - _SETTINGS[kind]):
+        problems.append(f"settings.{key}: not a setting of {kind}")
+    seconds = settings.get("duration", 5)
+    if isinstance(seconds, bool) or not isinstance(seconds, int):
+        problems.append(f"settings.duration: must be a whole number of seconds, not {seconds!r}")
+        seconds = None
+    elif not c["duration_min"] <= seconds <= c["duration_max"]:
+        problems.append(f"settings.duration: {seconds} is outside {c['duration_min']}-{c['duration_max']} seconds")
+    for key, allowed in (("resolution", c["resolutions"]), ("aspect_ratio", c["aspect_ratios"]),
+                         ("audio", c["audio"][kind])):
+        if key in settings and settings[key] not in allowed:
+            problems.append(f"settings.{key}: {settings[key]!r} is not one of {', '.join(allowed)}")
+    if "multi_shot" in settings and not isinstance(settings["multi_shot"], bool):
+        problems.append("settings.multi_shot: must be true or false")
+    options = body.get("options", {})
+    if not isinstance(options, dict):
+        problems.append("options: must be an object")
+        options = {}
+    for key in sorted(set(options) - {"external_task_id", "callback_url", "watermark_info"}):
+        problems.append(f"options.{key}: not an option")
+    for key in ("external_task_id", "callback_url"):
+        if key in options and not _is_text(options[key]):
+            problems.append(f"options.{key}: must be a string")
+    texts: list[tuple[str, str]] = []
+    if kind == "text-to-video":
+        prompt = body.get("prompt")
+        if not _is_text(prompt) or not prompt.strip():
+            problems.append("prompt: required (not empty)")
+        else:
+            texts.append(("prompt", prompt))
+    else:
+        texts += _current_contents(kind, body.get("contents"), settings, c, problems)
+    for where, text in texts:
+        if len(text) > c["prompt_max_chars"]:
+            problems.append(f"{where}: {len(text)} characters, over the {c['prompt_max_chars']} allowed")
+        _current_shots(where, text, seconds, c, problems)
+    return problems
+
+
+def _current_contents(kind: str, contents, settings: dict, c: dict, problems: list[str]) -> list:
+    if not isinstance(contents, list) or not contents:
+        problems.append("contents: required (a list with a prompt and the inputs)")
+        return []
+    texts, types, ids = [], [], []
+    allowed = c["contents"][kind]
+    for n, item in enumerate(contents):
+        where = f"contents[{n}]"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: must be an object with a type")
+            continue
+        t = item.get("type")
+        if t not in allowed:
+            problems.append(f"{where}.type: {t!r} is not one of {', '.join(allowed)}")
+            continue
+        types.append(t)
+        if t == "prompt":
+            if not _is_text(item.get("text")) or not item["text"].strip():
+                problems.append(f"{where}.text: required (not empty)")
+            else:
+                texts.append((f"{where}.text", item["text"]))
+        elif t == "element":
+            eid = item.get("element_id")
+            if not ((isinstance(eid, str) and eid) or (isinstance(eid, int) and not isinstance(eid, bool))):
+                problems.append(f"{where}.element_id: required (an element id)")
+            if not _is_text(item.get("id")) or not item["id"]:
+                problems.append(f"{where}.id: required (the name the prompt gives it as @id)")
+        elif not _image_value(item.get("url")):
+            problems.append(f"{where}.url: required (URL or Base64)")
+        if _is_text(item.get("id")) and item["id"]:
+            if item["id"] in ids:
+                problems.append(f"{where}.id: {item['id']!r} is used twice")
+            ids.append(item["id"])
+    if "prompt" not in types:
+        problems.append("contents: needs a {type: prompt, text} entry")
+    first, last = "first_frame" in types, "last_frame" in types
+    if last and not first:
+        problems.append("contents: a last_frame needs a first_frame (last frame alone is not supported)")
+    for t in ("first_frame", "last_frame"):
+        if types.count(t) > 1:
+            problems.append(f"contents: more than one {t}")
+    elements = types.count("element")
+    if kind == "image-to-video":
+        if not first:
+            problems.append("contents: image-to-video needs a first_frame")
+        most = c["elements_max"]["image-to-video"]
+        if elements > most:
+            problems.append(f"contents: {elements} elements, over the {most} image-to-video takes")
+    else:
+        if first and elements > c["omni_elements_with_frame"]:
+            problems.append(f"contents: a first frame and {elements} elements; omni-video takes at most "
+                            f"{c['omni_elements_with_frame']} elements with a first frame")
+        refs = types.count("refer_image") + elements
+        if refs > c["omni_images_and_elements"]:
+            problems.append(f"contents: {refs} reference images and elements, over the "
+                            f"{c['omni_images_and_elements']} allowed")
+        videos = "feature_video" in types or "base_video" in types
+        if not first and not videos and "aspect_ratio" not in settings:
+            problems.append("settings.aspect_ratio: required on omni-video without a first frame")
+    return texts
+
+
+def _current_shots(where: str, text: str, seconds, c: dict, problems: list[str]) -> None:
+    """Structured shots written in the prompt as ``shot n, m, words;``."""
+    shots = _SHOT.findall(text)
+    if not shots or not text.lstrip().lower().startswith("shot"):
+        return
+    if len(shots) > c["shots_max"]:
+        problems.append(f"{where}: {len(shots)} shots, over the {c['shots_max']} allowed")
+    total = 0
+    for k, (n, m, words) in enumerate(shots, 1):
+        if int(n) != k:
+            problems.append(f"{where}: shot {n} is numbered out of order (expected {k})")
+        if int(m) < 1:
+            problems.append(f"{where}: shot {n} lasts {m}s, under 1 second")
+        if len(words.strip()) > c["shot_max_chars"]:
+            problems.append(f"{where}: shot {n} has {len(words.strip())} characters, over the "
+                            f"{c['shot_max_chars']} allowed")
+        total += int(m)
+    if seconds is not None and total != seconds:
+        problems.append(f"{where}: shot durations add up to {total}, not the job's duration {seconds}")

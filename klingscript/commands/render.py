@@ -1,4 +1,4 @@
-"""klingc render FILE [-o DIR] [--api-base URL] [--concurrency N] [--max-credits N] [--poll-interval S]
+"""klingc render FILE [-o DIR] [--api-base URL] [--concurrency N] [--budget 40u|$5|N] [--poll-interval S]
 
 Builds the plan, then generates every job with Kling, downloads the clips
 and assembles ``DIR/scenes/NN-<scene>.mp4`` and ``DIR/film.mp4``. DIR
@@ -6,8 +6,16 @@ and assembles ``DIR/scenes/NN-<scene>.mp4`` and ``DIR/film.mp4``. DIR
 ledger (``ledger.sqlite``) that makes the command resumable: run it again
 after a crash or Ctrl-C and it carries on without paying twice.
 
-Credentials come from KLING_ACCESS_KEY and KLING_SECRET_KEY, the API base
-from --api-base, else KLING_API_BASE, else Kling's Singapore endpoint.
+Credentials come from the environment: KLING_API_KEY (an API key from the
+Kling console; either API generation) or KLING_ACCESS_KEY + KLING_SECRET_KEY
+(legacy generation only). With none that can serve the plan's generation the
+render refuses before sending anything (exit 2). The API base comes from
+--api-base, else KLING_API_BASE, else Kling's Singapore endpoint.
+
+``--budget`` caps what this render will add, elements and voices included:
+``40u`` (resource-pack units), ``$5`` (US dollars) or a plain number (the
+plan's credits; ``--max-credits N`` is the same). ``--callback-url URL`` is
+passed to Kling as each task's callback option; klingc still polls.
 ``--simulate`` renders against a local simulator instead (no account, no
 credits): animatic clips of the script.
 
@@ -27,6 +35,16 @@ HELP = "generate the clips with Kling (or the local simulator) and assemble the 
 
 def add_arguments(p) -> None:
     from ._args import credits, positive_int, seconds
+
+    def budget(text):
+        import argparse
+
+        from ..runtime.costs import BudgetError, parse_budget
+
+        try:
+            return parse_budget(text)
+        except BudgetError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     from .build import add_common, add_pricing
 
     add_common(p)
@@ -37,6 +55,11 @@ def add_arguments(p) -> None:
                    help="tasks in flight at Kling at once (default 4; lowered when Kling says 1303)")
     p.add_argument("--max-credits", type=credits, metavar="N",
                    help="refuse to start when the credits still to spend exceed N")
+    p.add_argument("--budget", type=budget, metavar="B",
+                   help="refuse to start when what this render adds exceeds B: units (40u), "
+                        "US dollars ($5) or credits (a plain number)")
+    p.add_argument("--callback-url", metavar="URL",
+                   help="Kling's callback option for every task (klingc still polls)")
     p.add_argument("--poll-interval", type=seconds, metavar="S",
                    help="seconds between queries of one task (default 10; 0.2 with --simulate)")
     add_pricing(p)
@@ -64,6 +87,12 @@ def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) 
     lines.append(f"credits: {_num(result.spent_now)} {cur} spent by this render; "
                  f"{_num(result.spent_total)} of {_num(result.total_credits)} for the whole film so far"
                  + (" (simulated: nothing was charged)" if simulated else ""))
+    if result.charged:
+        from ..runtime.costs import fmt
+
+        charged = ", ".join(fmt(v, u) for u, v in sorted(result.charged.items()))
+        lines.append(f"charged by Kling for this folder: {charged}"
+                     + (" (simulated)" if simulated else ""))
     if result.message:
         lines.append(f"stopped: {result.message}")
     for scene in result.scenes:
@@ -83,6 +112,8 @@ def run(args) -> int:
 
     from ..runtime import progress as P
     from ..runtime.client import Credentials, MissingCredentials, api_base
+    from ..runtime.costs import BudgetUnknown
+    from ..runtime.generations import CURRENT, plan_generation
     from ..runtime.ledger import LedgerError
     from ..runtime.render import SIMULATOR, BudgetExceeded, Options, ServiceChanged, render_plan
     from ..compiler import OUTPUTS
@@ -94,19 +125,22 @@ def run(args) -> int:
         return s.code
     program, out = c.program, c.output
     folder = Path(args.output) if args.output else Path("render") / program.main.path.stem
+    generation = plan_generation(out.plan)
     simulator = None
     try:
         if args.simulate:
-            from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, Simulator
+            from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Simulator
 
             simulator = Simulator(latency=args.latency, concurrency=args.concurrency).start()
-            credentials = Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY)
+            # The current generation takes an API key; a legacy plan renders with the keys (JWT).
+            credentials = (Credentials(api_key=DEFAULT_API_KEY) if generation == CURRENT
+                           else Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY))
             base = simulator.url
             print(f"klingc: rendering against the local simulator at {base} (no credits are spent)",
                   file=sys.stderr)
         else:
             try:
-                credentials = Credentials.from_env()
+                credentials = Credentials.from_env(generation=generation)
             except MissingCredentials as e:
                 print(f"klingc: {e}", file=sys.stderr)
                 return 2
@@ -115,7 +149,8 @@ def run(args) -> int:
         options = Options(output=folder, api_base=base, concurrency=args.concurrency,
                           max_credits=args.max_credits, poll_interval=poll, assemble=not args.no_assemble,
                           root=program.root, allow_outside=args.allow_outside,
-                          service=SIMULATOR if args.simulate else None)
+                          service=SIMULATOR if args.simulate else None, budget=args.budget,
+                          callback_url=args.callback_url)
         progress = P.make(args.progress)
         try:
             try:
@@ -126,6 +161,9 @@ def run(args) -> int:
         except BudgetExceeded as e:
             print(f"klingc: {e}", file=sys.stderr)
             return 1
+        except (BudgetUnknown, MissingCredentials) as e:
+            print(f"klingc: {e}", file=sys.stderr)
+            return 2
         except ServiceChanged as e:
             print(f"klingc: {e}", file=sys.stderr)
             return 2

@@ -1,32 +1,37 @@
 """The Kling API client (spec section 7): authentication, create, query, download.
 
-- **Credentials** come from ``KLING_ACCESS_KEY`` and ``KLING_SECRET_KEY``
-  only. They are never written anywhere, and every error message is passed
-  through ``Credentials.redact`` so neither the secret key nor a token built
-  from it can reach output, logs or files.
-- **Authentication** is a JWT (HS256) with ``iss`` = the access key,
-  ``exp`` = now + 1800 s and ``nbf`` = now - 5 s, signed with the secret key
-  and sent as ``Authorization: Bearer <token>``. A token is reused until it
-  has less than ``refresh_before`` seconds (10 minutes) left.
-- **Errors** are mapped from Kling's code table: HTTP 401 (codes 1000-1004)
-  raises ``AuthError`` ("check KLING_ACCESS_KEY / KLING_SECRET_KEY"); 400
-  (1200, 1201) and 1301 (content safety) raise ``Rejected`` and are never
-  retried; 429 (1302 too fast, 1303 too many tasks in parallel) and 5xx
-  (5000-5002) are retried with exponential backoff and jitter, as are
-  timeouts and dropped connections. A 1303 is reported to ``on_too_many``
-  (the render lowers the number of tasks it keeps in flight). When retries
-  run out, ``GaveUp`` says why.
-- **Creating is idempotent.** Every request carries ``external_task_id``.
+Both API generations (see ``generations.py`` for what differs between them):
+
+- **Credentials** come from the environment only: ``KLING_API_KEY`` (an API
+  key from the Kling console, sent as ``Authorization: Bearer <key>``; it
+  works on both generations) or ``KLING_ACCESS_KEY`` + ``KLING_SECRET_KEY``
+  (a JWT, HS256, ``iss`` = the access key, ``exp`` = now + 1800 s, ``nbf`` =
+  now - 5 s; legacy paths only). ``Credentials.from_env(env, generation)``
+  refuses, naming the variables to set, when nothing set can serve the
+  generation. They are never written anywhere, and every error message is
+  passed through ``redact`` so no key or token reaches output, logs or files.
+  A JWT is reused until it has less than ``refresh_before`` seconds left.
+- **Errors** follow Kling's table (``data/kling_api.toml``): 401 (1000-1004)
+  raises ``AuthError`` and 429 1100-1102 / 403 1103 ``AccountError``, both
+  ``Stop`` errors (the render stops; nothing is retried after them), each with
+  Kling's reason and what to do. 400 (1200, 1201, 1300, 1301) raises
+  ``Rejected`` (never retried); 404 ``NotFound``. 429 1302/1303/1304 are
+  ``RateLimited`` and wait from ``RetryPolicy.rate_min`` seconds (1 s, Kling's
+  advice) up, exponentially with jitter; 5xx, timeouts and dropped
+  connections retry with backoff. A 1303 is reported to ``on_too_many`` (the
+  render lowers the number of tasks it keeps in flight). When retries run
+  out, ``GaveUp`` says why.
+- **Creating is idempotent.** Every request carries an external task id.
   After an answer that leaves it unknown whether a task was created (a 5xx,
-  a timeout, a dropped connection), the client looks the task up by
-  ``external_task_id`` before sending the create again; a create refused
-  because the ``external_task_id`` is taken adopts the existing task.
-- **Queries** go to ``GET <create path>/<task_id>``; by external id,
-  ``GET <create path>/<external_task_id>`` (Kling's query path takes either
-  id). A retried query waits at least ``min_delay`` (the render's poll
-  interval), so a job is queried at most once per poll interval.
-- **Downloads** do not carry the token (result URLs are public, and may be
-  on another host); they are streamed to a file whose SHA-256 and size are
+  a timeout, a dropped connection), the client looks the task up by its
+  external id before sending the create again; a create refused because the
+  external id is taken adopts the existing task.
+- **Queries**: legacy ``GET <create path>/<task_id or external_task_id>``;
+  current ``GET /tasks?external_task_ids=a,b,c`` (``query_batch``, many tasks
+  in one request) or ``?task_ids=``. A retried query waits at least
+  ``min_delay`` (the render's poll interval).
+- **Downloads** do not carry the credentials (result URLs are public, and may
+  be on another host); they are streamed to a file whose SHA-256 and size are
   returned.
 """
 
@@ -41,9 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from . import generations as G
+from .generations import BadAnswer, Charge, Task, Video  # noqa: F401  (re-exported)
+
 DEFAULT_API_BASE = "https://api-singapore.klingai.com"
+API_KEY_ENV = "KLING_API_KEY"
 ACCESS_ENV, SECRET_ENV, BASE_ENV = "KLING_ACCESS_KEY", "KLING_SECRET_KEY", "KLING_API_BASE"
-CHECK_KEYS = f"check {ACCESS_ENV} / {SECRET_ENV}"
+CHECK_KEYS = f"check {API_KEY_ENV} (or {ACCESS_ENV} / {SECRET_ENV})"
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -57,23 +66,31 @@ class KlingError(Exception):
 
 
 class MissingCredentials(KlingError):
-    """KLING_ACCESS_KEY or KLING_SECRET_KEY is not set."""
+    """No credentials that can serve the plan's API generation are set."""
 
 
-class AuthError(KlingError):
-    """Kling refused the credentials (HTTP 401): the render stops."""
+class Stop(KlingError):
+    """An answer after which nothing will succeed: the render stops at once."""
+
+
+class AuthError(Stop):
+    """Kling refused the credentials (HTTP 401, codes 1000-1004)."""
+
+
+class AccountError(Stop):
+    """The account cannot be used (429 1100-1102, 403 1103)."""
 
 
 class Rejected(KlingError):
-    """Kling refused the request itself (400, or 1301 content safety): never retried."""
+    """Kling refused the request itself (400: 1200, 1201, 1300, 1301): never retried as is."""
 
 
 class NotFound(KlingError):
-    """No such task (HTTP 404)."""
+    """No such task or resource (HTTP 404, codes 1202, 1203)."""
 
 
 class RateLimited(KlingError):
-    """HTTP 429: 1302 (too fast) or 1303 (too many tasks in parallel)."""
+    """HTTP 429: 1302 (too fast), 1303 (too many tasks in parallel), 1304 (IP policy)."""
 
 
 class ServerError(KlingError):
@@ -99,51 +116,97 @@ class BadDownload(KlingError):
 # -- credentials and tokens --------------------------------------------------------------
 
 class Credentials:
-    """An access key and a secret key; the secret never appears in ``repr`` or messages."""
+    """An API key, or an access key and a secret key; no secret appears in ``repr`` or messages."""
 
-    __slots__ = ("access_key", "_secret")
+    __slots__ = ("access_key", "_secret", "_api_key")
 
-    def __init__(self, access_key: str, secret_key: str):
-        self.access_key = access_key
-        self._secret = secret_key
+    def __init__(self, access_key: Optional[str] = None, secret_key: Optional[str] = None,
+                 api_key: Optional[str] = None):
+        self.access_key = access_key or None
+        self._secret = secret_key or None
+        self._api_key = api_key or None
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Credentials":
+    def from_env(cls, env: Optional[Mapping[str, str]] = None,
+                 generation: str = G.LEGACY) -> "Credentials":
+        """The credentials set in ``env`` that can serve ``generation``; MissingCredentials names
+        the variables to set when there are none."""
         env = os.environ if env is None else env
+        key = (env.get(API_KEY_ENV) or "").strip()
         access = (env.get(ACCESS_ENV) or "").strip()
         secret = (env.get(SECRET_ENV) or "").strip()
+        jwt_ok = "jwt" in G.auth_schemes(generation)
+        if key:
+            return cls(access if jwt_ok else None, secret if jwt_ok else None, api_key=key)
+        simulate = "(or use --simulate to try a render against the local simulator)"
+        if not jwt_ok:
+            have = " (an access key and secret key work only with the legacy API: `api: legacy`)" \
+                if access or secret else ""
+            raise MissingCredentials(
+                f"{API_KEY_ENV} is not set: this plan uses Kling's current API, which takes an API "
+                f"key from the Kling console; export it as {API_KEY_ENV}{have} {simulate}")
         missing = [name for name, value in ((ACCESS_ENV, access), (SECRET_ENV, secret)) if not value]
+        if missing and not (access or secret):
+            raise MissingCredentials(
+                f"no Kling credentials are set: export your API key as {API_KEY_ENV}, or your "
+                f"access key and secret key as {ACCESS_ENV} and {SECRET_ENV} {simulate}")
         if missing:
             raise MissingCredentials(
                 f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export your "
-                f"Kling API keys as {ACCESS_ENV} and {SECRET_ENV} (or use --simulate to try a render "
-                f"against the local simulator)")
+                f"Kling API keys as {ACCESS_ENV} and {SECRET_ENV}, or an API key as {API_KEY_ENV} "
+                f"{simulate}")
         return cls(access, secret)
 
     @property
-    def secret_key(self) -> str:
+    def secret_key(self) -> Optional[str]:
         return self._secret
 
+    @property
+    def api_key(self) -> Optional[str]:
+        return self._api_key
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.access_key and self._secret)
+
+    def serves(self, generation: str) -> bool:
+        return bool(self._api_key) or (self.has_keys and "jwt" in G.auth_schemes(generation))
+
     def __repr__(self) -> str:
-        return f"Credentials(access_key={self.access_key!r}, secret_key=<hidden>)"
+        return (f"Credentials(access_key={self.access_key!r}, secret_key={'<hidden>' if self._secret else None}, "
+                f"api_key={'<hidden>' if self._api_key else None})")
 
     def redact(self, text: str, tokens=()) -> str:
-        for value in (self._secret, *tokens):
+        for value in (self._secret, self._api_key, *tokens):
             if value:
                 text = text.replace(value, "<redacted>")
         return text
 
 
 class TokenSource:
-    """JWTs for ``Authorization: Bearer``; a new one well before the current one expires."""
+    """``Authorization: Bearer`` values: the API key, else JWTs (a new one well before the
+    current one expires)."""
 
-    def __init__(self, credentials: Credentials, lifetime: int = 1800, refresh_before: int = 600,
+    def __init__(self, credentials: Credentials, lifetime: Optional[int] = None, refresh_before: int = 600,
                  clock: Callable[[], float] = time.time):
         self.credentials = credentials
-        self.lifetime, self.refresh_before, self.clock = lifetime, refresh_before, clock
+        self.lifetime = int(G.facts()["jwt"]["lifetime"]) if lifetime is None else lifetime
+        self.refresh_before, self.clock = refresh_before, clock
         self._token: Optional[str] = None
         self._expires = 0.0
         self.issued: list[str] = []   # every token made, so messages can be redacted
+
+    def bearer(self, path: str) -> str:
+        """The value to send to ``path``: the API key when there is one (it works everywhere),
+        else a JWT, which only legacy paths take."""
+        if self.credentials.api_key:
+            return self.credentials.api_key
+        if not self.credentials.has_keys:
+            raise MissingCredentials(f"no credentials: {CHECK_KEYS}")
+        if "jwt" not in G.auth_schemes(G.path_generation(path)):
+            raise MissingCredentials(f"{path} is Kling's current API, which takes an API key only: "
+                                     f"export {API_KEY_ENV}")
+        return self.token()
 
     def token(self) -> str:
         now = self.clock()
@@ -153,7 +216,8 @@ class TokenSource:
             import jwt
 
             exp = int(now) + self.lifetime
-            claims = {"iss": self.credentials.access_key, "exp": exp, "nbf": int(now) - 5}
+            claims = {"iss": self.credentials.access_key, "exp": exp,
+                      "nbf": int(now) - int(G.facts()["jwt"]["not_before"])}
             with warnings.catch_warnings():
                 # PyJWT warns about short HMAC keys; the key is Kling's to choose, not the user's.
                 warnings.simplefilter("ignore")
@@ -172,62 +236,21 @@ class TokenSource:
 
 @dataclass
 class RetryPolicy:
-    """Exponential backoff with jitter: attempt n waits between half and all of base * 2**n (capped)."""
+    """Exponential backoff with jitter: attempt n waits between half and all of base * 2**n (capped);
+    after a rate limit (1302-1304), between rate_min * 2**n and half as much again."""
     attempts: int = 8          # tries in all, the first included
     base: float = 0.5
     cap: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    rate_min: float = field(default_factory=G.min_backoff)
 
     def delay(self, attempt: int, at_least: float = 0.0) -> float:
         ceiling = min(self.cap, self.base * (2 ** attempt))
         return max(at_least, ceiling / 2 + self.rng.uniform(0, ceiling / 2))
 
-
-# -- results ------------------------------------------------------------------------------------
-
-@dataclass
-class Video:
-    id: str
-    url: str
-    duration: Optional[float]
-
-
-@dataclass
-class Task:
-    task_id: str
-    status: str                     # submitted, processing, succeed, failed
-    message: str = ""               # task_status_msg
-    external_task_id: str = ""
-    videos: list[Video] = field(default_factory=list)
-    element_id: Optional[Any] = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("succeed", "failed")
-
-    @classmethod
-    def from_data(cls, data: dict) -> "Task":
-        if not isinstance(data, dict) or not data.get("task_id"):
-            raise ServerError("Kling answered without a task (no data.task_id)")
-        info = data.get("task_info") or {}
-        result = data.get("task_result") or {}
-        videos = []
-        for v in result.get("videos") or []:
-            if isinstance(v, dict) and v.get("url"):
-                try:
-                    duration = float(v.get("duration"))
-                except (TypeError, ValueError):
-                    duration = None
-                videos.append(Video(str(v.get("id", "")), str(v["url"]), duration))
-        element_id = None
-        for e in result.get("elements") or []:
-            if isinstance(e, dict):
-                element_id = e.get("element_id", e.get("id"))
-                if element_id is not None:
-                    break
-        return cls(str(data["task_id"]), str(data.get("task_status") or "submitted"),
-                   str(data.get("task_status_msg") or ""), str(info.get("external_task_id") or ""),
-                   videos, element_id)
+    def rate_delay(self, attempt: int, at_least: float = 0.0) -> float:
+        floor = min(max(self.cap, self.rate_min), self.rate_min * (2 ** attempt))
+        return max(at_least, floor + self.rng.uniform(0, floor / 2))
 
 
 # -- the client ----------------------------------------------------------------------------------
@@ -235,6 +258,16 @@ class Task:
 def _describe(status: int, code, message: str) -> str:
     what = f"HTTP {status}" + (f", code {code}" if code is not None else "")
     return f"{message} ({what})" if message else what
+
+
+def _status_of(code) -> Optional[int]:
+    """The HTTP status Kling's table gives ``code`` (for an error sent in a 200 envelope)."""
+    rule = G.error_rule(code)
+    if rule is not None:
+        return int(rule["http"])
+    if isinstance(code, int) and code >= 5000:
+        return 500
+    return 400 if code else None
 
 
 class KlingClient:
@@ -284,17 +317,18 @@ class KlingClient:
         return self.credentials.redact(text, self.tokens.issued)
 
     # -- one request, mapped to a result or an error --
-    async def _send(self, method: str, path: str, body: Optional[dict] = None) -> dict:
+    async def _send(self, method: str, path: str, body: Optional[dict] = None,
+                    params: Optional[dict] = None) -> Any:
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.tokens.token()}"}
+        headers = {"Authorization": f"Bearer {self.tokens.bearer(path)}"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         self.requests += 1
         try:
             await self._gate.acquire(urgent=method == "POST")
             try:
-                response = await self._http.request(method, path, json=body, headers=headers)
+                response = await self._http.request(method, path, json=body, params=params, headers=headers)
             finally:
                 self._gate.release()
         except httpx.TimeoutException as e:
@@ -304,7 +338,7 @@ class KlingClient:
                                            f"({type(e).__name__}: {e or 'closed'})"))
         return self._answer(response)
 
-    def _answer(self, response) -> dict:
+    def _answer(self, response) -> Any:
         status = response.status_code
         try:
             payload = response.json()
@@ -314,27 +348,46 @@ class KlingClient:
         message = self.redact(str(payload.get("message") or "")) if isinstance(payload, dict) else ""
         if status == 200 and code in (0, None) and isinstance(payload, dict):
             data = payload.get("data")
-            if isinstance(data, dict):
+            if isinstance(data, (dict, list)):
                 return data
             raise ServerError("Kling answered without data", status, code)
         if status == 200 and code:  # an error in a 200 envelope: map it by code
-            status = 401 if 1000 <= code <= 1004 else 429 if code in (1302, 1303) else \
-                500 if code >= 5000 else 400
+            status = _status_of(code) or 400
         text = _describe(status, code, message)
-        if status == 401 or (isinstance(code, int) and 1000 <= code <= 1004):
-            raise AuthError(f"Kling refused the credentials: {text}; {CHECK_KEYS}", status, code)
-        if status == 429:
-            raise RateLimited(f"Kling is limiting requests: {text}", status, code)
+        rule = G.error_rule(code)
+        action = rule["action"] if rule else None
+        fix = f"; {rule['fix']}" if rule and rule.get("fix") else ""
+        if status == 401 or (rule and rule["http"] == 401):
+            which = f"check {API_KEY_ENV}" if self.credentials.api_key else f"check {ACCESS_ENV} / {SECRET_ENV}"
+            raise AuthError(f"Kling refused the credentials: {text}{fix}; {which}", status, code)
+        if action == "stop" or (status == 403 and rule is None):
+            meaning = rule["meaning"] if rule else "refused"
+            raise AccountError(f"Kling refused the account ({meaning}): {text}{fix}; nothing will "
+                               f"succeed until the account is fixed", status, code)
+        if status == 429 or action == "backoff":
+            meaning = rule["meaning"] if rule else "rate limited"
+            raise RateLimited(f"Kling is limiting requests ({meaning}): {text}", status, code)
         if status >= 500:
             raise ServerError(f"Kling had a server error: {text}", status, code)
-        if status == 404:
+        if status == 404 or action == "missing":
             raise NotFound(f"not found: {text}", status, code)
         if code == 1301:
             raise Rejected(f"Kling's content safety check refused it: {text}", status, code)
+        if code == 1300:
+            raise Rejected(f"Kling's platform policy refused it: {text}", status, code)
         raise Rejected(f"Kling rejected the request: {text}", status, code)
 
+    def _task(self, path: str, data) -> Task:
+        try:
+            return G.parse_task(path, data)
+        except BadAnswer as e:
+            raise ServerError(str(e)) from None
+
     async def _wait(self, attempt: int, error: KlingError, at_least: float = 0.0) -> None:
-        delay = self.retry.delay(attempt, at_least)
+        if isinstance(error, RateLimited):
+            delay = self.retry.rate_delay(attempt, at_least)
+        else:
+            delay = self.retry.delay(attempt, at_least)
         if self.on_retry is not None:
             self.on_retry(str(error), delay)
         await self.sleep(delay)
@@ -342,27 +395,54 @@ class KlingClient:
     def _give_up(self, what: str, error: KlingError) -> GaveUp:
         return GaveUp(f"{what}: gave up after {self.retry.attempts} attempts; last: {error}", error)
 
-    # -- API calls --
-    async def query(self, endpoint: str, task_id: str, *, min_delay: float = 0.0) -> Task:
-        """The task ``task_id`` (or an ``external_task_id``); retries transient errors."""
-        path = f"{endpoint.rstrip('/')}/{task_id}"
+    async def _get(self, what: str, path: str, params: Optional[dict] = None, min_delay: float = 0.0):
+        """A GET, retrying transient errors (never waiting less than ``min_delay``)."""
         for attempt in range(self.retry.attempts):
             try:
-                return Task.from_data(await self._send("GET", path))
+                return await self._send("GET", path, params=params)
             except (RateLimited, ServerError, NetworkError) as e:
                 if attempt + 1 >= self.retry.attempts:
-                    raise self._give_up(f"query of task {task_id}", e)
+                    raise self._give_up(what, e)
                 await self._wait(attempt, e, min_delay)
         raise AssertionError("unreachable")
+
+    # -- API calls --
+    async def query(self, endpoint: str, task_id: str, *, min_delay: float = 0.0) -> Task:
+        """The task ``task_id`` (legacy: or an external id) created at ``endpoint``; retries
+        transient errors."""
+        if G.path_generation(endpoint) == G.CURRENT:
+            path, params = G.task_query([task_id])
+            data = await self._get(f"query of task {task_id}", path, params, min_delay)
+            for item in data if isinstance(data, list) else []:
+                task = self._task(endpoint, item)
+                if task.task_id == task_id:
+                    return task
+            raise NotFound(f"not found: task {task_id}", 404, None)
+        return self._task(endpoint, await self._get(f"query of task {task_id}",
+                                                    G.query_path(endpoint, task_id), None, min_delay))
+
+    async def query_batch(self, external_ids: list[str], *, min_delay: float = 0.0) -> dict[str, Task]:
+        """The current generation's tasks by external id, in one request: {external id: task};
+        an id Kling does not know is left out."""
+        path, params = G.batch_query(external_ids)
+        data = await self._get(f"query of {len(external_ids)} tasks", path, params, min_delay)
+        found: dict[str, Task] = {}
+        for item in data if isinstance(data, list) else []:
+            task = self._task(path, item)
+            if task.external_task_id in external_ids:
+                found[task.external_task_id] = task
+        return found
 
     async def find(self, endpoint: str, external_task_id: str, *, min_delay: float = 0.0) -> Optional[Task]:
         """The task created with ``external_task_id``, or None when there is none."""
         try:
+            if G.path_generation(endpoint) == G.CURRENT:
+                return (await self.query_batch([external_task_id], min_delay=min_delay)).get(external_task_id)
             task = await self.query(endpoint, external_task_id, min_delay=min_delay)
         except NotFound:
             return None
         except Rejected as e:
-            if e.code in (1201, 1203):     # (a 404 is NotFound, see _answer)
+            if e.code in (1201, 1203):
                 return None
             raise
         if task.external_task_id and task.external_task_id != external_task_id:
@@ -370,12 +450,12 @@ class KlingClient:
         return task
 
     async def create(self, endpoint: str, body: dict, *, retry_too_many: bool = True) -> Task:
-        """Create a task, at most once per ``external_task_id`` (see the module notes).
+        """Create a task, at most once per external id (see the module notes).
 
         With ``retry_too_many=False`` a 1303 is raised to the caller (after
         ``on_too_many``), which waits for one of its own tasks to finish.
         """
-        external = body.get("external_task_id")
+        external = G.external_id_of(endpoint, body)
         unsure = False                     # a previous attempt may have created the task
         for attempt in range(self.retry.attempts):
             try:
@@ -383,7 +463,7 @@ class KlingClient:
                     found = await self.find(endpoint, external)
                     if found is not None:
                         return found
-                return Task.from_data(await self._send("POST", endpoint, body))
+                return self._task(endpoint, await self._send("POST", endpoint, body))
             except RateLimited as e:
                 if e.code == 1303:
                     if self.on_too_many is not None:
@@ -404,6 +484,18 @@ class KlingClient:
                 raise self._give_up("create", error)
             await self._wait(attempt, error)
         raise AssertionError("unreachable")
+
+    async def list_all(self, path: str, page_size: Optional[int] = None) -> list:
+        """Every entry of a paged list (``pageNum``/``pageSize``), such as the account's voices."""
+        size = page_size or int(G.paths()["page_size_max"])
+        out: list = []
+        for page in range(1, 1001):
+            data = await self._get(f"list {path}", path, {"pageNum": page, "pageSize": size})
+            items = data if isinstance(data, list) else []
+            out += items
+            if len(items) < size:
+                break
+        return out
 
     async def download(self, url: str, dest: Path) -> tuple[int, str]:
         """Stream ``url`` into ``dest``; returns (bytes, sha256). Retries transient errors.

@@ -1,7 +1,8 @@
 """The render ledger: an SQLite file (``ledger.sqlite``) in the render folder.
 
-One row per element and per job ever sent from this folder, keyed by its
-id (the content hash that ``klingc build`` gives it), so that:
+One row per element, voice and job ever sent from this folder, keyed by its
+id (the content hash that ``klingc build`` gives it; for a voice made from a
+sample, ``voice-`` and a hash of its name and sample), so that:
 
 - the intent to send a request is committed *before* the request goes out
   (``state = 'sending'``, with the ``external_task_id`` it carries); a
@@ -14,6 +15,12 @@ id (the content hash that ``klingc build`` gives it), so that:
   so only those are rendered again (old rows stay, marked not current; an
   edit that is undone finds its old clip again).
 
+Each row also keeps the estimate (``credits`` in the plan's currency, and
+``units`` / ``usd`` when the plan has them) and what Kling charged for the
+task (``charged`` in ``charge_unit``, with Kling's own ``billing`` field as
+JSON). A ledger written by an earlier klingc gains these columns when a render
+opens it.
+
 The database runs in WAL mode (``klingc status`` can read it while a render
 writes) and every change is one transaction. Credentials are never stored.
 
@@ -22,8 +29,9 @@ States: ``pending`` (not sent yet), ``sending`` (intent recorded),
 ready, not downloaded), ``done`` (downloaded and checked; for an element:
 created), ``failed`` (Kling's task failed; a new render sends it again under
 a new ``external_task_id``), ``rejected`` (Kling refused the request; no
-task exists), ``error`` (this run gave up, e.g. the network; resumable).
-"""
+task exists), ``error`` (this run gave up, e.g. the network; resumable),
+``gone`` (an element or voice Kling no longer has; made again, under a new
+``external_task_id``)."""
 
 from __future__ import annotations
 
@@ -36,10 +44,11 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 FILENAME = "ledger.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 LIVE = ("submitted", "processing")
-STATES = ("pending", "sending", "submitted", "processing", "succeed", "done", "failed", "rejected", "error")
+STATES = ("pending", "sending", "submitted", "processing", "succeed", "done", "failed", "rejected", "error",
+          "gone")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -48,7 +57,7 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 CREATE TABLE IF NOT EXISTS entries (
     id               TEXT PRIMARY KEY,      -- the element's or job's id in plan.json
-    kind             TEXT NOT NULL,         -- 'element' or 'job'
+    kind             TEXT NOT NULL,         -- 'element', 'voice' or 'job'
     position         INTEGER NOT NULL,      -- order in the script
     current          INTEGER NOT NULL DEFAULT 1,
     endpoint         TEXT NOT NULL,
@@ -65,12 +74,17 @@ CREATE TABLE IF NOT EXISTS entries (
     task_id          TEXT,
     message          TEXT NOT NULL DEFAULT '',
     result_url       TEXT,
-    element_id       TEXT,
+    element_id       TEXT,                  -- the element's (or voice's) id at Kling
     file             TEXT,
     bytes            INTEGER,
     sha256           TEXT,
     created_at       REAL NOT NULL,
-    updated_at       REAL NOT NULL
+    updated_at       REAL NOT NULL,
+    units            REAL,                  -- estimate in resource-pack units, when the plan has one
+    usd              REAL,                  -- estimate in USD, when the plan has one
+    charged          REAL,                  -- what Kling charged for the task
+    charge_unit      TEXT,                  -- "units", or a currency for cash
+    billing          TEXT                   -- Kling's billing field, as JSON
 );
 CREATE INDEX IF NOT EXISTS entries_external ON entries (external_task_id);
 """
@@ -102,11 +116,16 @@ class Entry:
     sha256: Optional[str]
     created_at: float
     updated_at: float
+    units: Optional[float] = None
+    usd: Optional[float] = None
+    charged: Optional[float] = None
+    charge_unit: Optional[str] = None
+    billing: Optional[str] = None
 
     @property
     def label(self) -> str:
-        if self.kind == "element":
-            return f"element {self.name}"
+        if self.kind in ("element", "voice"):
+            return f"{self.kind} {self.name}"
         part = f" part {self.part}/{self.parts}" if (self.parts or 1) > 1 else ""
         return f"scene {self.scene}{part}"
 
@@ -139,6 +158,7 @@ class Ledger:
             db.execute("PRAGMA busy_timeout=30000")
             if create:
                 db.executescript(_SCHEMA)
+                _migrate(db)
                 db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
             else:
                 db.execute("SELECT 1 FROM entries LIMIT 1")
@@ -191,32 +211,40 @@ class Ledger:
                 self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (k, str(v)))
 
-    def sync_plan(self, plan: dict) -> None:
-        """Make the plan's elements and jobs the current entries (adding the new ones)."""
+    def sync_plan(self, plan: dict, voices: Iterable[dict] = ()) -> None:
+        """Make the plan's elements and jobs (and ``voices``: ``{id, name, endpoint}`` with their
+        estimates) the current entries, adding the new ones."""
+        from .costs import estimates
+
         now = time.time()
         with self._tx():
             self.db.execute("UPDATE entries SET current = 0")
+            for pos, v in enumerate(voices):
+                self._upsert(v["id"], "voice", pos, v.get("endpoint", ""), v.get("name", ""),
+                             None, None, None, "", 0, estimates(v), now)
             for pos, el in enumerate(plan.get("elements") or []):
                 self._upsert(el["id"], "element", pos, el.get("endpoint", ""), el.get("name", ""),
-                             None, None, None, "", 0, 0.0, now)
+                             None, None, None, "", 0, estimates(el), now)
             for pos, job in enumerate(plan.get("jobs") or []):
                 shots = ",".join(str(s) for s in job.get("shots") or [])
                 self._upsert(job["id"], "job", pos, job.get("endpoint", ""), job.get("scene_title", ""),
                              job.get("scene"), job.get("part"), job.get("parts"), shots,
-                             int(job.get("duration") or 0), float(job.get("credits") or 0), now)
+                             int(job.get("duration") or 0), estimates(job), now)
             self.db.execute("INSERT INTO meta (key, value) VALUES ('plan', ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                             (json.dumps({"title": plan.get("title"), "source": plan.get("source")}),))
 
-    def _upsert(self, id, kind, pos, endpoint, name, scene, part, parts, shots, duration, credits, now):
+    def _upsert(self, id, kind, pos, endpoint, name, scene, part, parts, shots, duration, cost, now):
+        credits, units, usd = cost
         self.db.execute(
             "INSERT INTO entries (id, kind, position, current, endpoint, name, scene, part, parts, shots, "
-            "duration, credits, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "duration, credits, units, usd, created_at, updated_at) "
+            "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET current = 1, position = excluded.position, kind = excluded.kind, "
             "endpoint = excluded.endpoint, name = excluded.name, scene = excluded.scene, part = excluded.part, "
             "parts = excluded.parts, shots = excluded.shots, duration = excluded.duration, "
-            "credits = excluded.credits",
-            (id, kind, pos, endpoint, name, scene, part, parts, shots, duration, credits, now, now))
+            "credits = excluded.credits, units = excluded.units, usd = excluded.usd",
+            (id, kind, pos, endpoint, name, scene, part, parts, shots, duration, credits, units, usd, now, now))
 
     def intend(self, id: str) -> Entry:
         """Record the intent to create ``id``'s task; returns the entry with its ``external_task_id``.
@@ -233,7 +261,7 @@ class Ledger:
             if e.state == "sending" and e.external_task_id:
                 return e
             attempt = e.attempt
-            if e.state == "failed" or attempt == 0:
+            if e.state in ("failed", "gone") or attempt == 0:
                 attempt += 1
             external = id if attempt <= 1 else f"{id}-{attempt}"
             self.db.execute("UPDATE entries SET state = 'sending', attempt = ?, external_task_id = ?, "
@@ -282,7 +310,22 @@ class _Transaction:
 def _entry(row: sqlite3.Row) -> Entry:
     d = dict(row)
     d["current"] = bool(d["current"])
-    return Entry(**d)
+    return Entry(**{k: v for k, v in d.items() if k in _FIELDS})
+
+
+_FIELDS = set(Entry.__dataclass_fields__)
+# Columns added since schema 1 (a ledger of an earlier render gains them on open).
+_ADDED = (("units", "REAL"), ("usd", "REAL"), ("charged", "REAL"), ("charge_unit", "TEXT"),
+          ("billing", "TEXT"))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    have = {r[1] for r in db.execute("PRAGMA table_info(entries)")}
+    for name, kind in _ADDED:
+        if name not in have:
+            db.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
 
 
 def file_ok(folder: Path, entry: Entry, checksum: bool = True) -> bool:
@@ -311,14 +354,32 @@ def file_ok(folder: Path, entry: Entry, checksum: bool = True) -> bool:
 
 
 def summarize(entries: Iterable[Entry]) -> dict:
+    entries = list(entries)
     jobs = [e for e in entries if e.kind == "job"]
     counts: dict = {}
     for e in jobs:
         counts[e.state] = counts.get(e.state, 0) + 1
+    charged: dict = {}
+    for e in entries:
+        if e.charged is not None:
+            unit = e.charge_unit or "units"
+            charged[unit] = charged.get(unit, 0.0) + e.charged
+
+    def est(field, rows):
+        """The estimate in ``field``: None when a job has none (elements and voices without
+        one count as nothing)."""
+        if any(getattr(e, field) is None for e in rows if e.kind == "job"):
+            return None
+        return sum(getattr(e, field) or 0.0 for e in rows)
+
+    spent = [e for e in jobs if e.state in ("done", "succeed")]
     return {"jobs": len(jobs), "states": counts,
             "done_seconds": sum(e.duration for e in jobs if e.state == "done"),
-            "spent": sum(e.credits for e in jobs if e.state in ("done", "succeed")),
-            "to_spend": sum(e.credits for e in jobs if e.state not in ("done", "succeed") + LIVE)}
+            "spent": sum(e.credits for e in spent),
+            "to_spend": sum(e.credits for e in jobs if e.state not in ("done", "succeed") + LIVE),
+            "estimated": {"credits": sum(e.credits for e in jobs), "units": est("units", entries),
+                          "usd": est("usd", entries)},
+            "charged": charged}
 
 
 def relpath(folder: Path, path: Path) -> str:

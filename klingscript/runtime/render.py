@@ -3,34 +3,48 @@
 The render works from the plan that ``klingc build`` makes (``plan.json``)
 and keeps its state in the ledger (``ledger.py``), so running the same
 command again after a crash, Ctrl-C or ``kill -9`` carries on where the last
-run stopped and never pays twice:
+run stopped and never pays twice. The plan's ``api`` says which generation of
+Kling's API its requests are written for (``current`` or ``legacy``; absent:
+legacy); ``generations.py`` knows how the two differ.
 
-1. **Budget.** Before anything is sent, the credits still to spend (jobs
-   without a task at Kling yet) are compared with ``max_credits``; over it,
+1. **Budget.** Before anything is sent, what the render will add (jobs
+   without a task at Kling yet, and the elements and voices still to make) is
+   compared with the budget (``costs.py``: units, USD or credits); over it,
    nothing is sent.
-2. **Elements** (characters, locations and props with images) are created
-   first, once each; a job waits only for the elements it uses.
+2. **Voices** from a ``voice_sample`` are made first (once each, found again
+   by external id after a crash), then **elements** (characters, locations,
+   props with images), bound to their voice with ``element_voice_id``; a job
+   waits only for the elements it uses. An element or voice recorded in the
+   ledger is confirmed with Kling before it is relied on; one that is gone
+   (deleted, expired, unknown) is made again once, recorded, and the jobs go
+   on. A job refused with 1201 has its elements confirmed again the same way.
 3. **Jobs** are submitted in script order with at most ``concurrency``
    tasks in flight (fewer after Kling answers 1303, growing back after
    tasks finish without it). ``file:<path>`` becomes the Base64 image and
    ``element:<Name>`` the id of the element created for it.
-4. **Polling**: each task is queried once per ``poll_interval`` (more
-   slowly for a task that has been running for minutes), never more often.
+4. **Polling**: legacy tasks are queried one by one, each once per
+   ``poll_interval`` (more slowly for a task that has run for minutes);
+   current-generation tasks together, with batched ``GET /tasks?
+   external_task_ids=...``: one query per poll interval for up to
+   ``BATCH`` tasks.
 5. **Download** as soon as a task succeeds (Kling's result URLs expire): to
    a temporary file, checked (size, an MP4 that opens with a video stream),
    then renamed into ``clips/<job-id>.mp4`` and recorded with its SHA-256.
+   What Kling charged for each task is recorded too.
 6. **Assembly** of ``scenes/NN-<scene>.mp4`` and ``film.mp4`` in script
    order (``assemble.py``).
 
 A failed job (Kling's task failed, or the request was refused) does not
-stop the others; a refused login stops the render. The result says what was
-done, what failed and why, and what was spent.
+stop the others; a refused login or an unusable account (``client.Stop``)
+stops the render at once. The result says what was done, what failed and
+why, and what was spent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import heapq
 import json
 import os
@@ -41,12 +55,15 @@ from typing import Any, Optional
 
 from ..files import write_atomic
 
+from . import generations as G
 from . import ledger as L
-from .client import (AuthError, BadDownload, Credentials, GaveUp, KlingClient, KlingError, NotFound,
-                     RateLimited, Rejected, RetryPolicy, Task)
+from .client import (BadDownload, Credentials, GaveUp, KlingClient, KlingError, MissingCredentials, NotFound,
+                     RateLimited, Rejected, RetryPolicy, Stop, Task)
+from .costs import CREDITS, Budget, BudgetUnknown, fmt, to_spend
 from .progress import Progress
 
 PLAN_FILE = "plan.json"
+BATCH = 50           # external ids per batched query (our choice: about 700 characters of URL)
 
 
 @dataclass
@@ -54,7 +71,8 @@ class Options:
     output: Path
     api_base: str
     concurrency: int = 4
-    max_credits: Optional[float] = None
+    max_credits: Optional[float] = None  # the same as budget=Budget(N, "credits")
+    budget: Optional[Budget] = None
     poll_interval: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 60.0
@@ -63,6 +81,7 @@ class Options:
     allow_outside: bool = False
     backoff_after: float = 60.0          # seconds a task runs before its polls slow down
     service: Optional[str] = None        # what the folder renders with (default: api_base)
+    callback_url: Optional[str] = None   # passed as Kling's callback option (klingc still polls)
 
 
 @dataclass
@@ -78,7 +97,7 @@ class Outcome:
 
 @dataclass
 class Result:
-    code: int                            # 0 done; 1 over budget; 3 a job failed or the login was refused
+    code: int                            # 0 done; 1 over budget; 3 a job failed or the render stopped
     outcomes: list[Outcome] = field(default_factory=list)
     spent_now: float = 0.0
     spent_total: float = 0.0
@@ -88,6 +107,8 @@ class Result:
     incomplete_scenes: list[int] = field(default_factory=list)
     message: str = ""                    # why the render stopped, when it did
     requests: int = 0
+    charged: dict = field(default_factory=dict)      # unit -> what Kling charged, whole folder
+    estimated: dict = field(default_factory=dict)    # credits/units/usd -> estimate of the plan
 
     @property
     def done(self) -> list[Outcome]:
@@ -99,10 +120,11 @@ class Result:
 
 
 class BudgetExceeded(Exception):
-    def __init__(self, to_spend: float, limit: float, total: float, currency: str):
+    def __init__(self, to_spend: float, limit: float, total: float, currency: str, unit: str = CREDITS):
         self.to_spend, self.limit, self.total, self.currency = to_spend, limit, total, currency
-        super().__init__(f"this render would spend {_num(to_spend)} {currency}, over --max-credits "
-                         f"{_num(limit)}; nothing was sent")
+        limit_text = f"--max-credits {_num(limit)}" if unit == CREDITS else f"--budget {fmt(limit, unit)}"
+        super().__init__(f"this render would spend {fmt(to_spend, unit, currency)}, over {limit_text}; "
+                         f"nothing was sent")
 
 
 class ServiceChanged(Exception):
@@ -203,7 +225,8 @@ def poll_delay(interval: float, polls: int, running: float, backoff_after: float
 # -- inputs ----------------------------------------------------------------------------------
 
 class Images:
-    """``file:<path>`` -> Base64, read once per render; paths stay inside the project folder."""
+    """``file:<path>`` (an image, or a voice sample) -> Base64, read once per render; paths stay
+    inside the project folder."""
 
     def __init__(self, script_dir: Path, root: Optional[Path], allow_outside: bool):
         self.script_dir = Path(script_dir)
@@ -211,35 +234,52 @@ class Images:
         self.allow_outside = allow_outside
         self._cache: dict[str, str] = {}
 
-    def data(self, ref: str) -> str:
-        rel = ref[len("file:"):]
-        hit = self._cache.get(rel)
-        if hit is not None:
-            return hit
+    def read(self, rel: str, what: str = "image") -> bytes:
         path = (self.script_dir / rel).resolve()
         if not self.allow_outside:
             try:
                 path.relative_to(self.root.resolve())
             except ValueError:
-                raise _LocalProblem(f"image {rel} is outside the project folder "
+                raise _LocalProblem(f"{what} {rel} is outside the project folder "
                                     f"(use --allow-outside to allow it)") from None
         try:
-            raw = path.read_bytes()
+            return path.read_bytes()
         except OSError as e:
-            raise _LocalProblem(f"cannot read image {rel}: {e.strerror or e}") from None
+            raise _LocalProblem(f"cannot read {what} {rel}: {e.strerror or e}") from None
+
+    def data(self, ref: str, what: str = "image") -> str:
+        rel = ref[len("file:"):] if ref.startswith("file:") else ref
+        hit = self._cache.get(rel)
+        if hit is not None:
+            return hit
+        raw = self.read(rel, what)
         if len(self._cache) > 64:
             self._cache.clear()
         value = self._cache[rel] = base64.b64encode(raw).decode("ascii")
         return value
 
 
-def materialize(request: dict, external_task_id: str, images: Images, element_ids: dict) -> dict:
-    """The body to send: images as Base64, ``element:<Name>`` as Kling's element id."""
+_IMAGE_CONTENTS = ("first_frame", "last_frame", "refer_image")
+
+
+def materialize(request: dict, external_task_id: str, images: Images, element_ids: dict,
+                endpoint: Optional[str] = None, callback_url: Optional[str] = None) -> dict:
+    """The body to send: images as Base64, ``element:<Name>`` as Kling's element id, the
+    external id (and callback URL) where ``endpoint``'s generation takes them."""
     body = json.loads(json.dumps(request))
-    body["external_task_id"] = external_task_id
+    G.set_job_options(endpoint or "/v1/", body, external_task_id, callback_url)
 
     def image(v):
         return images.data(v) if isinstance(v, str) and v.startswith("file:") else v
+
+    def element(eid, as_int: bool):
+        if not (isinstance(eid, str) and eid.startswith("element:")):
+            return eid
+        name = eid[len("element:"):]
+        if name not in element_ids:
+            raise _LocalProblem(f"element {name} has no id (it was not created)")
+        real = element_ids[name]
+        return int(real) if as_int and str(real).isdigit() else str(real)
 
     for key in ("image", "image_tail"):
         if key in body:
@@ -255,14 +295,118 @@ def materialize(request: dict, external_task_id: str, images: Images, element_id
             if isinstance(item, dict) and "image_url" in item:
                 item["image_url"] = image(item["image_url"])
     for item in body.get("element_list") or []:
-        eid = item.get("element_id") if isinstance(item, dict) else None
-        if isinstance(eid, str) and eid.startswith("element:"):
-            name = eid[len("element:"):]
-            if name not in element_ids:
-                raise _LocalProblem(f"element {name} has no id (it was not created)")
-            real = element_ids[name]
-            item["element_id"] = int(real) if str(real).isdigit() else real
+        if isinstance(item, dict) and "element_id" in item:
+            item["element_id"] = element(item["element_id"], True)
+    for item in body.get("contents") or []:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") in _IMAGE_CONTENTS and "url" in item:
+            item["url"] = image(item["url"])
+        if "element_id" in item:
+            item["element_id"] = element(item["element_id"], False)
     return body
+
+
+def plan_voices(plan: dict, images: Images) -> dict[str, dict]:
+    """The custom voices to make: one per distinct ``voice_sample`` of the plan's elements.
+
+    An element's ``voice_sample`` is a path relative to the script (``voices/mara.wav``,
+    ``file:`` optional) or an https URL. Its voice's ledger key and first external id is
+    ``voice-`` and a hash of the element's name and the sample's bytes (of the URL for a
+    URL), so a new recording makes a new voice and an unchanged one is found again.
+    Returns {key: {id, name, endpoint, sample, cost, elements: [element ids]}}.
+    """
+    voices: dict[str, dict] = {}
+    for el in plan.get("elements") or []:
+        sample = el.get("voice_sample")
+        if not isinstance(sample, str) or not sample or el.get("voice_id"):
+            continue
+        h = hashlib.sha256(str(el.get("name", "")).encode("utf-8") + b"\0")
+        if sample.startswith(("http://", "https://")):
+            h.update(sample.encode("utf-8"))
+        else:
+            rel = sample[len("file:"):] if sample.startswith("file:") else sample
+            try:
+                h.update(images.read(rel, "voice sample"))
+            except _LocalProblem:
+                h.update(b"unreadable:" + rel.encode("utf-8"))   # creating it will say why
+        key = f"voice-{h.hexdigest()[:12]}"
+        v = voices.setdefault(key, {"id": key, "name": str(el.get("name", ""))[:20],
+                                    "endpoint": G.paths()["voices"], "sample": sample,
+                                    "cost": el.get("voice_cost") or {}, "elements": []})
+        v["elements"].append(el["id"])
+    return voices
+
+
+def voice_request(voice: dict, images: Images) -> dict:
+    sample = voice["sample"]
+    url = sample if sample.startswith(("http://", "https://")) else images.data(sample, "voice sample")
+    return {"voice_name": voice["name"], "voice_url": url}
+
+
+# -- batched polling (current generation) ------------------------------------------------------
+
+class BatchPoller:
+    """Queries every current-generation task in flight together: one ``GET /tasks?
+    external_task_ids=...`` per ``interval`` for up to ``batch`` tasks.
+
+    ``await poller.change(ext, status)`` returns the task once its status is no
+    longer ``status`` (or it has finished). A task missing from two answers in a
+    row raises NotFound (the API no longer knows it).
+    """
+
+    def __init__(self, api: KlingClient, interval: float, batch: int = BATCH):
+        self.api, self.interval, self.batch = api, interval, max(1, batch)
+        self._waiting: dict[str, list] = {}       # ext -> [future, status, misses]
+        self._runner: Optional[asyncio.Task] = None
+        self.queries = 0
+
+    async def change(self, ext: str, status: str) -> Task:
+        fut = asyncio.get_running_loop().create_future()
+        self._waiting[ext] = [fut, status, 0]
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.ensure_future(self._run())
+        try:
+            return await fut
+        finally:
+            if self._waiting.get(ext, [None])[0] is fut:
+                del self._waiting[ext]
+
+    async def _run(self) -> None:
+        previous = time.monotonic()
+        while self._waiting:
+            wait = previous + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            previous = time.monotonic()
+            ids = list(self._waiting)
+            for n in range(0, len(ids), self.batch):
+                chunk = ids[n:n + self.batch]
+                self.queries += 1
+                try:
+                    found = await self.api.query_batch(chunk, min_delay=self.interval)
+                except (KlingError, Exception) as e:     # every waiter hears of it
+                    for ext in chunk:
+                        w = self._waiting.get(ext)
+                        if w is not None and not w[0].done():
+                            w[0].set_exception(e)
+                    continue
+                for ext in chunk:
+                    w = self._waiting.get(ext)
+                    if w is None or w[0].done():
+                        continue
+                    task = found.get(ext)
+                    if task is None:
+                        w[2] += 1
+                        if w[2] >= 2:
+                            w[0].set_exception(NotFound(f"not found: task {ext}", 404, None))
+                    elif task.finished or task.status != w[1]:
+                        w[0].set_result(task)
+
+    async def aclose(self) -> None:
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
 
 
 def check_clip(path: Path) -> Optional[str]:
@@ -306,6 +450,7 @@ class Render:
                  progress: Optional[Progress] = None, transport=None):
         self.plan = plan
         self.options = options
+        self.generation = G.plan_generation(plan)
         self.folder = Path(options.output)
         self.clips = self.folder / "clips"
         self.credentials = credentials
@@ -315,18 +460,28 @@ class Render:
         self.jobs = list(plan.get("jobs") or [])
         self.elements = {e["id"]: e for e in plan.get("elements") or []}
         self.element_of_name = {e["name"]: e["id"] for e in self.elements.values()}
+        self.voices: dict[str, dict] = {}
+        self.voice_of: dict[str, str] = {}        # element id -> voice key
         self.currency = plan.get("currency", "credits")
         self.limiter = Limiter(options.concurrency)
         self.ledger: Optional[L.Ledger] = None
         self.api: Optional[KlingClient] = None
+        self.poller: Optional[BatchPoller] = None
         self.fatal: Optional[KlingError] = None
         self._tasks: list[asyncio.Task] = []
-        self._element_tasks: dict[str, asyncio.Task] = {}
+        self._made: dict[str, asyncio.Task] = {}     # element or voice key -> its id at Kling
+        self._confirmed: set[str] = set()
+        self._remade: set[str] = set()               # made again in this render (at most once)
+        self._rechecks: dict[str, asyncio.Task] = {}
         self.result = Result(code=0)
         self.created_now: set[str] = set()
 
     # -- entry point --
     async def run(self) -> Result:
+        if not self.credentials.serves(self.generation):
+            from .client import API_KEY_ENV
+            raise MissingCredentials(f"this plan uses Kling's {self.generation} API, which takes an API key: "
+                                     f"export {API_KEY_ENV}")
         prepare_folder(self.folder)
         self.ledger = L.Ledger.open(self.folder)
         try:
@@ -334,46 +489,70 @@ class Render:
         finally:
             self.ledger.close()
 
+    def _budget(self) -> Optional[Budget]:
+        if self.options.budget is not None:
+            return self.options.budget
+        if self.options.max_credits is not None:
+            return Budget(self.options.max_credits, CREDITS)
+        return None
+
     async def _run(self) -> Result:
         ledger, r = self.ledger, self.result
         service = self.options.service or self.options.api_base
         before = ledger.meta("service")
         if before is not None and before != service:
             raise ServiceChanged(self.folder, before, service)
-        ledger.set_meta(service=service)
-        ledger.sync_plan(self.plan)
+        self.voices = plan_voices(self.plan, self.images)
+        self.voice_of = {el: key for key, v in self.voices.items() for el in v["elements"]}
+        ledger.set_meta(service=service, api=self.generation)
+        ledger.sync_plan(self.plan, self.voices.values())
         write_atomic(self.folder / PLAN_FILE, json.dumps(self.plan, ensure_ascii=False, indent=2) + "\n",
                      fsync=True)
         entries = {e.id: e for e in ledger.entries()}
         r.total_credits = sum(float(j.get("credits") or 0) for j in self.jobs)
-        to_spend = sum(e.credits for e in entries.values() if e.kind == "job" and not _paid(e))
-        if self.options.max_credits is not None and to_spend > self.options.max_credits:
-            raise BudgetExceeded(to_spend, self.options.max_credits, r.total_credits, self.currency)
+        todo = [j for j in self.jobs if not self._clip_ready(entries[j["id"]])]
+        needed = {eid for j in todo for eid in j.get("depends_on") or []}
+        voices_needed = {self.voice_of[e] for e in needed if e in self.voice_of}
+        budget = self._budget()
+        if budget is not None:
+            items = [("job", j, "cost") for j in self.jobs if not _paid(entries[j["id"]])]
+            items += [("element", self.elements[k], "cost") for k in sorted(needed)
+                      if entries[k].state != "done"]
+            items += [("voice", self.voices[k], "cost") for k in sorted(voices_needed)
+                      if entries[k].state != "done"]
+            spend = to_spend(items, budget)
+            if spend > budget.amount:
+                raise BudgetExceeded(spend, budget.amount, r.total_credits, self.currency, budget.unit)
         self.clips.mkdir(parents=True, exist_ok=True)
         for stale in self.clips.glob(".*.part"):
             stale.unlink(missing_ok=True)
 
-        todo = [j for j in self.jobs if not self._clip_ready(entries[j["id"]])]
-        needed = {eid for j in todo for eid in j.get("depends_on") or []}
         self.progress.start(self.plan.get("title") or self.plan.get("source") or "film",
-                            len(self.jobs), len(needed))
+                            len(self.jobs), len(needed) + len(voices_needed))
         self.api = KlingClient(self.options.api_base, self.credentials, timeout=self.options.timeout,
                                retry=self.options.retry,
                                on_retry=self._on_retry, on_too_many=self.limiter.lower,
                                transport=self.transport)
+        self.poller = BatchPoller(self.api, self.options.poll_interval)
+        outcomes: list = []
         try:
+            for key in self.voices:
+                if key in voices_needed:
+                    self._made[key] = asyncio.ensure_future(self._guard(self._make(key)))
             for eid in self.elements:
                 if eid in needed:
-                    self._element_tasks[eid] = asyncio.ensure_future(self._guard(self._element(eid)))
+                    self._made[eid] = asyncio.ensure_future(self._guard(self._make(eid)))
             for order, job in enumerate(self.jobs):
                 self._tasks.append(asyncio.ensure_future(self._guard(self._job(job, order))))
             outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
-            for t in self._element_tasks.values():
+            pending = list(self._made.values()) + list(self._rechecks.values())
+            for t in pending:
                 if not t.done():
                     t.cancel()
-            await asyncio.gather(*self._element_tasks.values(), return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
         finally:
             r.requests = self.api.requests
+            await self.poller.aclose()
             await self.api.aclose()
 
         for job, out in zip(self.jobs, outcomes):
@@ -389,6 +568,8 @@ class Render:
         final = {e.id: e for e in ledger.entries()}
         r.spent_now = sum(o.credits for o in r.outcomes if o.spent_now)
         r.spent_total = sum(e.credits for e in final.values() if e.kind == "job" and e.state == "done")
+        summary = L.summarize(final.values())
+        r.charged, r.estimated = summary["charged"], summary["estimated"]
         if self.fatal is not None:
             r.message = self.fatal.message
         if self.options.assemble and self.fatal is None:
@@ -407,14 +588,14 @@ class Render:
         return r
 
     async def _guard(self, coro):
-        """Run a job or element; a refused login stops every other one."""
+        """Run a job, element or voice; a refused login or account stops every other one."""
         try:
             return await coro
-        except AuthError as e:
+        except Stop as e:
             if self.fatal is None:
                 self.fatal = e
                 self.progress.note(f"stopping: {e.message}")
-                for t in self._tasks + list(self._element_tasks.values()):
+                for t in self._tasks + list(self._made.values()) + list(self._rechecks.values()):
                     if t is not asyncio.current_task():
                         t.cancel()
             raise
@@ -425,41 +606,136 @@ class Render:
     def _clip_ready(self, e: L.Entry) -> bool:
         return e.state == "done" and L.file_ok(self.folder, e, checksum=False)
 
-    # -- elements --
-    async def _element(self, eid: str) -> Any:
-        el = self.elements[eid]
-        e = self.ledger.get(eid)
-        label = f"element {el['name']}"
-        if e.state == "done" and e.element_id:
-            self.progress.state(eid, label, "done", f"element id {e.element_id}")
-            return e.element_id
+    # -- elements and voices --
+    def _endpoint(self, key: str) -> str:
+        return self.voices[key]["endpoint"] if key in self.voices else self.elements[key]["endpoint"]
+
+    async def _request_of(self, key: str) -> dict:
+        """The request that makes element or voice ``key`` (a voice's sample read; an element
+        bound to its voice)."""
+        if key in self.voices:
+            return voice_request(self.voices[key], self.images)
+        el = self.elements[key]
+        request = dict(el["request"])
+        if el.get("voice_id"):
+            request["element_voice_id"] = str(el["voice_id"])
+        elif key in self.voice_of:
+            request["element_voice_id"] = str(await self._made[self.voice_of[key]])
+        return request
+
+    async def _confirm(self, key: str, e: L.Entry, force: bool = False) -> bool:
+        """Whether Kling still has the element or voice recorded for ``key``; if not, the ledger
+        says it is gone (and the next creation uses a new external id)."""
+        if key in self._confirmed and not force:
+            return True
+        kind = e.kind
+        gone = None
         try:
-            for retry in (False, True):
+            task = await self.api.query(self._endpoint(key), e.task_id or e.external_task_id,
+                                        min_delay=self.options.poll_interval)
+        except NotFound:
+            gone = "Kling does not know it"
+        except Rejected as x:
+            if x.code not in (1201, 1203):
+                raise
+            gone = x.message
+        else:
+            rid = task.element_id if kind == "element" else task.voice_id
+            if task.deleted:
+                gone = f"Kling says {kind} {rid} was deleted"
+            elif task.status != "succeed" or rid is None:
+                gone = f"Kling no longer gives its id (task {task.status})"
+        if gone is None:
+            self._confirmed.add(key)
+            return True
+        self._confirmed.discard(key)
+        self.progress.note(f"{e.label}: {kind} {e.element_id} is gone ({gone}); making it again")
+        self.ledger.update(key, state="gone", message=f"gone: {gone}")
+        self._remade.add(key)
+        return False
+
+    async def _make(self, key: str) -> str:
+        """The id at Kling of element or voice ``key``: confirmed, found again, or created."""
+        e = self.ledger.get(key)
+        label, kind = e.label, e.kind
+        endpoint = self._endpoint(key)
+        if e.state == "done" and e.element_id:
+            try:
+                still = await self._confirm(key, e)
+            except Stop:
+                raise
+            except KlingError as x:
+                raise ElementFailed(f"{label} could not be confirmed: {x.message}") from None
+            if still:
+                self.progress.state(key, label, "done", f"{kind} id {e.element_id}")
+                return e.element_id
+        try:
+            for attempt in range(3):
                 try:
-                    task, fresh = await self._ensure_task(eid, el["endpoint"], el["request"], {}, label,
-                                                          order=None)
-                    task = await self._poll(eid, el["endpoint"], task, label, fresh)
+                    request = await self._request_of(key)
+                    task, fresh = await self._ensure_task(key, endpoint, request, {}, label, order=None)
+                    task = await self._poll(key, endpoint, task, label, fresh)
                     break
                 except NotFound:
-                    if retry:
+                    if attempt:
                         raise
-                    self._forget(eid, label)
-        except AuthError:
+                    self._forget(key, label)
+                except Rejected as x:
+                    # An element refused for a voice that is gone: make the voice again, once.
+                    if attempt or x.code != 1201 or not await self._deps_gone([self.voice_of.get(key)]):
+                        raise
+        except Stop:
             raise
-        except (KlingError, _LocalProblem) as x:
+        except (KlingError, _LocalProblem, ElementFailed) as x:
             why = x.message if isinstance(x, KlingError) else str(x)
             state = "rejected" if isinstance(x, Rejected) else "error"
-            self.ledger.update(eid, state=state, message=why)
-            self.progress.state(eid, label, state, why)
-            raise ElementFailed(f"element {el['name']} could not be created: {why}") from None
-        if task.status != "succeed" or task.element_id is None:
-            why = task.message or "Kling gave no element id"
-            self.ledger.update(eid, state="failed", message=why)
-            self.progress.state(eid, label, "failed", why)
-            raise ElementFailed(f"element {el['name']} could not be created: {why}")
-        self.ledger.update(eid, state="done", element_id=str(task.element_id))
-        self.progress.state(eid, label, "done", f"element id {task.element_id}")
-        return task.element_id
+            self.ledger.update(key, state=state, message=why)
+            self.progress.state(key, label, state, why)
+            raise ElementFailed(f"{label} could not be created: {why}") from None
+        self._record_charge(key, task)
+        rid = task.element_id if kind == "element" else task.voice_id
+        if task.status != "succeed" or rid is None or task.deleted:
+            why = task.message or f"Kling gave no {kind} id"
+            self.ledger.update(key, state="failed", message=why)
+            self.progress.state(key, label, "failed", why)
+            raise ElementFailed(f"{label} could not be created: {why}")
+        self.ledger.update(key, state="done", element_id=str(rid), message="")
+        self._confirmed.add(key)
+        self.progress.state(key, label, "done", f"{kind} id {rid}")
+        return str(rid)
+
+    async def _deps_gone(self, keys) -> bool:
+        """After a 1201: confirm the elements or voices ``keys`` again; True when one was gone
+        and has been made again (so the refused request may be sent once more)."""
+        remade = False
+        for key in keys:
+            if key is None or key not in self._made:
+                continue
+            if key in self._remade:
+                continue           # made again already in this render: not a second time
+            t = self._rechecks.get(key)
+            if t is None:
+                t = self._rechecks[key] = asyncio.ensure_future(self._recheck(key))
+            remade = await t or remade
+        return remade
+
+    async def _recheck(self, key: str) -> bool:
+        try:
+            await self._made[key]
+        except (ElementFailed, asyncio.CancelledError):
+            return False
+        if await self._confirm(key, self.ledger.get(key), force=True):
+            return False
+        self._made[key] = asyncio.ensure_future(self._guard(self._make(key)))
+        await self._made[key]
+        return True
+
+    async def _element_ids(self, job: dict, jid: str, label: str) -> dict:
+        ids = {}
+        for dep in job.get("depends_on") or []:
+            self.progress.state(jid, label, "waiting", f"for element {self.elements[dep]['name']}")
+            ids[self.elements[dep]["name"]] = await self._made[dep]
+        return ids
 
     # -- jobs --
     async def _job(self, job: dict, order: int) -> Outcome:
@@ -484,10 +760,7 @@ class Render:
             self.progress.state(jid, label, "done", "already rendered")
             return outcome("done")
         try:
-            element_ids = {}
-            for dep in job.get("depends_on") or []:
-                self.progress.state(jid, label, "waiting", f"for element {self.elements[dep]['name']}")
-                element_ids[self.elements[dep]["name"]] = await self._element_tasks[dep]
+            element_ids = await self._element_ids(job, jid, label)
         except ElementFailed as x:
             return fail("error", str(x), record_state=False)
 
@@ -501,22 +774,44 @@ class Render:
                 except NotFound:
                     self._forget(jid, label)
             if task is None:
-                task = await self._run_task(jid, job, element_ids, label, order)
-        except AuthError:
+                try:
+                    task = await self._run_task(jid, job, element_ids, label, order)
+                except Rejected as x:
+                    # 1201 for a job with elements: one may be gone (or was made again since this
+                    # job read its id); confirm them, make a gone one again, send the job once more.
+                    deps = job.get("depends_on") or []
+                    if x.code != 1201 or not deps:
+                        raise
+                    now = await self._element_ids(job, jid, label)
+                    if now == element_ids and not await self._deps_gone(deps):
+                        raise
+                    element_ids = await self._element_ids(job, jid, label)
+                    task = await self._run_task(jid, job, element_ids, label, order)
+        except Stop:
             raise
+        except ElementFailed as x:
+            return fail("error", str(x), record_state=False)
         except (KlingError, _LocalProblem) as x:      # KlingError includes GaveUp
             why = x.message if isinstance(x, KlingError) else str(x)
             return fail("rejected" if isinstance(x, Rejected) else "error", why)
 
+        self._record_charge(jid, task)
         if task.status == "failed":
             return fail("failed", task.message or "Kling reported the task as failed without a reason")
         try:
             await self._download(jid, job, task, label)
-        except AuthError:
+        except Stop:
             raise
         except KlingError as x:
             return fail("error", x.message, record_state=False)
         return outcome("done", spent=jid in self.created_now)
+
+    def _record_charge(self, key: str, task: Task) -> None:
+        """What Kling charged for the task, when its answer says (``billing`` / ``final_unit_deduction``)."""
+        c = task.charge
+        if c is not None:
+            self.ledger.update(key, charged=c.amount, charge_unit=c.unit,
+                               billing=json.dumps(c.raw, ensure_ascii=False, sort_keys=True))
 
     async def _run_task(self, jid: str, job: dict, element_ids: dict, label: str, order: int) -> Task:
         """Create (or find) the job's task and poll it to the end, holding an in-flight slot."""
@@ -550,7 +845,7 @@ class Render:
             finally:
                 self.limiter.release(ok=ok)
             # the slot is free again; wait before asking for it once more
-            await asyncio.sleep(self.options.retry.delay(min(attempts, 6)))
+            await asyncio.sleep(self.options.retry.rate_delay(min(attempts, 6)))
 
     def _forget(self, key: str, label: str) -> None:
         """The API does not know the recorded task (a restarted simulator, a task long expired)."""
@@ -560,7 +855,7 @@ class Render:
 
     async def _ensure_task(self, key: str, endpoint: str, request: dict, element_ids: dict, label: str,
                            order: Optional[int]) -> tuple[Task, bool]:
-        """The task of an element or job: the one already at Kling, or a new one.
+        """The task of an element, voice or job: the one already at Kling, or a new one.
 
         Also says whether the task's status was just read from Kling (then
         the first query waits a poll interval) or only from the ledger.
@@ -573,11 +868,12 @@ class Render:
         # A task may exist after a crash between sending and recording it; an element may have
         # been created by the render of another script that uses the same cast.
         maybe_exists = (e.state in ("sending", "error") and bool(e.external_task_id)) or (
-            e.kind == "element" and e.state != "failed")
+            e.kind in ("element", "voice") and e.state != "failed")
+        callback = self.options.callback_url
         body = None
         if not maybe_exists:
             # Build the body before recording the intent: a local problem sends nothing.
-            body = materialize(request, key, self.images, element_ids)
+            body = materialize(request, key, self.images, element_ids, endpoint, callback)
         e = self.ledger.intend(key)
         ext = e.external_task_id
         task = None
@@ -586,10 +882,8 @@ class Render:
             if task is not None:
                 self.progress.state(key, label, task.status, f"found task {task.task_id} sent before")
         if task is None:
-            if body is None:
-                body = materialize(request, ext, self.images, element_ids)
-            else:
-                body["external_task_id"] = ext     # the id intend() chose (``<id>-<n>`` after a failure)
+            # the id intend() chose (``<id>-<n>`` after a failure)
+            body = materialize(request, ext, self.images, element_ids, endpoint, callback)
             self.progress.state(key, label, "sending")
             task = await self.api.create(endpoint, body, retry_too_many=order is None)
             self.created_now.add(key)
@@ -598,6 +892,8 @@ class Render:
         return task, True
 
     async def _poll(self, key: str, endpoint: str, task: Task, label: str, fresh: bool) -> Task:
+        if G.path_generation(endpoint) == G.CURRENT:
+            return await self._poll_batched(key, task, label)
         interval = self.options.poll_interval
         started = previous = time.monotonic()
         polls = 0
@@ -613,6 +909,18 @@ class Render:
             previous = time.monotonic()
             polls += 1
             task = await self.api.query(endpoint, task.task_id, min_delay=interval)
+            if task.status != last:
+                last = task.status
+                if not task.finished:
+                    self.ledger.update(key, state=_ledger_state(task.status))
+                    self.progress.state(key, label, task.status, f"task {task.task_id}")
+        return task
+
+    async def _poll_batched(self, key: str, task: Task, label: str) -> Task:
+        ext = self.ledger.get(key).external_task_id or task.external_task_id
+        last = task.status
+        while not task.finished:
+            task = await self.poller.change(ext, last)
             if task.status != last:
                 last = task.status
                 if not task.finished:

@@ -6,6 +6,6 @@ it is stopped. See ``server.py`` for what it does and ``animatic.py`` for the
 clips it returns.
 """
 
-from .server import DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY, FAULTS, Config, Simulator
+from .server import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, FAULTS, Config, Simulator
 
-__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_SECRET_KEY", "FAULTS", "Config", "Simulator"]
+__all__ = ["DEFAULT_ACCESS_KEY", "DEFAULT_API_KEY", "DEFAULT_SECRET_KEY", "FAULTS", "Config", "Simulator"]

@@ -1,19 +1,36 @@
 """A local, Kling-compatible API server for trying renders offline.
 
-It speaks the JSON of Kling's API (spec section 7) on loopback:
+It speaks the JSON of both generations of Kling's API on loopback
+(``data/kling_api.toml``, ``runtime/generations.py``):
 
-- ``POST /v1/videos/text2video``, ``/v1/videos/image2video``,
-  ``/v1/videos/omni-video`` and ``/v1/general/advanced-custom-elements``
-  create tasks; ``GET <create path>/<id>`` queries one by ``task_id`` or by
-  ``external_task_id`` (also ``GET <create path>?external_task_id=<id>``).
-- Every API call needs ``Authorization: Bearer <JWT>``, HS256-signed with the
-  simulator's secret key and issued (``iss``) by its access key; a missing,
-  invalid, premature or expired token gets HTTP 401 with Kling's codes 1001,
-  1002, 1003 or 1004.
-- Bodies are checked with the same API rules the compiler enforces
+- Legacy: ``POST /v1/videos/text2video``, ``/v1/videos/image2video``,
+  ``/v1/videos/omni-video`` create tasks; ``GET <create path>/<id>`` queries
+  one by ``task_id`` or ``external_task_id`` (also ``?external_task_id=``);
+  answers ``task_status: succeed`` with ``final_unit_deduction``.
+- Current: ``POST /text-to-video/kling-3.0``, ``/image-to-video/kling-3.0``,
+  ``/omni-video/kling-3.0-omni`` (``prompt``/``contents``, ``settings``,
+  ``options``); ``GET /tasks?external_task_ids=a,b`` or ``?task_ids=`` answers
+  ``data[]`` with ``status: succeeded``, ``outputs[]`` and ``billing[]``.
+- Elements (``/v1/general/advanced-custom-elements``) and voices
+  (``/v1/general/custom-voices``, ``/v1/general/presets-voices``,
+  ``/v1/general/delete-voices``) for both, with the legacy answer shape. An
+  element may be bound to a voice (``element_voice_id``, which must be a
+  preset or a live custom voice of the account).
+- Authentication: ``Authorization: Bearer <API key>`` (the simulator's
+  ``api_key``) on every path, or a JWT HS256-signed with its secret key and
+  issued (``iss``) by its access key on legacy paths only; a missing, invalid,
+  premature or expired one gets HTTP 401 with Kling's codes 1000-1004.
+- Bodies are checked with the API rules the compiler enforces
   (``klingscript.backends.rules.validate_request``): a bad body gets HTTP 400,
-  code 1201, with a message naming the field. Build placeholders
-  (``file:...``, ``element:...``) and unknown element ids are rejected too.
+  code 1201, with a message naming the field. Requests Kling accepts with its
+  defaults (a legacy text-to-video without ``aspect_ratio``) are accepted.
+  Build placeholders (``file:...``, ``element:...``) and unknown element or
+  voice ids are rejected too ("not an element of this account").
+- ``forget_elements_after`` N: after the N-th video task, every element and
+  voice is dropped (queries say ``deleted``; using one is a 1201), as when
+  Kling expires them. ``account_error`` CODE with ``account_error_after`` N:
+  after N API requests, every request gets that account error (1000-1004,
+  1100-1103) with Kling's HTTP status.
 - At most ``concurrency`` tasks run at once per account: one more gets HTTP
   429, code 1303. A create that repeats an ``external_task_id`` returns the
   existing task instead of creating another. The simulator counts the tasks
@@ -56,9 +73,19 @@ from urllib.parse import parse_qs, urlsplit
 DEFAULT_ACCESS_KEY = "klingc-simulator-access-key"
 DEFAULT_SECRET_KEY = "klingc-simulator-secret-key-for-tests"
 
+DEFAULT_API_KEY = "klingc-simulator-api-key"
+
 VIDEO_PATHS = ("/v1/videos/text2video", "/v1/videos/image2video", "/v1/videos/omni-video")
+CURRENT_PATHS = ("/text-to-video/kling-3.0", "/image-to-video/kling-3.0", "/omni-video/kling-3.0-omni")
 ELEMENT_PATH = "/v1/general/advanced-custom-elements"
-CREATE_PATHS = VIDEO_PATHS + (ELEMENT_PATH,)
+VOICE_PATH = "/v1/general/custom-voices"
+PRESET_VOICES_PATH = "/v1/general/presets-voices"
+DELETE_VOICES_PATH = "/v1/general/delete-voices"
+TASKS_PATH = "/tasks"
+CREATE_PATHS = VIDEO_PATHS + CURRENT_PATHS + (ELEMENT_PATH, VOICE_PATH)
+LEGACY_CREATE_PATHS = VIDEO_PATHS + (ELEMENT_PATH, VOICE_PATH)
+PRESET_VOICES = (("829824295735410756", "Warm narrator"), ("829824295735410757", "Bright young woman"),
+                 ("829824295735410758", "Deep older man"))
 
 AUTH_MESSAGES = {1000: "Authentication failed", 1001: "Authorization is empty",
                  1002: "Authorization is invalid", 1003: "Authorization is not yet valid",
@@ -85,6 +112,10 @@ class Config:
     seed: Optional[int] = None
     access_key: str = DEFAULT_ACCESS_KEY
     secret_key: str = field(default=DEFAULT_SECRET_KEY, repr=False)
+    api_key: Optional[str] = field(default=DEFAULT_API_KEY, repr=False)
+    forget_elements_after: Optional[int] = None   # drop every element and voice after N video tasks
+    account_error: Optional[int] = None           # answer every request with this code...
+    account_error_after: int = 0                  # ...after this many API requests
     clips: str = "animatic"          # "animatic", or "card" (a plain clip per duration, for benchmarks)
     workers: int = 2                 # threads that encode clips
     log: Optional[Callable[[str], None]] = None
@@ -101,12 +132,25 @@ class Task:
     fails: bool
     failure: str = ""
     element_id: Optional[int] = None
+    voice_id: Optional[str] = None
     clip: Optional[Future] = None
     reported: str = ""
 
     @property
     def is_element(self) -> bool:
         return self.endpoint == ELEMENT_PATH
+
+    @property
+    def is_voice(self) -> bool:
+        return self.endpoint == VOICE_PATH
+
+    @property
+    def is_video(self) -> bool:
+        return not (self.is_element or self.is_voice)
+
+    @property
+    def current(self) -> bool:
+        return self.endpoint in CURRENT_PATHS
 
 
 class _Reply(Exception):
@@ -134,8 +178,14 @@ class Simulator:
         self._tasks: dict[str, Task] = {}
         self._by_external: dict[tuple[str, str, str], Task] = {}
         self._elements: dict[int, str] = {}
+        self._voices: dict[str, str] = {}            # custom voice id -> name
         self._next_task = 800000000000000001
         self._next_element = 9100000001
+        self._next_voice = 850087542757500001
+        self.videos_created = 0
+        self.api_requests = 0
+        self.forgotten = 0                          # times every element and voice was dropped
+        self.batch_queries: list[int] = []          # ids asked for by each GET /tasks
         self.creations: Counter = Counter()     # external_task_id -> tasks created
         self.duplicates: Counter = Counter()    # external_task_id -> creates that named an existing task
         self.requests: Counter = Counter()      # "create", "query", "download", "other", "rejected"...
@@ -216,8 +266,17 @@ class Simulator:
     def stats(self) -> dict:
         with self._lock:
             return {"creations": dict(self.creations), "duplicates": dict(self.duplicates),
-                    "requests": dict(self.requests),
+                    "requests": dict(self.requests), "batch_queries": list(self.batch_queries),
+                    "videos_created": self.videos_created, "forgotten": self.forgotten,
                     "tasks": len(self._tasks), "total_requests": self.total_requests}
+
+    def forget_elements(self) -> None:
+        """Drop every element and custom voice (as when Kling expires or deletes them)."""
+        with self._lock:
+            self._elements.clear()
+            self._voices.clear()
+            self.forgotten += 1
+        self._log("every element and voice is forgotten")
 
     def wait_for_requests(self, n: int, timeout: float = 30.0) -> bool:
         """Wait until the simulator has answered (or dropped) ``n`` requests in all."""
@@ -283,7 +342,57 @@ class Simulator:
         return sum(1 for t in self._tasks.values()
                    if t.account == account and self._status(t, now) in ("submitted", "processing"))
 
+    def _charge(self, task: Task) -> float:
+        """The units the simulator bills for a task (``data/kling_api.toml`` [simulator_billing])."""
+        from ..generations import facts
+
+        bill = facts()["simulator_billing"]
+        if task.is_voice:
+            return float(bill["voice_units"])
+        if task.is_element:
+            return float(bill["element_units"])
+        b = task.body
+        if task.current:
+            st = b.get("settings") or {}
+            seconds, res, audio = st.get("duration", 5), st.get("resolution", "720p"), st.get("audio", "off")
+        else:
+            seconds = b.get("duration", "5")
+            res = {"std": "720p", "pro": "1080p"}.get(b.get("mode", "std"), b.get("mode"))
+            audio = "native" if b.get("sound") == "on" else "off"
+        try:
+            rate = bill["units_per_second"][res]["native" if audio == "native" else "off"]
+            return round(float(seconds) * float(rate), 4)
+        except (KeyError, TypeError, ValueError):
+            return 0.0
+
+    def _current_json(self, task: Task, base: str) -> dict:
+        """A task in the current generation's shape (``GET /tasks`` data[], create answers)."""
+        now = time.monotonic()
+        status = self._status(task, now)
+        wall = int(time.time() * 1000)
+        data = {"id": task.task_id, "status": "succeeded" if status == "succeed" else status,
+                "message": task.failure if status == "failed" else "",
+                "create_time": wall - int((now - task.created) * 1000), "update_time": wall,
+                "external_id": task.external_task_id or "", "outputs": [], "billing": []}
+        if status == "succeed":
+            seconds = (task.body.get("settings") or {}).get("duration", 5)
+            data["outputs"] = [{"type": "video", "id": f"{task.task_id}-1",
+                                "url": f"{base}/results/{task.task_id}.mp4",
+                                "watermark_url": "", "duration": str(seconds)}]
+            data["billing"] = [{"charge_type": "unit", "amount": f"{self._charge(task):g}",
+                                "package_type": "video"}]
+        self._report(task, status)
+        return data
+
+    def _report(self, task: Task, status: str) -> None:
+        if status != task.reported:
+            task.reported = status
+            if status in ("succeed", "failed"):
+                self._log(f"task {task.task_id} {status}" + (f": {task.failure}" if status == "failed" else ""))
+
     def _task_json(self, task: Task, base: str) -> dict:
+        if task.current:
+            return self._current_json(task, base)
         now = time.monotonic()
         status = self._status(task, now)
         wall = int(time.time() * 1000)
@@ -295,23 +404,58 @@ class Simulator:
             data["task_status_msg"] = task.failure
         elif status == "succeed":
             if task.is_element:
+                live = task.element_id in self._elements
+                voice = task.body.get("element_voice_id")
                 data["task_result"] = {"elements": [{
                     "element_id": task.element_id, "element_name": task.body.get("element_name", ""),
-                    "element_description": task.body.get("element_description", "")}]}
+                    "element_description": task.body.get("element_description", ""),
+                    "reference_type": task.body.get("reference_type", ""),
+                    "element_voice_info": ({"voice_id": voice, "voice_name": self._voice_name(voice),
+                                            "owned_by": "kling" if self._is_preset(voice) else "simulator"}
+                                           if voice else {}),
+                    "tag_list": task.body.get("tag_list") or [], "owned_by": "simulator",
+                    "status": "succeed" if live else "deleted"}]}
+            elif task.is_voice:
+                data["task_result"] = {"voices": [{
+                    "voice_id": task.voice_id, "voice_name": task.body.get("voice_name", ""),
+                    "trial_url": "", "owned_by": "simulator",
+                    "status": "succeed" if task.voice_id in self._voices else "deleted"}]}
             else:
                 data["task_result"] = {"videos": [{
                     "id": f"{task.task_id}-1", "url": f"{base}/results/{task.task_id}.mp4",
-                    "duration": str(task.body.get("duration", ""))}]}
-        if status != task.reported:
-            task.reported = status
-            if status in ("succeed", "failed"):
-                self._log(f"task {task.task_id} {status}" + (f": {task.failure}" if status == "failed" else ""))
+                    "duration": str(task.body.get("duration", "5"))}]}
+            data["final_unit_deduction"] = f"{self._charge(task):g}"
+        self._report(task, status)
         return data
+
+    @staticmethod
+    def _is_preset(voice_id) -> bool:
+        return any(v == str(voice_id) for v, _ in PRESET_VOICES)
+
+    def _voice_name(self, voice_id) -> str:
+        for v, name in PRESET_VOICES:
+            if v == str(voice_id):
+                return name
+        return self._voices.get(str(voice_id), "")
+
+    def voice_list(self, presets: bool) -> list[dict]:
+        """The answer of GET presets-voices / custom-voices: one entry per voice."""
+        with self._lock:
+            if presets:
+                voices = [(v, name, "kling") for v, name in PRESET_VOICES]
+            else:
+                voices = [(v, name, "simulator") for v, name in self._voices.items()]
+        return [{"task_id": f"voice-{v}", "task_status": "succeed", "task_status_msg": "",
+                 "task_result": {"voices": [{"voice_id": v, "voice_name": name, "trial_url": "",
+                                             "owned_by": owner}]}} for v, name, owner in voices]
 
     def _check_body(self, endpoint: str, body) -> None:
         from ...backends.rules import validate_request
 
-        problems = validate_request(endpoint, body)
+        if endpoint == VOICE_PATH:
+            problems = _voice_problems(body)
+        else:
+            problems = validate_request(endpoint, body)
         if not problems and isinstance(body, dict):
             problems = self._check_inputs(endpoint, body)
         if problems:
@@ -334,25 +478,42 @@ class Simulator:
             for n, item in enumerate(eil.get("refer_images") or []):
                 if isinstance(item, dict):
                     images.append((f"element_image_list.refer_images[{n}].image_url", item.get("image_url")))
+        ids = [(f"element_list[{n}].element_id", item.get("element_id"))
+               for n, item in enumerate(body.get("element_list") or []) if isinstance(item, dict)]
+        for n, item in enumerate(body.get("contents") or []):
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") in ("first_frame", "last_frame", "refer_image"):
+                images.append((f"contents[{n}].url", item.get("url")))
+            elif item.get("type") == "element":
+                ids.append((f"contents[{n}].element_id", item.get("element_id")))
         for where, value in images:
             problem = _image_problem(value)
             if problem:
                 problems.append(f"{where}: {problem}")
+        if endpoint == VOICE_PATH:
+            problem = _audio_problem(body.get("voice_url"))
+            if problem:
+                problems.append(f"voice_url: {problem}")
         with self._lock:
             known = dict(self._elements)
-        for n, item in enumerate(body.get("element_list") or []):
-            eid = item.get("element_id") if isinstance(item, dict) else None
+            voices = set(self._voices) | {v for v, _ in PRESET_VOICES}
+        for where, eid in ids:
             try:
                 ok = int(eid) in known
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                problems.append(f"element_list[{n}].element_id: {eid!r} is not an element of this account")
+                problems.append(f"{where}: {eid!r} is not an element of this account")
+        voice = body.get("element_voice_id") if endpoint == ELEMENT_PATH else None
+        if voice is not None and str(voice) not in voices:
+            problems.append(f"element_voice_id: {voice!r} is not a voice of this account")
         return problems
 
     def _create(self, endpoint: str, body: dict, account: str) -> tuple[Task, bool]:
         """The task for a create request, and whether it is new."""
-        ext = body.get("external_task_id") or None
+        options = body.get("options") if endpoint in CURRENT_PATHS else body
+        ext = (options.get("external_task_id") if isinstance(options, dict) else None) or None
         now = time.monotonic()
         with self._lock:
             if ext is not None:
@@ -375,12 +536,23 @@ class Simulator:
                 task.element_id = self._next_element
                 self._next_element += 1
                 self._elements[task.element_id] = str(body.get("element_name", ""))
+            elif task.is_voice:
+                task.voice_id = str(self._next_voice)
+                self._next_voice += 1
+                self._voices[task.voice_id] = str(body.get("voice_name", ""))
             self._tasks[task_id] = task
             if ext is not None:
                 self._by_external[(account, endpoint, ext)] = task
             self.creations[ext or f"task:{task_id}"] += 1
-            if not task.is_element and not fails:
-                task.clip = self._clip_future(body)
+            if task.is_video and not fails:
+                task.clip = self._clip_future(_legacy_view(body) if task.current else body)
+            forget = False
+            if task.is_video:
+                self.videos_created += 1
+                n = self.config.forget_elements_after
+                forget = n is not None and self.videos_created == n
+        if forget:
+            self.forget_elements()
         self._log(f"created {endpoint.rsplit('/', 1)[-1]} task {task_id}"
                   + (f" (external_task_id {ext})" if ext else ""))
         return task, True
@@ -408,6 +580,21 @@ class Simulator:
                 pass
         return self._pool.submit(lambda: animatic.encode(animatic.storyboard(body, names)))
 
+    def find_current(self, ids: list[str], by_external: bool, account: str) -> list[Task]:
+        """The current-generation tasks among ``ids`` (unknown ones are left out)."""
+        out = []
+        with self._lock:
+            self.batch_queries.append(len(ids))
+            for ident in ids:
+                if by_external:
+                    task = next((self._by_external.get((account, p, ident)) for p in CURRENT_PATHS
+                                 if (account, p, ident) in self._by_external), None)
+                else:
+                    task = self._tasks.get(ident)
+                if task is not None and task.current and task.account == account:
+                    out.append(task)
+        return out
+
     def _find(self, endpoint: str, ident: str, account: str) -> Task:
         with self._lock:
             task = self._tasks.get(ident)
@@ -418,12 +605,72 @@ class Simulator:
                 return task
         raise _Reply(404, 1203, f"task {ident} does not exist")
 
+    def _account_error(self) -> None:
+        """``account_error`` after ``account_error_after`` API requests: Kling's answer for it."""
+        with self._lock:
+            self.api_requests += 1
+            code, after = self.config.account_error, self.config.account_error_after
+            if code is None or self.api_requests <= after:
+                return
+        from ..generations import error_rule
+
+        rule = error_rule(code) or {"http": 400, "meaning": "error"}
+        message = AUTH_MESSAGES.get(code) or str(rule["meaning"]).capitalize()
+        raise _Reply(int(rule["http"]), code, message)
+
     def _clip(self, task_id: str) -> bytes:
         with self._lock:
             task = self._tasks.get(task_id)
         if task is None or task.clip is None or self._status(task, time.monotonic()) != "succeed":
             raise _Reply(404, 1203, "no such result")
         return task.clip.result()
+
+
+def _legacy_view(body: dict) -> dict:
+    """A current-generation body as the animatic reads bodies (prompt, duration, aspect, sound)."""
+    st = body.get("settings") or {}
+    prompt = body.get("prompt")
+    if prompt is None:
+        prompt = " ".join(c.get("text", "") for c in body.get("contents") or []
+                          if isinstance(c, dict) and c.get("type") == "prompt")
+    return {"prompt": prompt or "", "duration": str(st.get("duration", 5)),
+            "aspect_ratio": st.get("aspect_ratio", "16:9"),
+            "sound": "on" if st.get("audio", "off") != "off" else "off"}
+
+
+def _voice_problems(body) -> list[str]:
+    """A custom voice request, as docs/api/kling-omni-3.0-voice-mgt.md describes it."""
+    if not isinstance(body, dict):
+        return ["body: a request body is a JSON object"]
+    problems = [f"{k}: not a field of custom-voices" for k in sorted(
+        set(body) - {"voice_name", "voice_url", "video_id", "callback_url", "external_task_id"})]
+    name = body.get("voice_name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append("voice_name: required")
+    elif len(name) > 20:
+        problems.append(f"voice_name: {len(name)} characters, over the 20 allowed")
+    if not body.get("voice_url") and not body.get("video_id"):
+        problems.append("voice_url: required (or video_id)")
+    return problems
+
+
+def _audio_problem(value) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        return "must be a URL or Base64 audio data"
+    if value.startswith(("http://", "https://")):
+        return None
+    if value.startswith("file:"):
+        return f"{value[:40]!r} is a build placeholder, not a voice sample"
+    chunk = value[:64] if len(value) >= 64 else value + "=" * (-len(value) % 4)
+    try:
+        head = base64.b64decode(chunk, validate=True)
+    except (binascii.Error, ValueError):
+        return "is neither a URL nor Base64 audio data"
+    if not (head[:4] in (b"RIFF", b"ID3\x03", b"ID3\x04") or head[:2] == b"\xff\xfb" or head[4:8] == b"ftyp"):
+        return "is not an .mp3, .wav, .mp4 or .mov file"
+    return None
 
 
 def _image_problem(value) -> Optional[str]:
@@ -501,7 +748,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _account(self) -> str:
+    def _account(self, path: str) -> str:
+        """The account a request's credentials name: an API key (any path) or a JWT (legacy
+        paths only); both of the simulator's credentials are the one account."""
         import jwt
 
         c = self.sim.config
@@ -512,6 +761,11 @@ class _Handler(BaseHTTPRequestHandler):
         if scheme.lower() != "bearer" or not token.strip():
             raise _Reply(401, 1002, AUTH_MESSAGES[1002])
         token = token.strip()
+        if c.api_key and token == c.api_key:
+            return c.access_key
+        if not path.startswith("/v1/"):
+            # The current generation takes API keys only (a JWT is not one).
+            raise _Reply(401, 1002, AUTH_MESSAGES[1002] + ": this API takes an API key")
         known = self.sim._tokens.get(token)
         if known is not None and known[0] <= time.time() < known[1]:
             return known[2]          # verified before and still valid: skip the signature check
@@ -561,9 +815,16 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Reply(429, 1303, "The number of parallel tasks exceeds the limit of the account")
             if fault == "401":
                 raise _Reply(401, 1004, AUTH_MESSAGES[1004])
-            account = self._account()
-            if method == "POST":
+            sim._account_error()
+            account = self._account(path)
+            if method == "POST" and path == DELETE_VOICES_PATH:
+                self._do_delete_voice(body)
+            elif method == "POST":
                 self._do_create(path, body, account, drop_after=(fault == "drop-after"))
+            elif path == TASKS_PATH:
+                self._do_tasks(parts.query, account)
+            elif path in (PRESET_VOICES_PATH, VOICE_PATH):
+                self._envelope(sim.voice_list(presets=path == PRESET_VOICES_PATH))
             else:
                 self._do_query(path, parts.query, account)
         except _Reply as r:
@@ -596,15 +857,41 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._task_reply(task)
 
+    def _do_tasks(self, query: str, account: str) -> None:
+        """``GET /tasks?external_task_ids=a,b`` or ``?task_ids=``: the current generation's query."""
+        q = parse_qs(query)
+        by_external = "external_task_ids" in q
+        raw = q.get("external_task_ids") or q.get("task_ids")
+        if not raw or ("external_task_ids" in q and "task_ids" in q):
+            raise _Reply(400, 1201, "task_ids or external_task_ids: give exactly one of them")
+        ids = [i for i in ",".join(raw).split(",") if i]
+        tasks = self.sim.find_current(ids, by_external, account)
+        base = self._base()
+        with self.sim._lock:
+            data = [self.sim._current_json(t, base) for t in tasks]
+        self._envelope(data)
+
+    def _do_delete_voice(self, raw: bytes) -> None:
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise _Reply(400, 1200, "the request body is not valid JSON") from None
+        voice = str(body.get("voice_id") or "") if isinstance(body, dict) else ""
+        with self.sim._lock:
+            if voice not in self.sim._voices:
+                raise _Reply(400, 1201, f"voice_id: {voice!r} is not a custom voice of this account")
+            del self.sim._voices[voice]
+        self._envelope({"task_id": f"delete-{voice}", "task_status": "succeed"})
+
     def _do_query(self, path: str, query: str, account: str) -> None:
-        if path in CREATE_PATHS:
+        if path in LEGACY_CREATE_PATHS:
             ext = parse_qs(query).get("external_task_id")
             if not ext:
                 raise _Reply(400, 1201, "external_task_id: required to query this path (or add /<task_id>)")
             endpoint, ident = path, ext[0]
         else:
             endpoint, _, ident = path.rpartition("/")
-            if endpoint not in CREATE_PATHS or not ident:
+            if endpoint not in LEGACY_CREATE_PATHS or not ident:
                 raise _Reply(404, 1203, f"{path} is not an API path of this server")
         self._task_reply(self.sim._find(endpoint, ident, account))
 
