@@ -26,10 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from .. import lower as L
 from . import rules
 
-# Kling's element tags (advanced-custom-elements `tag_list`).
-ELEMENT_TAGS = {"character": "o_102", "location": "o_106", "prop": "o_104"}
-
-
 def _obey(info: ValidationInfo, problems) -> None:
     """Refuse a body that breaks one of Kling's rules (with the rules' own words), unless the
     context collects them (``"problems"``); then the body's dump goes there too (``"dump"``)."""
@@ -220,7 +216,7 @@ def element_request(el: L.Element, profile) -> tuple[dict, list[str]]:
             "refer_images": [{"image_url": file_ref(p)} for p in el.images[1:]],
         },
     }
-    tag = ELEMENT_TAGS.get(el.kind)
+    tag = profile.element.tag(el.kind)   # the kind's tag_id, from the profile
     if tag:
         body["tag_list"] = [{"tag_id": tag}]
     return _validated(ElementRequest, body, profile)
