@@ -189,7 +189,24 @@ def test_scenes_with_front_end_errors_are_not_planned(project):
 
 # -- endpoints, frames and elements --------------------------------------------------------------
 
-def test_frames_go_with_the_first_and_last_parts(project):
+def test_a_first_frame_goes_with_the_first_part(project):
+    path = write(project, '''\
+        multishot: text
+        scene "Walk":
+            first frame: "refs/start.png"
+            Shot 1 (8s): She walks.
+            Shot 2 (8s): She stops.
+        ''')
+    _, plan, out = compiled(path)
+    one, two = out.plan["jobs"]
+    assert one["endpoint"] == "/v1/videos/image2video" and two["endpoint"] == "/v1/videos/text2video"
+    assert one["request"]["image"] == "file:refs/start.png" and "image_tail" not in one["request"]
+    assert "image" not in two["request"] and "image_tail" not in two["request"]
+
+
+def test_a_scene_with_a_last_frame_is_one_job(project):
+    # Split, its last job would have the last frame without the first, which Kling refuses
+    # (profile [frames] last_alone): the planner never proposes that split.
     path = write(project, '''\
         multishot: text
         scene "Walk":
@@ -198,11 +215,10 @@ def test_frames_go_with_the_first_and_last_parts(project):
             Shot 1 (8s): She walks.
             Shot 2 (8s): She stops.
         ''')
-    _, plan, out = compiled(path)
-    one, two = out.plan["jobs"]
-    assert one["endpoint"] == two["endpoint"] == "/v1/videos/image2video"
-    assert one["request"]["image"] == "file:refs/start.png" and "image_tail" not in one["request"]
-    assert two["request"]["image_tail"] == "file:refs/end.png" and "image" not in two["request"]
+    c = check(path)
+    (d,) = [d for d in c.diagnostics if d.severity is Severity.ERROR]
+    assert d.code == "KLS308" and "must be one job" in d.message
+    assert not c.plan.jobs
 
 
 def test_omni_frames_and_elements(project):

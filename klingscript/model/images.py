@@ -111,11 +111,14 @@ def _formats_text(formats) -> str:
     return join_and(dict.fromkeys(_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats), "or")
 
 
-def problems(info: ImageInfo, limits, model: str = "Kling") -> list[tuple[str, Optional[str]]]:
+def problems(info: ImageInfo, limits, model: str = "Kling", max_bytes: Optional[int] = None,
+             use: str = "images") -> list[tuple[str, Optional[str]]]:
     """What is wrong with an image for a model, as (message tail, help) pairs.
 
     Each message tail follows the image's name: ``"refs/a.png" is 200×200 pixels…``.
-    ``limits`` is a profile's ``[images]`` table (``profiles.Images``).
+    ``limits`` is a profile's ``[images]`` table (``profiles.Images``); ``max_bytes``, the
+    bytes of the image's use (``Profile.image_max_bytes``: frames, reference images and element
+    images differ), named ``use`` in the message; without it, ``limits.max_bytes``.
     """
     out: list[tuple[str, Optional[str]]] = []
     formats = limits.formats
@@ -126,9 +129,10 @@ def problems(info: ImageInfo, limits, model: str = "Kling") -> list[tuple[str, O
         if "not an image" in info.error:
             help = f"{model} takes {_formats_text(formats)} images"
         return [(info.error, help)]
-    max_bytes = limits.max_bytes
+    if max_bytes is None:
+        max_bytes = limits.max_bytes
     if info.size is not None and info.size > max_bytes:
-        out.append((f"is {_megabytes(info.size)}; {model} takes images up to {_megabytes(max_bytes)}",
+        out.append((f"is {_megabytes(info.size)}; {model} takes {use} up to {_megabytes(max_bytes)}",
                     "save it smaller (a JPEG of 2000 pixels on the long side is plenty)"))
     wanted = {_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats}
     if info.format is not None and info.format not in wanted:
