@@ -122,7 +122,9 @@ def test_sitcom_splits_into_two_valid_jobs():
     # location and sound go into every part
     for job in plan.jobs:
         first = job.multi_prompt[0][1]
-        assert "Location: <<<image_1>>>." in first and "Ambient sound: espresso machine hiss" in first
+        # the café is a reference image (one image), so its description is in the prompt too
+        assert "Location: <<<image_1>>>, cozy coffee shop, chalkboard menu, espresso machine." in first
+        assert "Ambient sound: espresso machine hiss" in first
         assert "Style: bright multi-camera sitcom lighting" in first
 
 
@@ -248,9 +250,10 @@ def test_omni_frames_and_elements(project):
                                      {"image_url": "file:refs/start.png", "type": "first_frame"}]
     assert "aspect_ratio" not in request
     assert "<<<element_1>>> greets Sam." in request["prompt"]
-    assert "Location: <<<image_1>>>." in request["prompt"]
-    assert "Sam: tall bearded man; voice" not in request["prompt"]   # Sam has no voice
-    assert "Sam: tall bearded man." in request["prompt"]
+    assert "Location: <<<image_1>>>, small room." in request["prompt"]   # one image: described
+    assert "Sam — tall bearded man; voice" not in request["prompt"]   # Sam has no voice
+    assert "Sam — tall bearded man." in request["prompt"]    # a cast line is not shaped like dialogue
+    assert "Sam:" not in request["prompt"]
     assert 'Sam (dry, English): "Hi."' in request["prompt"]
     (element,) = out.plan["elements"]
     assert element["name"] == "Alex" and first["depends_on"] == [element["id"]]
@@ -260,7 +263,7 @@ def test_omni_frames_and_elements(project):
     assert second["endpoint"] == "/v1/videos/omni-video" and second["depends_on"] == []
     assert second["request"]["aspect_ratio"] == "16:9"
     web = plan.jobs[0].web
-    assert "@Alex greets Sam." in web and "Location: @Room." in web and "<<<" not in web
+    assert "@Alex greets Sam." in web and "Location: @Room, small room." in web and "<<<" not in web
 
 
 def test_kling_v3_endpoints(project):

@@ -125,7 +125,7 @@ class ScenePlanner:
         if mode == "api":
             tokens.update({n: f"<<<element_{k}>>>" for k, n in enumerate(kling, 1)})
             tokens.update({n: f"<<<image_{k}>>>" for k, n in enumerate(images, 1)})
-        return Refs(self.elements, mode, tokens)
+        return Refs(self.elements, mode, tokens, self.element_min_images)
 
     # -- prompts --
     def shortest(self, k: int) -> int:
