@@ -11,10 +11,10 @@ Pillow is imported only when an image is actually read.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from .filecache import FileCache
 from .settings import join_and
 
 
@@ -30,9 +30,7 @@ class ImageInfo(NamedTuple):
     error: Optional[str] = None         # why it could not be read, in a writer's words
 
 
-_cache: dict[tuple, ImageInfo] = {}
-_lock = threading.Lock()
-_CACHE_MAX = 4096
+_cache: FileCache[ImageInfo] = FileCache(4096)
 
 
 def inspect(path: Path) -> ImageInfo:
@@ -46,17 +44,7 @@ def inspect(path: Path) -> ImageInfo:
         return ImageInfo(path, exists=True, is_file=False, error=f"cannot be read ({e.strerror or e})")
     if not path.is_file():
         return ImageInfo(path, exists=True, is_file=False, error="is a folder, not an image")
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    info = _read(path, st.st_size)
-    with _lock:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = info
-    return info
+    return _cache.get(path, st, lambda: _read(path, st.st_size))
 
 
 def _read(path: Path, size: int) -> ImageInfo:

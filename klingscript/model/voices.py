@@ -9,10 +9,10 @@ answer per file until the file changes.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from .filecache import FileCache
 from .settings import join_and
 
 
@@ -25,9 +25,7 @@ class SampleInfo(NamedTuple):
     error: Optional[str] = None         # why it could not be read, in a writer's words
 
 
-_cache: dict[tuple, SampleInfo] = {}
-_lock = threading.Lock()
-_CACHE_MAX = 1024
+_cache: FileCache[SampleInfo] = FileCache(1024)
 
 
 def inspect(path: Path) -> SampleInfo:
@@ -41,17 +39,8 @@ def inspect(path: Path) -> SampleInfo:
         return SampleInfo(path, True, error=f"cannot be read ({e.strerror or e})")
     if not path.is_file():
         return SampleInfo(path, True, error="is a folder, not a sound file")
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    info = _read(path) if st.st_size else SampleInfo(path, True, error="is an empty file")
-    with _lock:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = info
-    return info
+    return _cache.get(path, st, lambda: _read(path) if st.st_size else
+                      SampleInfo(path, True, error="is an empty file"))
 
 
 def _read(path: Path) -> SampleInfo:

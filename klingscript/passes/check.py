@@ -311,26 +311,14 @@ class _Checker:
 
         what = f"the voice sample of {el.name}"
         rel = s.value
-        if not rel.strip():
-            self.add("KLS503", s.span, f"the path of {what} is empty",
-                     help='write the clip\'s path, e.g. "voices/mara.wav"')
-            return
-        target = self.program.resolve_path(f, rel)
-        self.program.touched.add(target)
-        if not self.program.allow_outside and not self.program.inside_root(target):
-            self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
-                     f"(the folder of {Path(self.program.main.display).name})",
-                     help="copy the clip into the project folder, or run klingc with --allow-outside")
+        target = self.project_file(f, s, what, "KLS503", "clip", "voices/mara.wav")
+        if target is None:
             return
         suffix = Path(rel).suffix
         formats = profile.voice.sample_formats
         info = voices.inspect(target) if suffix.lower().lstrip(".") in formats else None
         if info is not None and not info.exists:
-            shown = self.program.display_path(f, rel)
-            near = _nearest_file(target)
-            help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
-                "check the file name; paths are relative to the script they are written in"
-            self.add("KLS503", s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+            self.not_found(f, s, what, target, "KLS503")
             return
         info = info or voices.SampleInfo(target, True)
         for message, help in voices.problems(info, profile.voice, suffix):
@@ -364,6 +352,32 @@ class _Checker:
             self.image(f, v, f"an image of {el.name}", profile, use)
 
     # -- images and paths -----------------------------------------------------
+    def project_file(self, f: SourceFile, s: A.Str, what: str, code: str, noun: str,
+                     example: str) -> Optional[Path]:
+        """The file a path names (noted as one the result depends on), or None after ``code``
+        for an empty path or KLS502 for one outside the project folder."""
+        rel = s.value
+        if not rel.strip():
+            self.add(code, s.span, f"the path of {what} is empty",
+                     help=f'write the {noun}\'s path, e.g. "{example}"')
+            return None
+        target = self.program.resolve_path(f, rel)
+        self.program.touched.add(target)   # the result depends on this file (see compiler.py)
+        if not self.program.allow_outside and not self.program.inside_root(target):
+            self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
+                     f"(the folder of {Path(self.program.main.display).name})",
+                     help=f"copy the {noun} into the project folder, or run klingc with --allow-outside")
+            return None
+        return target
+
+    def not_found(self, f: SourceFile, s: A.Str, what: str, target: Path, code: str) -> None:
+        rel = s.value
+        shown = self.program.display_path(f, rel)
+        near = _nearest_file(target)
+        help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
+            "check the file name; paths are relative to the script they are written in"
+        self.add(code, s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+
     _USE_WORDS = {"frame": "frames", "refer": "reference images", "element": "element images"}
 
     def image(self, f: SourceFile, s: A.Str, what: str, profile: profiles.Profile,
@@ -372,25 +386,13 @@ class _Checker:
         from ..model import images
 
         rel = s.value
-        if not rel.strip():
-            self.add("KLS501", s.span, f"the path of {what} is empty",
-                     help='write the image\'s path, e.g. "refs/front.png"')
-            return
-        target = self.program.resolve_path(f, rel)
-        self.program.touched.add(target)   # the result depends on this file (see compiler.py)
-        if not self.program.allow_outside and not self.program.inside_root(target):
-            self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
-                     f"(the folder of {Path(self.program.main.display).name})",
-                     help="copy the image into the project folder, or run klingc with --allow-outside")
+        target = self.project_file(f, s, what, "KLS501", "image", "refs/front.png")
+        if target is None:
             return
         info = images.inspect(target)
         label = profile.label
         if not info.exists:
-            shown = self.program.display_path(f, rel)
-            near = _nearest_file(target)
-            help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
-                "check the file name; paths are relative to the script they are written in"
-            self.add("KLS501", s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+            self.not_found(f, s, what, target, "KLS501")
             return
         for message, help in images.problems(info, profile.images, label, profile.image_max_bytes(use),
                                              self._USE_WORDS[use]):
