@@ -25,12 +25,14 @@ from .project import Program, SourceFile
 
 class Element(NamedTuple):
     name: str
-    kind: str                    # character | location | prop
+    kind: str                    # character | animal | location | prop
     description: str | None
     images: tuple[str, ...]      # relative to the script's folder, '/'-separated
     voice: str | None
     span: A.Span                 # the name in its declaration
     file: str                    # display path of the declaring file
+    voice_id: str | None = None          # a Kling voice to bind (`voice id:`)
+    voice_sample: str | None = None      # the clip to make one from (`voice sample:`), like images
 
 
 class Mention(NamedTuple):
@@ -148,7 +150,11 @@ def relative_path(program: Program, base: SourceFile, rel: str) -> str:
 
 def _element(program: Program, f: SourceFile, el: A.Element) -> Element:
     images = tuple(relative_path(program, f, v.value) for v in el.images if v.value.strip())
-    return Element(el.name, el.kind, el.description, images, el.voice, el.name_span, f.display)
+    sample = el.voice_sample
+    sample_path = relative_path(program, f, sample.value) if sample is not None and sample.value.strip() \
+        else None
+    return Element(el.name, el.kind, el.description, images, el.voice, el.name_span, f.display,
+                   el.voice_id, sample_path)
 
 
 def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, ctx: context.Context,

@@ -311,12 +311,12 @@ def test_numbering_points_at_the_first_wrong_number(tmp_path):
 def test_durations_use_the_profile(tmp_path, monkeypatch):
     real = profiles.load
 
-    def narrow(name):
-        p = real(name)
+    def narrow(name, generation=profiles.DEFAULT_GENERATION):
+        p = real(name, generation)
         if p is None:
             return None
         data = {**p.data, "duration": {**p.data["duration"], "shot_min": 2, "shot_max": 5}}
-        return profiles.Profile(p.name, data)
+        return profiles.Profile(p.name, data, None, generation)
 
     monkeypatch.setattr(profiles, "load", narrow)
     program = run_check(tmp_path, 'scene "S":\n    Shot 1 (1s): A.\n    Shot 2 (6s): B.\n    Shot 3 (5s): C.\n')

@@ -253,7 +253,7 @@ async def test_completion_of_settings_values_and_languages(client: LanguageClien
     values = {i.label for i in await complete(client, uri, T.Position(2, len("resolution: ")))}
     assert values == {"720p", "1080p"}
     fields = {i.label for i in await complete(client, uri, T.Position(4, 4))}
-    assert fields == {"description", "images", "voice"}
+    assert fields == {"description", "images", "voice", "voice id", "voice sample"}
     scene_keys = {i.label for i in await complete(client, uri, T.Position(6, 4))}
     assert {"first frame", "sound", "Shot 1"} <= scene_keys
     langs = await complete(client, uri, T.Position(8, len("        Mo (sad, ")))

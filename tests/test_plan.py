@@ -122,7 +122,9 @@ def test_sitcom_splits_into_two_valid_jobs():
     # location and sound go into every part
     for job in plan.jobs:
         first = job.multi_prompt[0][1]
-        assert "Location: <<<image_1>>>." in first and "Ambient sound: espresso machine hiss" in first
+        # the café is a reference image (one image), so its description is in the prompt too
+        assert "Location: <<<image_1>>>, cozy coffee shop, chalkboard menu, espresso machine." in first
+        assert "Ambient sound: espresso machine hiss" in first
         assert "Style: bright multi-camera sitcom lighting" in first
 
 
@@ -189,7 +191,24 @@ def test_scenes_with_front_end_errors_are_not_planned(project):
 
 # -- endpoints, frames and elements --------------------------------------------------------------
 
-def test_frames_go_with_the_first_and_last_parts(project):
+def test_a_first_frame_goes_with_the_first_part(project):
+    path = write(project, '''\
+        multishot: text
+        scene "Walk":
+            first frame: "refs/start.png"
+            Shot 1 (8s): She walks.
+            Shot 2 (8s): She stops.
+        ''')
+    _, plan, out = compiled(path)
+    one, two = out.plan["jobs"]
+    assert one["endpoint"] == "/v1/videos/image2video" and two["endpoint"] == "/v1/videos/text2video"
+    assert one["request"]["image"] == "file:refs/start.png" and "image_tail" not in one["request"]
+    assert "image" not in two["request"] and "image_tail" not in two["request"]
+
+
+def test_a_scene_with_a_last_frame_is_one_job(project):
+    # Split, its last job would have the last frame without the first, which Kling refuses
+    # (profile [frames] last_alone): the planner never proposes that split.
     path = write(project, '''\
         multishot: text
         scene "Walk":
@@ -198,11 +217,10 @@ def test_frames_go_with_the_first_and_last_parts(project):
             Shot 1 (8s): She walks.
             Shot 2 (8s): She stops.
         ''')
-    _, plan, out = compiled(path)
-    one, two = out.plan["jobs"]
-    assert one["endpoint"] == two["endpoint"] == "/v1/videos/image2video"
-    assert one["request"]["image"] == "file:refs/start.png" and "image_tail" not in one["request"]
-    assert two["request"]["image_tail"] == "file:refs/end.png" and "image" not in two["request"]
+    c = check(path)
+    (d,) = [d for d in c.diagnostics if d.severity is Severity.ERROR]
+    assert d.code == "KLS308" and "must be one job" in d.message
+    assert not c.plan.jobs
 
 
 def test_omni_frames_and_elements(project):
@@ -232,9 +250,10 @@ def test_omni_frames_and_elements(project):
                                      {"image_url": "file:refs/start.png", "type": "first_frame"}]
     assert "aspect_ratio" not in request
     assert "<<<element_1>>> greets Sam." in request["prompt"]
-    assert "Location: <<<image_1>>>." in request["prompt"]
-    assert "Sam: tall bearded man; voice" not in request["prompt"]   # Sam has no voice
-    assert "Sam: tall bearded man." in request["prompt"]
+    assert "Location: <<<image_1>>>, small room." in request["prompt"]   # one image: described
+    assert "Sam — tall bearded man; voice" not in request["prompt"]   # Sam has no voice
+    assert "Sam — tall bearded man." in request["prompt"]    # a cast line is not shaped like dialogue
+    assert "Sam:" not in request["prompt"]
     assert 'Sam (dry, English): "Hi."' in request["prompt"]
     (element,) = out.plan["elements"]
     assert element["name"] == "Alex" and first["depends_on"] == [element["id"]]
@@ -244,7 +263,7 @@ def test_omni_frames_and_elements(project):
     assert second["endpoint"] == "/v1/videos/omni-video" and second["depends_on"] == []
     assert second["request"]["aspect_ratio"] == "16:9"
     web = plan.jobs[0].web
-    assert "@Alex greets Sam." in web and "Location: @Room." in web and "<<<" not in web
+    assert "@Alex greets Sam." in web and "Location: @Room, small room." in web and "<<<" not in web
 
 
 def test_kling_v3_endpoints(project):

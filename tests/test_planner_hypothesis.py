@@ -196,7 +196,12 @@ def scripts(draw):
         """)
     if style:
         head += f'style: "{style}"\n'
-    body = "\n".join(elements) + '\n\nscene "Random":\n    sound: "wind"\n' + "\n".join(shots) + "\n"
+    frames = ""
+    if mode == "text" and draw(st.booleans()):   # (frames do not go with structured shots)
+        frames = '    first frame: "refs/a.png"\n'
+        if draw(st.booleans()):
+            frames += '    last frame: "refs/b.png"\n'
+    body = "\n".join(elements) + '\n\nscene "Random":\n    sound: "wind"\n' + frames + "\n".join(shots) + "\n"
     return head + "\n" + body
 
 
@@ -214,7 +219,22 @@ def _exact(planner: ScenePlanner, n: int):
             return False
         names = planner.names(i, j)
         imaged = [x for x in names if planner.elements[x].images]
-        if imaged and len(imaged) > p.max_inputs:
+        # Kling's input limits, from the profile: a first frame goes with the first job, a
+        # last frame with the last; no last frame without a first; with a frame, at most
+        # `elements_with_frame_max` elements; a last frame with at most
+        # `end_frame_images_max` images (frames and one-image elements).
+        first = scene.first_frame if i == 0 else None
+        last = scene.last_frame if j == n else None
+        frames = (first is not None) + (last is not None)
+        if last is not None and first is None and not p.frames.last_alone:
+            return False
+        kling_elements = [x for x in imaged if len(planner.elements[x].images) >= p.element.kling_images_min]
+        pictures = len(imaged) - len(kling_elements) + frames
+        if imaged and len(imaged) + frames > p.max_inputs:
+            return False
+        if imaged and frames and len(kling_elements) > p.references.elements_with_frame_max:
+            return False
+        if imaged and last is not None and pictures > p.api.end_frame_images_max:
             return False
         kind = "omni" if imaged else "text2video"
         kling, images = planner.lists(names, kind)
@@ -234,7 +254,7 @@ def test_planner_matches_brute_force(project, script):
     path.write_text(script, encoding="utf-8")
     checked = check(path)
     assert not [d for d in checked.diagnostics if d.severity is Severity.ERROR
-                and d.code not in ("KLS302", "KLS305", "KLS306")], checked.diagnostics
+                and d.code not in ("KLS302", "KLS305", "KLS306", "KLS308")], checked.diagnostics
     production = lower(checked.program)
     (scene,) = production.scenes
     plan = make_plan(production)
@@ -253,3 +273,7 @@ def test_planner_matches_brute_force(project, script):
     assert groups == want
     assert [job.duration for job in plan.jobs] == [sum(durations[i:j]) for i, j in want]
     assert [job.part for job in plan.jobs] == list(range(1, len(groups) + 1))
+    # every job of the split it proposes is a request Kling's rules accept
+    from klingscript.backends.emit import finish
+    built = finish(plan, Renderer(), requests=True)
+    assert all(not job.built[2] for job in built.jobs), [job.built[2] for job in built.jobs]

@@ -307,6 +307,16 @@ def _element_profiles(plan: Plan) -> tuple:
                  for el in plan.elements)
 
 
+def _voice_binding(el) -> dict:
+    """The Kling voice bound to an element, for plan.json: ``voice_id`` (``voice id:``) or
+    ``voice_sample`` (``voice sample:``, a path like ``images``); nothing without one."""
+    if el.voice_id:
+        return {"voice_id": el.voice_id}
+    if el.voice_sample:
+        return {"voice_sample": el.voice_sample}
+    return {}
+
+
 def _element_requests(plan: Plan) -> tuple:
     """(request, element id, endpoint, problems) of each element to create, in order."""
     elements = plan.elements
@@ -319,7 +329,7 @@ def _element_requests(plan: Plan) -> tuple:
     for el in elements:
         profile = profile_of_element[el.name]
         request, problems = R.element_request(el, profile)
-        eid = content_id(request)
+        eid = content_id({**request, **_voice_binding(el)})   # a bound voice makes another element
         request["external_task_id"] = eid
         out.append((request, eid, profile.endpoints.element, problems))
     return tuple(out)
@@ -338,7 +348,8 @@ def plan_json(plan: Plan, texts: bool = False) -> Output:
         element_ids[el.name] = eid
         element_entries.append({
             "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
-            "images": list(el.images), "voice": el.voice, "endpoint": endpoint, "request": request})
+            "images": list(el.images), "voice": el.voice, **_voice_binding(el),
+            "endpoint": endpoint, "request": request})
     n_scenes = max((s.number for s in production.scenes), default=0)
     jobs = []
     requests: dict = {}

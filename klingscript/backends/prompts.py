@@ -10,7 +10,12 @@ References are written here, not in the templates: in API prompts an element
 with images becomes ``<<<element_k>>>`` (or ``<<<image_k>>>`` for a single
 reference image) by its position in the job's lists; in web-app prompts it
 stays ``@Name``. An element without images is written by name, and its
-description (and, when it speaks, its voice) goes into the prompt's cast lines.
+description (and, when it speaks, its voice) goes into the prompt's cast lines;
+so does the description of an element of one image (sent as a reference
+image, which carries no description); a Kling element carries its own.
+
+A cast line is ``Name — description; voice: …`` (or ``Voice of Name — …``):
+never ``Name: …`` or ``Name (…): …``, the shapes Kling reads as dialogue.
 
 ``PlainRenderer`` writes exactly what the built-in templates write, in plain
 Python and without Jinja2: the planner measures prompt lengths with it (so
@@ -75,21 +80,32 @@ def sentence(text: Optional[str], end: bool = True) -> str:
 class Refs:
     """How references are written in one job's prompts."""
 
-    def __init__(self, elements: dict, mode: str, tokens: Optional[dict] = None):
+    def __init__(self, elements: dict, mode: str, tokens: Optional[dict] = None,
+                 element_min_images: Optional[int] = None):
         self.elements = elements
         self.mode = mode            # "api" or "web"
         self.tokens = tokens or {}  # name -> <<<element_k>>> / <<<image_k>>> (api)
+        # The images that make a Kling element (profile [element]); fewer: a reference image.
+        self.element_min_images = element_min_images
 
     def imaged(self, name: str) -> bool:
         el = self.elements.get(name)
         return el is not None and bool(el.images)
 
-    def described(self, name: str) -> bool:
-        """Whether the prompt describes the element in words: only an element without images
-        (one with images is shown to Kling by its element or reference image)."""
+    def is_kling_element(self, name: str) -> bool:
+        """Whether the element is sent as a Kling element, which carries its own description
+        (``element_description``); an element of one image is sent as a reference image."""
         if self.mode == "api":
-            return name not in self.tokens
-        return not self.imaged(name)
+            return self.tokens.get(name, "").startswith("<<<element_")
+        el = self.elements.get(name)
+        if el is None or not el.images:
+            return False
+        return self.element_min_images is None or len(el.images) >= self.element_min_images
+
+    def described(self, name: str) -> bool:
+        """Whether the prompt describes the element in words: every element but a Kling element
+        (an element of one image is shown as a reference image, and described too)."""
+        return not self.is_kling_element(name)
 
     def word(self, name: str) -> str:
         if self.mode == "api":
@@ -178,6 +194,9 @@ def _scene(scene: L.Scene, refs: Refs) -> Ctx:
         name = scene.location.name
         if not refs.described(name):
             location = refs.word(name)
+        elif refs.imaged(name):   # a reference image: shown, and described
+            description = refs.elements[name].description
+            location = refs.word(name) + (", " + sentence(description, False) if description else "")
         else:
             location = refs.elements[name].description or display_name(name)
     s = scene.settings
@@ -373,9 +392,9 @@ class PlainRenderer:
     def _cast(c: Ctx) -> str:
         if c.description:
             voice = f"; voice: {sentence(c.voice, False)}" if c.voice else ""
-            return f"{c.who}: {sentence(c.description, False)}{voice}."
+            return f"{c.who} — {sentence(c.description, False)}{voice}."
         if c.voice:
-            return f"Voice of {c.who}: {sentence(c.voice)}"
+            return f"Voice of {c.who} — {sentence(c.voice)}"
         return ""
 
     def _opening(self, sc: Ctx) -> list[str]:

@@ -26,10 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from .. import lower as L
 from . import rules
 
-# Kling's element tags (advanced-custom-elements `tag_list`).
-ELEMENT_TAGS = {"character": "o_102", "location": "o_106", "prop": "o_104"}
-
-
 def _obey(info: ValidationInfo, problems) -> None:
     """Refuse a body that breaks one of Kling's rules (with the rules' own words), unless the
     context collects them (``"problems"``); then the body's dump goes there too (``"dump"``)."""
@@ -99,13 +95,6 @@ class Text2VideoRequest(_Video):
     aspect_ratio: str
 
 
-class Image2VideoRequest(_Video):
-    """``POST /v1/videos/image2video``: a first frame (``image``) and/or a last frame (``image_tail``)."""
-    ENDPOINT = "image2video"
-    image: Optional[str] = None
-    image_tail: Optional[str] = None
-
-
 class ImageInput(_Body):
     image_url: str
     type: Optional[Literal["first_frame", "end_frame"]] = None
@@ -120,6 +109,15 @@ class ElementInput(_Body):
         if isinstance(v, str) and not (v.startswith("element:") and len(v) > len("element:")):
             raise ValueError("an element id is a number, or element:<Name> in build output")
         return v
+
+
+class Image2VideoRequest(_Video):
+    """``POST /v1/videos/image2video``: a first frame (``image``) and/or a last frame
+    (``image_tail``), and up to 3 elements (``<<<element_k>>>``) with a first frame."""
+    ENDPOINT = "image2video"
+    image: Optional[str] = None
+    image_tail: Optional[str] = None
+    element_list: Optional[list[ElementInput]] = None
 
 
 class OmniVideoRequest(_Video):
@@ -193,6 +191,8 @@ def video_request(job) -> tuple[dict, list[str]]:
             body["image"] = file_ref(job.first_frame.path)
         if job.last_frame is not None:
             body["image_tail"] = file_ref(job.last_frame.path)
+        if job.kling_elements:
+            body["element_list"] = [{"element_id": element_ref(n)} for n in job.kling_elements]
     else:
         images = [{"image_url": file_ref(path)} for path in job.ref_image_paths]
         if job.first_frame is not None:
@@ -220,7 +220,7 @@ def element_request(el: L.Element, profile) -> tuple[dict, list[str]]:
             "refer_images": [{"image_url": file_ref(p)} for p in el.images[1:]],
         },
     }
-    tag = ELEMENT_TAGS.get(el.kind)
+    tag = profile.element.tag(el.kind)   # the kind's tag_id, from the profile
     if tag:
         body["tag_list"] = [{"tag_id": tag}]
     return _validated(ElementRequest, body, profile)

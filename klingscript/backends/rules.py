@@ -33,7 +33,7 @@ VIDEO_FIELDS = {"model_name", "prompt", "negative_prompt", "duration", "mode", "
                 "shot_type", "multi_prompt", "callback_url", "external_task_id", "cfg_scale"}
 FIELDS = {
     "text2video": VIDEO_FIELDS | {"aspect_ratio"},
-    "image2video": VIDEO_FIELDS | {"image", "image_tail", "aspect_ratio"},
+    "image2video": VIDEO_FIELDS | {"image", "image_tail", "aspect_ratio", "element_list"},
     "omni-video": VIDEO_FIELDS | {"aspect_ratio", "image_list", "element_list"},
     "advanced-custom-elements": {"element_name", "element_description", "reference_type",
                                  "element_image_list", "element_video_list", "element_voice_id",
@@ -139,6 +139,13 @@ def video_problems(name: str, body: dict, p: profiles.Profile) -> list[str]:
         pass            # aspect_ratio is optional: Kling's default is 16:9
     elif name == "image2video":
         image2video_frames(body, multi is True, p, problems)
+        elements = element_list(body.get("element_list", []), problems)
+        most = p.references.image2video_elements_max
+        if elements > most:
+            problems.append(f"element_list: {elements} elements, over the {most} image2video takes")
+        if elements and body.get("image") is None:
+            problems.append("element_list: image2video takes elements with a first frame (image)")
+        tokens(texts, 0, elements, problems)
     else:
         images, elements = omni_inputs(body, multi is True, p, problems)
         tokens(texts, images, elements, problems)
@@ -316,6 +323,26 @@ def omni_inputs(body: dict, multi: bool, p: profiles.Profile, problems: list[str
         problems.append("image_list: frames do not go with multi_shot")
     if "first_frame" not in types and "aspect_ratio" not in body:
         problems.append("aspect_ratio: required on omni-video without a first frame")
+    element_list(elements, problems)
+    frames = [t for t in types if t in ("first_frame", "end_frame")]
+    most = p.references.elements_with_frame_max
+    if frames and len(elements) > most:
+        problems.append(f"element_list: {len(elements)} elements with a frame, over the {most} allowed")
+    most = p.api.end_frame_images_max
+    if "end_frame" in types and len(images) > most:
+        problems.append(f"image_list: an end_frame with {len(images)} images, over the {most} allowed")
+    most = p.max_inputs
+    total = len(images) + len(elements)
+    if total > most:
+        problems.append(f"image_list, element_list: {total} reference inputs, over the {most} allowed")
+    return len(images), len(elements)
+
+
+def element_list(elements, problems: list[str]) -> int:
+    """The shape of ``element_list`` (a list of ``{element_id}``); returns its length."""
+    if not isinstance(elements, list):
+        problems.append("element_list: must be a list")
+        return 0
     for n, item in enumerate(elements):
         where = f"element_list[{n}]"
         if not isinstance(item, dict):
@@ -328,11 +355,7 @@ def omni_inputs(body: dict, multi: bool, p: profiles.Profile, problems: list[str
             isinstance(eid, str) and (eid.isdigit() or (eid.startswith("element:") and len(eid) > 8)))
         if not good:
             problems.append(f"{where}.element_id: must be an element id (or element:<Name> in build output)")
-    most = p.max_inputs
-    total = len(images) + len(elements)
-    if total > most:
-        problems.append(f"image_list, element_list: {total} reference inputs, over the {most} allowed")
-    return len(images), len(elements)
+    return len(elements)
 
 
 def tokens(texts: list[tuple[str, str]], images: int, elements: int, problems: list[str]) -> None:

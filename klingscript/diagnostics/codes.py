@@ -37,14 +37,17 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS304", E, "a speech language the model does not speak"),
     Code("KLS305", E, "a prompt over the model's length limit"),
     Code("KLS306", E, "a job with more reference inputs than the model takes"),
-    Code("KLS307", E, "element limits (images, description, voice, name)"),
+    Code("KLS307", E, "element limits (images, description, voice, name), or a voice on what cannot carry one"),
     Code("KLS308", E, "a combination of inputs the model does not accept"),
     Code("KLS401", W, "dialogue that cannot be spoken in its shot's duration"),
     Code("KLS402", W, "a line's language does not match its script"),
     Code("KLS403", W, "an element declared but never used"),
     Code("KLS404", N, "a scene split into several jobs, or an inferred duration"),
+    Code("KLS405", W, "a line shaped like dialogue without quotes (sent as action)"),
+    Code("KLS406", W, "a `#` inside action text (sent to Kling, not a comment)"),
     Code("KLS501", E, "image missing, unreadable, or outside the model's image limits"),
     Code("KLS502", E, "a path that leaves the project folder"),
+    Code("KLS503", E, "voice sample missing, unreadable, or outside Kling's limits"),
 )}
 
 

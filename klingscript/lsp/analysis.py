@@ -17,7 +17,7 @@ from ..syntax.shapes import NAME_RE, SPEAKER
 from ..project import Declaration, Loader, Program, SourceFile
 
 
-KIND_ORDER = {"character": 0, "location": 1, "prop": 2}
+KIND_ORDER = {"character": 0, "animal": 1, "location": 2, "prop": 3}
 
 
 # ---------------------------------------------------------------------------
@@ -331,7 +331,7 @@ def _block_context(lines: list[str], line: int, indent: int) -> tuple[str, Optio
         if parent is None and ind < indent:
             parent = text
         if ind == 0:
-            m = re.match(r"(character|location|prop)(?!\w)", text)
+            m = re.match(r"(character|animal|location|prop)(?!\w)", text)
             if m:
                 return "element", m.group(1)
             if re.match(r"scene(?!\w)", text):
@@ -465,13 +465,14 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
         for key in DOCUMENT_SETTINGS:
             out.append(Completion(key, "setting", "document setting", "", key + ": ", start, "0" + key))
         for kw, ins in (("use", 'use "${1:cast.kls}"'), ("character", "character ${1:Name}:\n    description: \"$2\""),
+                        ("animal", "animal ${1:Name}:\n    description: \"$2\""),
                         ("location", "location ${1:Place}:\n    description: \"$2\""),
                         ("prop", "prop ${1:Thing}:\n    description: \"$2\""),
                         ("scene", 'scene "${1:Title}" at @${2:Place}:\n    ')):
             out.append(Completion(kw, "keyword", "", "", ins, start, "1" + kw, snippet=True))
     elif context == "element":
         for key in ELEMENT_FIELDS:
-            if key == "voice" and kind != "character":
+            if key.startswith("voice") and kind != "character":
                 continue
             out.append(Completion(key, "setting", f"{kind} field", "", key + ": ", start, key))
     elif context == "scene":

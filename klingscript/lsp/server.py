@@ -42,13 +42,14 @@ DEBOUNCE = 0.25     # seconds of quiet before re-checking the scripts that use a
 _SEVERITY = {Severity.ERROR: T.DiagnosticSeverity.Error, Severity.WARNING: T.DiagnosticSeverity.Warning,
              Severity.NOTE: T.DiagnosticSeverity.Information}
 _ITEM_KIND = {
-    "character": T.CompletionItemKind.Class, "location": T.CompletionItemKind.Module,
+    "character": T.CompletionItemKind.Class, "animal": T.CompletionItemKind.Class,
+    "location": T.CompletionItemKind.Module,
     "prop": T.CompletionItemKind.Property, "setting": T.CompletionItemKind.Property,
     "value": T.CompletionItemKind.EnumMember, "language": T.CompletionItemKind.Constant,
     "keyword": T.CompletionItemKind.Keyword, "offscreen": T.CompletionItemKind.Constant,
 }
 _SYMBOL_KIND = {
-    "character": T.SymbolKind.Class, "location": T.SymbolKind.Namespace, "prop": T.SymbolKind.Object,
+    "character": T.SymbolKind.Class, "animal": T.SymbolKind.Class, "location": T.SymbolKind.Namespace, "prop": T.SymbolKind.Object,
     "scene": T.SymbolKind.Module, "shot": T.SymbolKind.Event,
 }
 

@@ -74,10 +74,18 @@ def _apply(items, values: dict, spans: dict) -> None:
         spans[key] = s.span
 
 
+def generation(values: dict) -> str:
+    """The API generation a document or scene is made for (``profiles.GENERATIONS``): the one
+    place that chooses it. Everything is made for the legacy generation until the `api:`
+    setting (issue 9, item 1) puts its value in ``values["api"]``."""
+    return values.get("api") or profiles.DEFAULT_GENERATION
+
+
 def _context(values: dict, spans: dict) -> Context:
     settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
                         values["language"], values["style"], values["negative"], values["multishot"])
-    profile = profiles.load(settings.model) or default_model()
+    gen = generation(values)
+    profile = profiles.load(settings.model, gen) or default_model().for_generation(gen)
     return Context(settings, profile, spans)
 
 

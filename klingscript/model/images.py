@@ -11,10 +11,10 @@ Pillow is imported only when an image is actually read.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import NamedTuple, Optional
 
+from .filecache import FileCache
 from .settings import join_and
 
 
@@ -30,9 +30,7 @@ class ImageInfo(NamedTuple):
     error: Optional[str] = None         # why it could not be read, in a writer's words
 
 
-_cache: dict[tuple, ImageInfo] = {}
-_lock = threading.Lock()
-_CACHE_MAX = 4096
+_cache: FileCache[ImageInfo] = FileCache(4096)
 
 
 def inspect(path: Path) -> ImageInfo:
@@ -46,17 +44,7 @@ def inspect(path: Path) -> ImageInfo:
         return ImageInfo(path, exists=True, is_file=False, error=f"cannot be read ({e.strerror or e})")
     if not path.is_file():
         return ImageInfo(path, exists=True, is_file=False, error="is a folder, not an image")
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        return hit
-    info = _read(path, st.st_size)
-    with _lock:
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = info
-    return info
+    return _cache.get(path, st, lambda: _read(path, st.st_size))
 
 
 def _read(path: Path, size: int) -> ImageInfo:
@@ -111,11 +99,14 @@ def _formats_text(formats) -> str:
     return join_and(dict.fromkeys(_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats), "or")
 
 
-def problems(info: ImageInfo, limits, model: str = "Kling") -> list[tuple[str, Optional[str]]]:
+def problems(info: ImageInfo, limits, model: str = "Kling", max_bytes: Optional[int] = None,
+             use: str = "images") -> list[tuple[str, Optional[str]]]:
     """What is wrong with an image for a model, as (message tail, help) pairs.
 
     Each message tail follows the image's name: ``"refs/a.png" is 200×200 pixels…``.
-    ``limits`` is a profile's ``[images]`` table (``profiles.Images``).
+    ``limits`` is a profile's ``[images]`` table (``profiles.Images``); ``max_bytes``, the
+    bytes of the image's use (``Profile.image_max_bytes``: frames, reference images and element
+    images differ), named ``use`` in the message; without it, ``limits.max_bytes``.
     """
     out: list[tuple[str, Optional[str]]] = []
     formats = limits.formats
@@ -126,9 +117,10 @@ def problems(info: ImageInfo, limits, model: str = "Kling") -> list[tuple[str, O
         if "not an image" in info.error:
             help = f"{model} takes {_formats_text(formats)} images"
         return [(info.error, help)]
-    max_bytes = limits.max_bytes
+    if max_bytes is None:
+        max_bytes = limits.max_bytes
     if info.size is not None and info.size > max_bytes:
-        out.append((f"is {_megabytes(info.size)}; {model} takes images up to {_megabytes(max_bytes)}",
+        out.append((f"is {_megabytes(info.size)}; {model} takes {use} up to {_megabytes(max_bytes)}",
                     "save it smaller (a JPEG of 2000 pixels on the long side is plenty)"))
     wanted = {_FORMAT_NAMES.get(f.lower(), f.upper()) for f in formats}
     if info.format is not None and info.format not in wanted:

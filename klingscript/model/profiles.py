@@ -127,17 +127,21 @@ class Shots(_Table):
 
 
 class Prompt(_Table):
-    """Characters: of the prompt, of each structured shot's prompt, of the negative prompt."""
+    """Characters: of each structured shot's prompt, of the negative prompt (the prompt's own
+    length depends on the API generation: ``[generations]``)."""
     TABLE = "prompt"
-    max_chars: int
     shot_max_chars: int
     negative_max_chars: int
 
 
 class References(_Table):
-    """Reference inputs of one request: element and image inputs share ``max_inputs``."""
+    """Reference inputs of one request: element and image inputs share ``max_inputs``; with a
+    frame, at most ``elements_with_frame_max`` elements (omni); image to video takes at most
+    ``image2video_elements_max`` elements."""
     TABLE = "references"
     max_inputs: int
+    elements_with_frame_max: int
+    image2video_elements_max: int
 
 
 class Frames(_Table):
@@ -152,7 +156,9 @@ class Frames(_Table):
 
 
 class Images(_Table):
-    """The bounds of an image input (frames, reference images, element images)."""
+    """The bounds of an image input (frames, reference images, element images); ``max_bytes``
+    is an element image's (the bytes of a frame or a reference image depend on the API
+    generation: ``Profile.image_max_bytes``)."""
     TABLE = "images"
     formats: tuple[str, ...]
     min_side_px: int
@@ -176,12 +182,18 @@ class Speech(_Table):
 
 
 class Element(_Table):
-    """An element (``advanced-custom-elements``): its name, description and images."""
+    """An element (``advanced-custom-elements``): its name, description, images, and the tag
+    (``tag_list``) of each element kind."""
     TABLE = "element"
     name_max_chars: int
     description_max_chars: int
     refer_images_min: int               # images besides the frontal one
     refer_images_max: int
+    tags: dict[str, str]                # element kind (character, animal...) -> tag id
+
+    def tag(self, kind: str) -> Optional[str]:
+        """The ``tag_id`` of an element of ``kind``, or None."""
+        return self.tags.get(kind)
 
     @property
     def images_max(self) -> int:
@@ -200,34 +212,82 @@ class Element(_Table):
         return 1 + self.refer_images_min
 
 
-_TABLES = (Endpoints, Duration, Shots, Prompt, References, Frames, Images, Output, Speech, Element)
+class Voice(_Table):
+    """A voice bound to an element: which kinds carry one, and the sample a custom voice is
+    made from (``custom-voices`` ``voice_url``)."""
+    TABLE = "voice"
+    kinds: tuple[str, ...]              # element kinds a voice binds to
+    voice_name_most_chars: int
+    sample_formats: tuple[str, ...]     # file extensions, lower case, without the dot
+    sample_min_seconds: float
+    sample_max_seconds: float
+
+
+class Generation(_Table):
+    """The limits that differ between Kling's two API generations (``legacy``: flat fields,
+    ``/v1/videos/...``; ``current``: ``contents``/``settings``, ``/.../kling-3.0``)."""
+    TABLE = "generations.*"
+    prompt_max_chars: int
+    frame_max_bytes: int                # first and last frames
+    refer_image_max_bytes: int          # reference images (an element of one image)
+    end_frame_images_max: int           # omni: the images an end frame goes with, at most
+
+
+# The API generations, and the one everything is made for until the `api:` setting chooses.
+LEGACY, CURRENT = "legacy", "current"
+GENERATIONS = (LEGACY, CURRENT)
+DEFAULT_GENERATION = LEGACY
+
+_TABLES = (Endpoints, Duration, Shots, Prompt, References, Frames, Images, Output, Speech, Element, Voice)
 _TOP = {"name": "str", "display_name": "str", "model_name": "str", "description": "str"}
 
 
 class Profile:
     """A model profile: ``name`` (its file's name), ``data`` (the file as read), and one typed
     attribute per table (``duration``, ``shots``, ``prompt``, ``references``, ``frames``,
-    ``images``, ``output``, ``speech``, ``element``, ``endpoints``), with shorthands for the
-    limits read most (``job_max``, ``shot_prompt_max``, ``max_inputs``, ``languages``...)."""
+    ``images``, ``output``, ``speech``, ``element``, ``voice``, ``endpoints``), with shorthands
+    for the limits read most (``job_max``, ``shot_prompt_max``, ``max_inputs``, ``languages``...).
 
-    __slots__ = ("name", "data", "label", "model_name", "description") + tuple(t.TABLE for t in _TABLES)
+    A profile is read for one API ``generation`` (``legacy`` or ``current``): ``api`` is that
+    generation's table of ``[generations]`` (prompt length, image bytes per use...), and
+    ``prompt_max`` is its prompt length. ``load(name, generation)`` chooses it."""
 
-    def __init__(self, name: str, data: dict, where: Optional[str] = None) -> None:
+    __slots__ = ("name", "data", "label", "model_name", "description", "generation", "api") + \
+        tuple(t.TABLE for t in _TABLES)
+
+    def __init__(self, name: str, data: dict, where: Optional[str] = None,
+                 generation: str = DEFAULT_GENERATION) -> None:
         where = where or f"profile {name}"
         if not isinstance(data, dict):
             raise ProfileError(f"{where}: not a table")
+        if generation not in GENERATIONS:
+            raise ProfileError(f"{where}: `{generation}` is not an API generation "
+                               f"({', '.join(GENERATIONS)})")
         set_ = object.__setattr__
         set_(self, "name", name)
         set_(self, "data", data)
+        set_(self, "generation", generation)
         for key, kind in _TOP.items():
             test, what, _ = _TYPES[kind]
             if key not in data:
                 raise ProfileError(f"{where}: no `{key}`")
             if not test(data[key]):
                 raise ProfileError(f"{where}: `{key}` must be {what}")
-        unknown = sorted(set(data) - set(_TOP) - {t.TABLE for t in _TABLES})
+        unknown = sorted(set(data) - set(_TOP) - {t.TABLE for t in _TABLES} - {"generations"})
         if unknown:
             raise ProfileError(f"{where}: unknown table or key `{unknown[0]}`")
+        generations = data.get("generations")
+        if not isinstance(generations, dict):
+            raise ProfileError(f"{where}: [generations] is missing (or is not a table)")
+        for g in sorted(set(generations) - set(GENERATIONS)):
+            raise ProfileError(f"{where}: [generations.{g}] is not an API generation "
+                               f"({', '.join(GENERATIONS)})")
+        for g in GENERATIONS:
+            table = Generation(where, generations.get(g)) if g == generation else None
+            if g != generation and not isinstance(generations.get(g), dict):
+                raise ProfileError(f"{where}: [generations.{g}] is missing (or is not a table)")
+            if table is not None:
+                set_(self, "api", table)
         set_(self, "label", data["display_name"] or name)
         set_(self, "model_name", data["model_name"])
         set_(self, "description", data["description"])
@@ -250,16 +310,23 @@ class Profile:
         raise AttributeError("a profile is read-only")
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Profile) and (self.name, self.data) == (other.name, other.data)
+        return isinstance(other, Profile) and (self.name, self.generation, self.data) == \
+            (other.name, other.generation, other.data)
 
     def __hash__(self) -> int:
-        return hash(self.name)
+        return hash((self.name, self.generation))
 
     def __reduce__(self):
-        return (Profile, (self.name, self.data))
+        return (Profile, (self.name, self.data, None, self.generation))
 
     def __repr__(self) -> str:
-        return f"Profile({self.name!r})"
+        return f"Profile({self.name!r}, {self.generation!r})"
+
+    def for_generation(self, generation: str) -> "Profile":
+        """The same model's profile for API generation ``generation``."""
+        if generation == self.generation:
+            return self
+        return Profile(self.name, self.data, None, generation)
 
     # -- the limits read most, by their usual names --
     @property
@@ -273,7 +340,7 @@ class Profile:
     @property
     def shots_per_job(self) -> int: return self.shots.per_job
     @property
-    def prompt_max(self) -> int: return self.prompt.max_chars
+    def prompt_max(self) -> int: return self.api.prompt_max_chars
     @property
     def shot_prompt_max(self) -> int: return self.prompt.shot_max_chars
     @property
@@ -286,6 +353,17 @@ class Profile:
     def aspect_ratios(self) -> tuple[str, ...]: return self.output.aspect_ratios
     @property
     def resolutions(self) -> tuple[str, ...]: return self.output.resolutions
+
+    IMAGE_USES = ("frame", "refer", "element")
+
+    def image_max_bytes(self, use: str) -> int:
+        """The bytes an image may have as a ``frame`` (first or last), a ``refer`` image (an
+        element of one image) or an ``element`` image."""
+        if use == "frame":
+            return self.api.frame_max_bytes
+        if use == "refer":
+            return self.api.refer_image_max_bytes
+        return self.images.max_bytes
 
     def mode(self, resolution: str) -> str:
         """The API ``mode`` that makes ``resolution``."""
@@ -327,16 +405,16 @@ def available() -> list[str]:
     return list(_available(_where()))
 
 
-def load(name: str) -> Optional[Profile]:
-    """The profile called ``name``, or None when there is none; ``ProfileError`` when its file
-    does not give every limit."""
-    return _load(_where(), name)
+def load(name: str, generation: str = DEFAULT_GENERATION) -> Optional[Profile]:
+    """The profile called ``name`` for API generation ``generation``, or None when there is
+    none; ``ProfileError`` when its file does not give every limit."""
+    return _load(_where(), name, generation)
 
 
-def by_model_name(model_name: str) -> Optional[Profile]:
+def by_model_name(model_name: str, generation: str = DEFAULT_GENERATION) -> Optional[Profile]:
     """The profile whose ``model_name`` (what a request names) is ``model_name``."""
     for candidate in available():
-        p = load(candidate)
+        p = load(candidate, generation)
         if p is not None and p.model_name == model_name:
             return p
     return None
@@ -348,7 +426,7 @@ def _available(where: str) -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=None)
-def _load(where: str, name: str) -> Optional[Profile]:
+def _load(where: str, name: str, generation: str = DEFAULT_GENERATION) -> Optional[Profile]:
     if name not in _available(where):
         return None
     path = Path(where) / f"{name}.toml"
@@ -361,4 +439,4 @@ def _load(where: str, name: str) -> Optional[Profile]:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ProfileError(f"{path}: cannot be read ({e})") from None
-    return Profile(name, data, str(path))
+    return Profile(name, data, str(path), generation)

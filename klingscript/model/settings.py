@@ -34,10 +34,13 @@ SCENE_OVERRIDABLE = tuple(k for k in DOCUMENT_SETTINGS if k != "title")
 SCENE_ONLY = ("first frame", "last frame", "sound")
 SCENE_SETTINGS = SCENE_OVERRIDABLE + SCENE_ONLY
 
-ELEMENT_FIELDS = ("description", "images", "voice")
+ELEMENT_FIELDS = ("description", "images", "voice", "voice id", "voice sample")
+# The fields that bind a Kling voice to an element (one of them at most).
+VOICE_BINDINGS = ("voice id", "voice sample")
 
 # Settings whose value must be a quoted string (paths and prose).
-QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice"}
+QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice", "voice id",
+               "voice sample"}
 
 
 def allowed(key: str, profile) -> tuple[str, ...] | None:

@@ -4,7 +4,9 @@
   suggestion, missing or unquoted values, a setting given twice).
 - KLS301 shot durations (whole seconds, within the model's per-shot range).
 - KLS303 shot numbering; KLS304 speech languages the model does not speak.
-- KLS307 element limits; KLS501 images; KLS502 paths leaving the project folder.
+- KLS307 element limits (a bound voice on an element that cannot carry one included);
+  KLS501 images (bytes by use: frame, reference image, element image); KLS502 paths
+  leaving the project folder; KLS503 voice samples.
 
 Every limit comes from the model profile of the document, or of the scene
 when the scene overrides ``model:``.
@@ -204,6 +206,8 @@ class _Checker:
                            f'(at most {profile.element.description_max_chars} characters)',
             "images": 'write `images: "refs/front.png"` (the first is the frontal view)',
             "voice": 'write `voice: "warm, low alto"`',
+            "voice id": 'write `voice id: "…"` (`klingc voices` lists the voices of your account)',
+            "voice sample": 'write `voice sample: "voices/mara.wav"` (5 to 30 seconds of one voice)',
         }
         return examples.get(key, "give it a value or delete the line")
 
@@ -235,7 +239,10 @@ class _Checker:
                 continue
             if self.duplicate(fld, seen):
                 continue
-            if fld.key == "voice" and el.kind != "character":
+            if fld.key in S.VOICE_BINDINGS:
+                if not self.voice_binding(f, el, fld, profile):
+                    continue
+            elif fld.key == "voice" and el.kind != "character":
                 self.add("KLS307", fld.key_span,
                          f"only characters have a voice; {el.name} is {KIND_WORD[el.kind]}",
                          help="delete the `voice:` line, or declare it as `character "
@@ -251,7 +258,7 @@ class _Checker:
                          help=f'write `{fld.key}: "{fld.bare.value}"`' if fld.key != "images" else
                          'write each path in quotes: `images: "refs/front.png", "refs/side.png"`')
                 continue
-            if fld.key in ("description", "voice") and len(fld.values) > 1:
+            if fld.key in ("description", "voice") + S.VOICE_BINDINGS and len(fld.values) > 1:
                 self.add("KLS104", fld.values[1].span.to(fld.values[-1].span),
                          f"`{fld.key}:` takes one string, not {len(fld.values)}",
                          help="join them into one string")
@@ -260,6 +267,62 @@ class _Checker:
                 self.description(el, fld, limits)
             elif fld.key == "images":
                 self.element_images(f, el, fld, profile)
+            elif fld.key == "voice sample":
+                self.voice_sample(f, el, fld.values[0], profile)
+            elif fld.key == "voice id" and not fld.values[0].value.strip():
+                self.add("KLS104", fld.values[0].span, f"the voice id of {el.name} is empty",
+                         help="write the id of a Kling voice (`klingc voices` lists them)")
+
+    def voice_binding(self, f: SourceFile, el: A.Element, fld: A.Setting,
+                      profile: profiles.Profile) -> bool:
+        """KLS307 for `voice id:` or `voice sample:` on an element that cannot carry a Kling voice,
+        KLS104 for both of them; whether the field's value is worth checking further."""
+        kinds = profile.voice.kinds
+        if el.kind not in kinds:
+            self.add("KLS307", fld.key_span,
+                     f"a Kling voice binds only to {join_and([KIND_WORD[k].split()[1] + 's' for k in kinds])}; "
+                     f"{el.name} is {KIND_WORD[el.kind]}",
+                     help=f"delete the `{fld.key}:` line, or declare {el.name} as "
+                          f"`{kinds[0]} {el.name}:`")
+            return False
+        least = profile.element.kling_images_min
+        have = len(el.images)
+        if have < least:
+            had = "no images" if not have else f"{_plural(have, 'image')}"
+            self.add("KLS307", fld.key_span,
+                     f"{el.name} has {had}, so it is not a Kling element, and a Kling voice binds to "
+                     f"an element; Kling makes an element from a frontal image and "
+                     f"{_plural(least - 1, 'more')}",
+                     help=f'give {el.name} `images: "refs/{el.name.lower()}_front.png", '
+                          f'"refs/{el.name.lower()}_side.png"`, or delete the `{fld.key}:` line '
+                          f"(`voice:` describes the voice in the prompts)")
+            return False
+        other = next((g for g in el.fields if g.key in S.VOICE_BINDINGS and g.key != fld.key), None)
+        if other is not None and fld.key == S.VOICE_BINDINGS[1]:
+            self.add("KLS104", fld.key_span,
+                     f"{el.name} has both `voice id:` and `voice sample:`; a voice is bound one way",
+                     help="keep `voice id:` for a voice Kling has, or `voice sample:` to make one "
+                          "from the clip", labels=[Label(other.key_span, "`voice id:` given here")])
+            return False
+        return True
+
+    def voice_sample(self, f: SourceFile, el: A.Element, s: A.Str, profile: profiles.Profile) -> None:
+        from ..model import voices
+
+        what = f"the voice sample of {el.name}"
+        rel = s.value
+        target = self.project_file(f, s, what, "KLS503", "clip", "voices/mara.wav")
+        if target is None:
+            return
+        suffix = Path(rel).suffix
+        formats = profile.voice.sample_formats
+        info = voices.inspect(target) if suffix.lower().lstrip(".") in formats else None
+        if info is not None and not info.exists:
+            self.not_found(f, s, what, target, "KLS503")
+            return
+        info = info or voices.SampleInfo(target, True)
+        for message, help in voices.problems(info, profile.voice, suffix):
+            self.add("KLS503", s.span, f"{what}, \"{rel}\", {message}", help=help)
 
     def description(self, el: A.Element, fld: A.Setting, limits: profiles.Element) -> None:
         text = fld.values[0].value
@@ -284,35 +347,55 @@ class _Checker:
                      f"{el.name} has {len(values)} images; an element takes {least} to {most} "
                      f"(the first is the frontal view)",
                      help=f"keep the {most} that show {el.name} best")
+        use = "element" if len(values) >= profile.element.kling_images_min else "refer"
         for v in values:
-            self.image(f, v, f"an image of {el.name}", profile)
+            self.image(f, v, f"an image of {el.name}", profile, use)
 
     # -- images and paths -----------------------------------------------------
-    def image(self, f: SourceFile, s: A.Str, what: str, profile: profiles.Profile) -> None:
-        from ..model import images
-
+    def project_file(self, f: SourceFile, s: A.Str, what: str, code: str, noun: str,
+                     example: str) -> Optional[Path]:
+        """The file a path names (noted as one the result depends on), or None after ``code``
+        for an empty path or KLS502 for one outside the project folder."""
         rel = s.value
         if not rel.strip():
-            self.add("KLS501", s.span, f"the path of {what} is empty",
-                     help='write the image\'s path, e.g. "refs/front.png"')
-            return
+            self.add(code, s.span, f"the path of {what} is empty",
+                     help=f'write the {noun}\'s path, e.g. "{example}"')
+            return None
         target = self.program.resolve_path(f, rel)
         self.program.touched.add(target)   # the result depends on this file (see compiler.py)
         if not self.program.allow_outside and not self.program.inside_root(target):
             self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
                      f"(the folder of {Path(self.program.main.display).name})",
-                     help="copy the image into the project folder, or run klingc with --allow-outside")
+                     help=f"copy the {noun} into the project folder, or run klingc with --allow-outside")
+            return None
+        return target
+
+    def not_found(self, f: SourceFile, s: A.Str, what: str, target: Path, code: str) -> None:
+        rel = s.value
+        shown = self.program.display_path(f, rel)
+        near = _nearest_file(target)
+        help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
+            "check the file name; paths are relative to the script they are written in"
+        self.add(code, s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+
+    _USE_WORDS = {"frame": "frames", "refer": "reference images", "element": "element images"}
+
+    def image(self, f: SourceFile, s: A.Str, what: str, profile: profiles.Profile,
+              use: str = "frame") -> None:
+        """KLS501/KLS502 for an image used as ``use`` (``Profile.IMAGE_USES``)."""
+        from ..model import images
+
+        rel = s.value
+        target = self.project_file(f, s, what, "KLS501", "image", "refs/front.png")
+        if target is None:
             return
         info = images.inspect(target)
         label = profile.label
         if not info.exists:
-            shown = self.program.display_path(f, rel)
-            near = _nearest_file(target)
-            help = f'did you mean "{_replace_name(rel, near)}"?' if near else \
-                "check the file name; paths are relative to the script they are written in"
-            self.add("KLS501", s.span, f"cannot find {what}: \"{rel}\" (looked for {shown})", help=help)
+            self.not_found(f, s, what, target, "KLS501")
             return
-        for message, help in images.problems(info, profile.images, label):
+        for message, help in images.problems(info, profile.images, label, profile.image_max_bytes(use),
+                                             self._USE_WORDS[use]):
             self.add("KLS501", s.span, f"{what}, \"{rel}\", {message}", help=help)
 
     # -- scenes ---------------------------------------------------------------
@@ -338,7 +421,7 @@ class _Checker:
                 continue
             self.value(s, profile)
             if s.key in ("first frame", "last frame") and len(s.values) == 1:
-                self.image(f, s.values[0], f"the {s.key}", profile)
+                self.image(f, s.values[0], f"the {s.key}", profile, "frame")
         if scene.duration is not None and scene.duration.seconds is None:
             self.add("KLS301", scene.duration.span,
                      f"the scene's duration `{scene.duration.text}` is not whole seconds",

@@ -1,13 +1,21 @@
-"""Warnings and notes: KLS401, KLS402, KLS404.
+"""Warnings and notes: KLS401, KLS402, KLS404, KLS405, KLS406.
 
 - KLS401 (warning): dialogue that takes longer to say than its shot lasts
   (shots with a written duration; a shotless scene with ``(Ns)`` is one shot).
 - KLS402 (warning): a line whose text is written in a script its language
   does not use (Hangul marked English, Latin text marked Korean).
 - KLS404 (note): every duration klingc infers from dialogue.
+- KLS405 (warning): an action line shaped like dialogue without quotes
+  (``Waiter (cheerful, French): Voilà…``, or ``Grace: …`` when ``@Grace`` is
+  declared): it is sent as action, and Kling may or may not speak it.
+- KLS406 (warning): a ``#`` in action text that looks like a comment
+  (``She stops.   # note``): only a ``#`` starting a line, or after a closing
+  quote, is a comment; this one is sent to Kling as prompt text.
 """
 
 from __future__ import annotations
+
+import re
 
 from typing import Optional
 
@@ -19,6 +27,7 @@ from ..diagnostics.model import Diagnostic
 from ..project import Program
 from ..model.settings import join_and
 from ..model import context
+from ..syntax.shapes import PARENS, REF, ROLE
 
 # The language a script most likely means, for the fix of KLS402.
 _SCRIPT_LANGUAGE = {"Hangul": "Korean", "Hiragana": "Japanese", "Katakana": "Japanese",
@@ -37,23 +46,61 @@ def run(program: Program) -> list[Diagnostic]:
     doc = program.main.doc
     _, scenes = context.of_program_scenes(program)
     for scene, ctx in zip(doc.scenes, scenes):
-        _scene(scene, ctx, diags)
+        _scene(scene, ctx, diags, program.elements)
     return diags
 
 
 def lint_scene(program: Program, scene: A.Scene) -> list[Diagnostic]:
     """The warnings and notes of one scene of the main file."""
     diags: list[Diagnostic] = []
-    _scene(scene, context.of(program, scene), diags)
+    _scene(scene, context.of(program, scene), diags, program.elements)
     return diags
 
 
-def _scene(scene: A.Scene, ctx, diags: list[Diagnostic]) -> None:
+def _scene(scene: A.Scene, ctx, diags: list[Diagnostic], elements=()) -> None:
     lang, profile = ctx.language, ctx.profile
     _timing(scene, lang, diags)
     for line in scene.lines():
         if isinstance(line, A.Dialogue):
             _script(line, lang, profile.languages, diags)
+        elif isinstance(line, A.Action):
+            _prose(line.text, elements, diags)
+    for shot in scene.shots:
+        if shot.text is not None:
+            _prose(shot.text, elements, diags)
+
+
+# `Waiter (cheerful, French): Voilà…`: a speaker, a direction and a colon, the words unquoted.
+_UNQUOTED = re.compile("(?P<who>" + REF + "|" + ROLE + r")[ \t]*(?P<dir>" + PARENS + r")?[ \t]*:[ \t]*"
+                       "(?P<words>[^\"\u201c\\s].*)$")
+# A `#` that reads as a comment: after a space, followed by a space or the end, or after two spaces.
+_HASH = re.compile(r"(?:(?<=\s)#(?=\s|$)|(?<=\s\s)#)")
+
+
+def _prose(text: A.Text, elements, diags: list[Diagnostic]) -> None:
+    """KLS405 and KLS406 for a line of prose (an action line or a shot line's text)."""
+    value = text.value
+    m = _UNQUOTED.match(value)
+    if m is not None:
+        who, direction, words = m.group("who"), m.group("dir"), m.group("words").rstrip()
+        name = who[1:] if who.startswith("@") else who
+        declared = name in elements
+        if direction is not None or who.startswith("@") or declared:
+            speaker = who if who.startswith("@") or not declared else "@" + who
+            head = speaker + (f" {direction}" if direction else "")
+            end = _HASH.search(words)
+            spoken = words[:end.start()].rstrip() if end else words
+            diags.append(make("KLS405", text.span.sub(0, len(value.rstrip())),
+                              f"this line is written like dialogue of {name}, without quotes: it is sent "
+                              f"to Kling as action, which may or may not speak it",
+                              help=f'quote the line to make it dialogue: `{head}: "{spoken}"`'))
+    h = _HASH.search(value)
+    if h is not None:
+        note = value[h.start():].rstrip()
+        diags.append(make("KLS406", text.span.sub(h.start(), len(note)),
+                          "this `#` is not a comment: it and what follows are sent to Kling as prompt "
+                          "text (a comment starts a line, or follows a closing quote)",
+                          help=f"put the note on a line of its own (`{note}`), or delete it"))
 
 
 def _fmt(seconds: float) -> str:

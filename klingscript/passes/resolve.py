@@ -12,7 +12,7 @@ from ..diagnostics.model import Diagnostic, Label
 from ..project import Declaration, Program
 from ..model.settings import edit_distance
 
-KIND_WORD = {"character": "a character", "location": "a location", "prop": "a prop"}
+KIND_WORD = {"character": "a character", "animal": "an animal", "location": "a location", "prop": "a prop"}
 
 
 def run(program: Program) -> list[Diagnostic]:
@@ -102,7 +102,7 @@ def _lookup(program: Program, ref: A.Ref, diags: list[Diagnostic]) -> Optional[D
     elif not program.elements:
         help = f"declare it first, e.g. `character {ref.name}:` with a description"
     else:
-        help = f"declare `character {ref.name}:` (or a location or prop), or `use` the file that declares it"
+        help = f"declare `character {ref.name}:` (or an animal, a location or a prop), or `use` the file that declares it"
     diags.append(make("KLS201", ref.span, f"no element named @{ref.name}", help=help))
     return None
 

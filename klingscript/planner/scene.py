@@ -21,8 +21,11 @@ from .split import reachable, split
 class _Candidate(NamedTuple):
     ok: bool
     reason: str                  # why not, for a writer
-    code: str                    # the code of the reason (KLS302/305/306)
+    code: str                    # the code of the reason (KLS302/305/306/308)
     span: object | None          # where the reason points, when it is one shot
+    help: str | None = None      # the fix of an input limit (KLS306/KLS308), when it has its own
+    more: tuple = ()             # further input limits the job breaks: (code, reason, help)
+
 
 
 class ScenePlanner:
@@ -39,6 +42,10 @@ class ScenePlanner:
         self.per_job = p.shots_per_job
         self.prompt_max, self.shot_prompt_max = p.prompt_max, p.shot_prompt_max
         self.max_inputs = p.max_inputs
+        refs = p.references
+        self.elements_with_frame_max = refs.elements_with_frame_max
+        self.image2video_elements_max = refs.image2video_elements_max
+        self.end_frame_images_max = p.api.end_frame_images_max
         self.text_mode = scene.settings.multishot == "text"
         self.element_min_images = p.element.kling_images_min
         self.shot_names = [self._names_of(shot) for shot in scene.shots]
@@ -100,10 +107,14 @@ class ScenePlanner:
         return first, last
 
     def lists(self, names, kind):
-        if kind != "omni":
+        """(element_list, reference images) of a job of ``kind``: omni takes both; image to
+        video takes elements (multi-image ones), not reference images."""
+        if kind not in ("omni", "image2video"):
             return (), ()
         imaged = self.imaged(names)
         kling = tuple(n for n in imaged if self.is_kling_element(n))
+        if kind == "image2video":
+            return kling, ()
         images = tuple(n for n in imaged if not self.is_kling_element(n))
         return kling, images
 
@@ -114,7 +125,7 @@ class ScenePlanner:
         if mode == "api":
             tokens.update({n: f"<<<element_{k}>>>" for k, n in enumerate(kling, 1)})
             tokens.update({n: f"<<<image_{k}>>>" for k, n in enumerate(images, 1)})
-        return Refs(self.elements, mode, tokens)
+        return Refs(self.elements, mode, tokens, self.element_min_images)
 
     # -- prompts --
     def shortest(self, k: int) -> int:
@@ -205,15 +216,10 @@ class ScenePlanner:
         first, last = self.frames(i, j, n if shots else 0)
         kind, _ = self.endpoint(names, first, last)
         kling, images = self.lists(names, kind)
-        if kind == "omni":
-            frames = (first is not None) + (last is not None)
-            inputs = len(kling) + len(images) + frames
-            if inputs > self.max_inputs:
-                what = ["@" + n for n in kling + images]
-                what += [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
-                return _Candidate(False, f"{label()} need{'s' if len(shots) <= 1 else ''} "
-                                  f"{inputs} reference inputs ({', '.join(what)}), over the "
-                                  f"{self.max_inputs} {self.profile.label} takes", "KLS306", one)
+        limits = self.input_limits(label, len(shots) <= 1, kind, kling, images, first, last)
+        if limits:
+            (code, reason, help, span), more = limits[0], tuple(limits[1:])
+            return _Candidate(False, reason, code, span or one, help, more)
         if not self.renderer.exact and shots and (len(shots) == 1 or not self.text_mode):
             # A shot's prompt is longest as the first of its job, with every cast member
             # described and numbered scene-wide: when that fits, every placement fits.
@@ -236,14 +242,88 @@ class ScenePlanner:
                                   f"structured job", "KLS305", shot.span)
         return _Candidate(True, "", "", None)
 
+    def input_limits(self, label, single: bool, kind: str, kling, images, first, last) -> list:
+        """Every input limit of the profile that a job of ``kind`` with these elements, reference
+        images and frames breaks: (code, reason, help, span or None), the reason starting with
+        ``label()``."""
+        out = []
+        has = "has" if single else "have"
+        profile = self.profile
+        model = profile.label
+        frames = [w for w, f in (("a first frame", first), ("a last frame", last)) if f is not None]
+        frame_words = " and ".join(frames).replace("a first frame and a last frame",
+                                                   "a first and a last frame")
+
+        def drop(names, most):
+            extra = ", ".join("@" + n for n in names[most:])
+            return (f"drop {extra} from {label()}, or split the scene here (a new scene for the "
+                    f"shots that need {'them' if len(names) - most > 1 else 'it'})")
+
+        if last is not None and first is None and not profile.frames.last_alone:
+            out.append(("KLS308", f"{label()} {has} a last frame without a first frame; {model} "
+                        f"takes a first frame alone, or a first and a last frame",
+                        "add a `first frame:` to the scene, or remove the last frame (when a scene "
+                        "is split, the first frame goes with its first job and the last frame with "
+                        "its last: keep such a scene to one job)", last.span))
+        if kind == "omni":
+            count = len(kling) + len(images) + len(frames)
+            if count > self.max_inputs:
+                what = ["@" + n for n in kling + images]
+                what += [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
+                out.append(("KLS306", f"{label()} need{'s' if single else ''} {count} reference "
+                            f"inputs ({', '.join(what)}), over the {self.max_inputs} {model} takes",
+                            None, None))
+            most = self.elements_with_frame_max
+            if frames and len(kling) > most:
+                out.append(("KLS306", f"{label()} {has} {frame_words} and {len(kling)} elements "
+                            f"({', '.join('@' + n for n in kling)}); {model} takes at most {most} "
+                            f"with a first frame", drop(kling, most), None))
+            most = self.end_frame_images_max
+            pictures = len(images) + len(frames)
+            if last is not None and pictures > most:
+                what = [f"@{n}'s image" for n in images] + \
+                    [f"the {k}" for k, f in (("first frame", first), ("last frame", last)) if f]
+                help = "remove the last frame"
+                if images:
+                    location = self.scene.location.name if self.scene.location is not None else None
+                    dropped = [f"`at @{n}` from the scene" if n == location else f"@{n} from {label()}"
+                               for n in images]
+                    help += (f", or give {' and '.join('@' + n for n in images)} a second image in "
+                             f"`images:` (an element of several images is a Kling element, not an "
+                             f"image), or drop {' and '.join(dropped)}")
+                out.append(("KLS308", f"{label()} {has} a last frame and {pictures} images "
+                            f"({', '.join(what)}); {model} on Kling's {profile.generation} API takes "
+                            f"a last frame with at most {most} images", help, last.span))
+        elif kind == "image2video":
+            most = self.image2video_elements_max
+            if len(kling) > most:
+                out.append(("KLS306", f"{label()} {has} {len(kling)} elements "
+                            f"({', '.join('@' + n for n in kling)}); {model} image to video takes "
+                            f"at most {most}", drop(kling, most), None))
+        return out
+
     # -- the plan --
     def plan(self) -> list[Job]:
         scene = self.scene
         if not scene.shots:
             return self._shotless()
         n = len(scene.shots)
-        if self.candidate(0, n, n).ok:
+        whole = self.candidate(0, n, n)
+        if whole.ok:
             groups = [(0, n)]  # one job: no split has fewer, so there is nothing to search
+        elif scene.last_frame is not None and not self.profile.frames.last_alone:
+            # Split, the last job would have the last frame without the first: one job or none.
+            if whole.code in ("KLS305", "KLS306", "KLS308"):
+                self._report(whole, whole.span or scene.title_span)
+            else:
+                self.diags.append(make(
+                    "KLS308", scene.last_frame.span,
+                    f'scene "{scene.title}" has a last frame, so it must be one job '
+                    f"({self.profile.label} takes no last frame without a first frame, and a split "
+                    f"scene's first frame goes with its first job), but {whole.reason}",
+                    help="make the scene fit one job, or move the last frame to a scene of its own "
+                         "(with a first frame) for the shots it ends"))
+            return []
         else:
             durations = [s.seconds for s in scene.shots]
             ends: list[list[int]] = []
@@ -303,8 +383,7 @@ class ScenePlanner:
                             f'`scene "{scene.title}" ({self.job_min}s):`')
                 self.diags.append(make("KLS302", span, message, help=help))
             else:
-                self.diags.append(make(c.code, span, f'scene "{scene.title}": {c.reason}',
-                                       help=fix_help(c.code, self)))
+                self._report(c, span, f'scene "{scene.title}": ')
             return []
         jobs = [self._job(0, 0, 0, 1, 1)]
         self._combinations(jobs)
@@ -342,10 +421,9 @@ class ScenePlanner:
         shot = scene.shots[stuck]
         # A problem of the shot itself (its prompt, its inputs, its length) comes first.
         alone = self.candidate(stuck, stuck + 1, n)
-        if not alone.ok and alone.code in ("KLS305", "KLS306") and all(
+        if not alone.ok and alone.code in ("KLS305", "KLS306", "KLS308") and all(
                 not self.candidate(stuck, j, n).ok for j in range(stuck + 1, n + 1)):
-            self.diags.append(make(alone.code, alone.span or shot.span,
-                                   f'{alone.reason}', help=fix_help(alone.code, self)))
+            self._report(alone, alone.span or shot.span)
             return
         if not self.text_mode and not alone.ok and all(
                 not self.candidate(stuck, j, n).ok for j in range(stuck + 1, n + 1)):
@@ -384,6 +462,13 @@ class ScenePlanner:
                     f"so they fit in one job of {self.job_max}s at most")
         self.diags.append(make("KLS302", shot.span, message, help=help))
 
+    def _report(self, c: _Candidate, span, lead: str = "") -> None:
+        """The diagnostics of a job that breaks limits: its first reason and, for input limits,
+        every other it breaks too."""
+        self.diags.append(make(c.code, span, lead + c.reason, help=c.help or fix_help(c.code, self)))
+        for code, reason, help, where in c.more:
+            self.diags.append(make(code, where or span, lead + reason, help=help or fix_help(code, self)))
+
     def _combinations(self, jobs: list[Job]) -> None:
         """KLS308 (inputs the model does not combine) and KLS305 for the negative prompt."""
         scene = self.scene
@@ -398,13 +483,21 @@ class ScenePlanner:
                 self.diags.append(make(code, span, message, help=help))
 
         for job in jobs:
-            imaged = self.imaged(job.names)
-            if imaged and job.kind != "omni":
-                name = imaged[0]
+            sent = set(job.kling_elements) | set(job.ref_images)
+            unsent = [n for n in self.imaged(job.names) if n not in sent]
+            if unsent:
+                name = unsent[0]
                 span = next((m.span for m in L.mentions(scene) if m.name == name), scene.title_span)
-                once("omni", "KLS308", span,
-                     f"@{name} has reference images, but {label} takes no element images",
-                     'use `model: kling-v3-omni` (for the document or this scene), or remove the images')
+                if self.is_kling_element(name) and profile.endpoints.image2video:
+                    once("omni", "KLS308", span,
+                         f"@{name} is an element (it has images), but {label} takes elements only in "
+                         f"image to video, with a first frame",
+                         'add a `first frame:` to the scene, use `model: kling-v3-omni` (for the '
+                         'document or this scene), or remove the images')
+                else:
+                    once("omni", "KLS308", span,
+                         f"@{name} has reference images, but {label} takes no element images",
+                         'use `model: kling-v3-omni` (for the document or this scene), or remove the images')
             for frame, key in ((job.first_frame, "first frame"), (job.last_frame, "last frame")):
                 if frame is None:
                     continue
@@ -417,12 +510,6 @@ class ScenePlanner:
                          f"({shots_label(job.shots)} are one structured job)",
                          "write `multishot: text` in this scene (the shots go into one prompt), "
                          "or remove the frame")
-            if job.kind == "omni" and job.last_frame is not None and job.first_frame is None \
-                    and not frames.last_alone:
-                why = " (the first frame goes with the first part)" if job.parts > 1 and scene.first_frame else ""
-                once("last alone", "KLS308", job.last_frame.span,
-                     f"{label} does not take a last frame without a first frame{why}",
-                     "add a `first frame:` to the scene, or remove the last frame")
         negative = scene.settings.negative
         if negative and len(negative) > profile.negative_max:
             span = scene.setting_spans.get("negative", scene.title_span)

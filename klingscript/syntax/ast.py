@@ -118,7 +118,7 @@ class Use(NamedTuple):
 
 
 class Element(NamedTuple):
-    kind: str                    # character | location | prop
+    kind: str                    # character | animal | location | prop
     name: str
     name_span: Span
     fields: tuple[Setting, ...]
@@ -144,6 +144,18 @@ class Element(NamedTuple):
     def voice(self) -> str | None:
         f = self.field("voice")
         return f.value if f else None
+
+    @property
+    def voice_id(self) -> str | None:
+        """``voice id: "…"``: a preset or custom Kling voice."""
+        f = self.field("voice id")
+        return f.value.strip() or None if f and f.values else None
+
+    @property
+    def voice_sample(self) -> Str | None:
+        """``voice sample: "voices/mara.wav"``: the clip a custom voice is made from."""
+        f = self.field("voice sample")
+        return f.values[0] if f and f.values else None
 
 
 class Direction(NamedTuple):

@@ -108,7 +108,7 @@ def get_parser():
 _EXPECTED_WORDS = {
     "KEY": "a setting such as `title: …`",
     "USE": "`use \"file.kls\"`",
-    "KIND": "an element (`character`, `location` or `prop`)",
+    "KIND": "an element (`character`, `animal`, `location` or `prop`)",
     "SCENE": "a `scene \"Title\":`",
     "NAME": "a name",
     "REF": "a reference such as `@Name`",

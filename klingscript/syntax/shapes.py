@@ -25,7 +25,7 @@ PARENS = r"\([^)\r\n]*\)"
 STRAIGHT_STRING = r'"(?:[^"\\\r\n]|\\.)*"'
 CURLY_STRING = "\u201c[^\u201d\r\n]*\u201d"
 STRING = STRAIGHT_STRING + "|" + CURLY_STRING
-KEY = r"[a-z][a-z_]*(?:[ \t]+frame)?"  # `title`, `first frame`
+KEY = r"[a-z][a-z_]*(?:[ \t]+(?:frame|id|sample))?"  # `title`, `first frame`, `voice id`
 SHOT_NUMBER = r"[^\s:(]+"
 
 # -- whole shapes ----------------------------------------------------------------
@@ -45,7 +45,7 @@ DIALOGUE_RE = re.compile("(?P<who>" + REF + r"|[^(:]*?)[ \t]*(?P<dir>" + PARENS 
 DIALOGUE_START_RE = re.compile(SPEAKER + r"[ \t]*(?:" + PARENS + r")?[ \t]*:[ \t]*(?=[\"\u201c])")
 STRAIGHT_STRING_RE = re.compile(STRAIGHT_STRING)
 ESCAPE_RE = re.compile(r"\\([\"\\])")
-ELEMENT_HEAD_RE = re.compile(r"(character|location|prop)\b")
+ELEMENT_HEAD_RE = re.compile(r"(character|animal|location|prop)\b")
 SCENE_HEAD_RE = re.compile("(?:\ufeff)?scene(?!\\w)")
 
 # A line the grammar's _NL token takes in: blank, or a comment (a "#" as its

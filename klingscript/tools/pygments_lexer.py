@@ -65,7 +65,7 @@ class KlingScriptLexer(RegexLexer):
             (r"\n", Whitespace),
             (r"^[ \t]*#.*$", Comment.Single),
             (r"^(use)(?!\w)", Keyword.Namespace, "value"),
-            (r"^(character|location|prop)(?!\w)([ \t]*)(" + _NAME + r")?([ \t]*)(:)?",
+            (r"^(character|animal|location|prop)(?!\w)([ \t]*)(" + _NAME + r")?([ \t]*)(:)?",
              bygroups(Keyword.Declaration, Whitespace, Name.Class, Whitespace, Punctuation),
              ("element", "rest")),
             (r"^(scene)(?!\w)", Keyword, ("scene", "scene-head")),
@@ -176,6 +176,6 @@ class KlingScriptLexer(RegexLexer):
             score += 0.3
         if re.search(r"^[ \t]+Shot[ \t]+\d+[ \t]*(\(\d+s\))?[ \t]*:", text, re.MULTILINE):
             score += 0.3
-        if re.search(r"^(character|location|prop)[ \t]+\w+[ \t]*:[ \t]*$", text, re.MULTILINE):
+        if re.search(r"^(character|animal|location|prop)[ \t]+\w+[ \t]*:[ \t]*$", text, re.MULTILINE):
             score += 0.2
         return min(score, 0.9)
