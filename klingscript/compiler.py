@@ -382,6 +382,124 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     return Compilation(program, None, None, final), new_entry
 
 
+# -- the incremental build: scenes as the unit of work for ``klingc build`` too ------------
+
+class Build(NamedTuple):
+    """A build made from the outputs of the scenes unchanged since the last build and the
+    stages run on the others (``build_incremental``)."""
+    program: Program             # as ``diagnose`` leaves it: the files' texts
+    diagnostics: list            # every stage's (none an error)
+    files: dict                  # the build folder's files: relative path -> text
+    plan: dict                   # plan.json's data (its jobs' requests left out)
+    whole: tuple                 # (use files, images) the check depended on (``cache.builds.record``)
+
+
+def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
+                      templates: Optional[str] = None, pricing: Optional[str] = None) -> Optional[Build]:
+    """``klingc build``'s files and diagnostics, the same as ``compile_script(emit=OUTPUTS)``'s
+    and ``build_files``', with scenes as the unit of work: the check runs as ``diagnose`` (the
+    scene results of unchanged scenes reused), the scenes parsed in it (the edited ones) are
+    lowered, planned and emitted, and every other scene's outputs come from the last build
+    (``cache/builds.py``, keyed by ``scenes_of``); plan.json is assembled from the scenes'.
+
+    None when the full path must be taken: the cache off, no scene's outputs kept, ``--templates`` (the check
+    measures prompts with the built-in templates), any error, a scene whose rendering or
+    request draws a diagnostic, elements whose first use moved to an unchanged scene, or
+    anything the check's incremental path does not take."""
+    from .cache import builds as CB
+    from .project import InputError
+
+    if templates:
+        return None
+    try:
+        prices = _pricing(pricing)
+        memory: dict = {}
+        c = _incremental(path, allow_outside, memory, None)
+    except (InputError, SetupError):
+        return None
+    if c is None or has_errors(c.diagnostics) or len(memory) != 1:
+        return None
+    (check_entry,) = memory.values()
+    program = c.program
+    scenes = CB.scenes_of(program, allow_outside, templates, pricing)
+    if scenes is None or not scenes.keys:
+        return None
+    n_scenes = len(scenes.keys)
+    old = CB.stored_parts(program.main.path)
+    try:
+        same_doc = old.get("doc") == scenes.doc_key
+        kept = old["scenes"] if same_doc else {}
+        parts = {n: kept[k] for n, k in enumerate(scenes.keys, 1) if k in kept}
+        if not parts:     # nothing to reuse: the full path (which keeps the build memo too)
+            return None
+        # The scenes parsed in this run (those the check did not take from its results).
+        import bisect
+
+        starts = [b.offset for b in scenes.blocks]
+        parsed: dict = {}
+        for scene in (program.main.doc.scenes if program.main.doc is not None else ()):
+            n = bisect.bisect_right(starts, scene.span.start)
+            if n < 1 or n in parsed:
+                return None
+            parsed[n] = scene
+        if not set(range(1, n_scenes + 1)) - set(parts) <= set(parsed):
+            return None
+        head = old.get("head") if same_doc else None
+        which_old, entries_old = old.get("elements", ((), [])) if same_doc else ((), [])
+        fresh_elements: dict = {}
+        new: dict = {}
+        if parsed:
+            done = _emit_scenes(program, sorted(parsed), prices, n_scenes, c.diagnostics)
+            if done is None:
+                return None
+            new, head, fresh_elements = done
+        parts.update(new)
+        ordered = [parts[n] for n in range(1, n_scenes + 1)]
+        which = CB.elements_of(ordered)
+        if which == which_old:
+            elements = entries_old
+        else:
+            elements = [fresh_elements[w] for w in which if w in fresh_elements]
+            if len(elements) != len(which):
+                return None
+        files, data = CB.assemble(ordered, elements, head)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):   # an authentic entry of another shape
+        return None
+    CB.keep_parts(program.main.path, scenes, parts, (which, elements), head, old)
+    w = check_entry["whole"]
+    return Build(program, c.diagnostics, files, data, (w[1], w[2]))
+
+
+def _emit_scenes(program: Program, numbers: list, prices, n_scenes: int, diagnostics: list):
+    """Lower, plan and emit the scenes of ``program``'s document (those parsed by the
+    incremental check: scene ``numbers[i]`` of the script at ``i``): (their outputs by number,
+    (title, source, currency), {(name, model, endpoint): plan.json element entry});
+    None when one draws a diagnostic the check did not or breaks an API rule."""
+    from .backends.emit import _element_profiles, finish, plan_json
+    from .backends.prompts import Renderer
+    from .cache import builds as CB
+    from .lower import lower
+    from .planner.scene import make_plan
+
+    production = lower(program)
+    if len(production.scenes) != len(numbers):
+        return None
+    production = production._replace(scenes=tuple(s._replace(number=n)
+                                                   for s, n in zip(production.scenes, numbers)))
+    plan = make_plan(production, None, prices)
+    if not set(plan.diagnostics) <= set(diagnostics):
+        return None
+    finished = finish(plan, Renderer, requests=True, texts=True)
+    if len(finished.diagnostics) != len(plan.diagnostics):
+        return None
+    output = plan_json(finished, texts=True, n_scenes=n_scenes)
+    if output.problems:
+        return None
+    elements = dict(zip(_element_profiles(finished), output.plan["elements"]))
+    return (CB.parts_of(finished, output, numbers), (production.title, production.source,
+                                                     output.plan["currency"]), elements)
+
+
 # -- set-up -------------------------------------------------------------------------
 
 def _pricing(path: Optional[str]):

@@ -106,3 +106,149 @@ def test_any_update_ends_as_a_fresh_write(tmp_path, first, second):
     B.write_build(target, second)
     B.write_build(fresh, second)
     assert entries(target) == entries(fresh)
+
+
+# -- scenes: a build after an edit equals a fresh full build ---------------------------
+
+from conftest import EXAMPLES                       # noqa: E402
+from klingscript import compiler                    # noqa: E402
+from klingscript.cli import main                    # noqa: E402
+
+HEAD = ('title: Harbour Lights - Tests\nmodel: kling-v3-omni\nresolution: 1080p\naudio: on\n'
+        'style: "film noir"\n\nuse "cast.kls"\n\n')
+SCENES = [
+    'scene "Rent day" at @Office:\n    sound: "rain on glass"\n\n'
+    '    Shot 1 (3s): @Vance dozes in his chair.\n'
+    '    Shot 2 (4s): @Marisol marches in, waving an envelope.\n'
+    '        @Marisol (furious, Spanish): "¡Tres meses sin pagar!"\n',
+    'scene "The docks" at @Docks:\n    Shot 1 (5s): Fog rolls over the docks.\n'
+    '    Shot 2 (4s): @Kenji steps out, hands raised.\n',
+    'scene "Plain" (6s):\n    model: kling-v3\n    @Kenji runs along the quay.\n',
+    'scene "Long" at @Office:\n' + "".join(f'    Shot {i} (5s): @Vance paces, take {i}.\n' for i in range(1, 7)),
+    'scene "Landlady":\n    Shot 1 (4s): @Marisol counts the money.\n',
+]
+
+
+def _build(capsys, script, out, no_cache):
+    env = {"KLINGSCRIPT_NO_CACHE": "1"} if no_cache else {}
+    old = {k: os.environ.get(k) for k in ("KLINGSCRIPT_NO_CACHE",)}
+    os.environ.pop("KLINGSCRIPT_NO_CACHE", None)
+    os.environ.update(env)
+    try:
+        capsys.readouterr()
+        code = main(["build", str(script), "-o", str(out)])
+        stdout, stderr = capsys.readouterr()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return code, stdout.replace(str(out), "OUT"), stderr, files_of(out) if code == 0 else None
+
+
+@pytest.fixture
+def series(tmp_path, monkeypatch):
+    folder = tmp_path / "series"
+    shutil.copytree(EXAMPLES / "series", folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+class Emitted:
+    """The scene numbers each build after an edit planned and emitted (None: the full path)."""
+
+    def __init__(self, monkeypatch):
+        self.runs: list = []
+        real, emit = compiler.build_incremental, compiler._emit_scenes
+
+        def incremental(*a, **k):
+            if os.environ.get("KLINGSCRIPT_NO_CACHE"):     # the fresh build compared with
+                return real(*a, **k)
+            self.runs.append([])
+            done = real(*a, **k)
+            if done is None:
+                self.runs[-1] = None
+            return done
+
+        def scenes(program, numbers, *a):
+            self.runs[-1].extend(numbers)
+            return emit(program, numbers, *a)
+
+        monkeypatch.setattr(compiler, "build_incremental", incremental)
+        monkeypatch.setattr(compiler, "_emit_scenes", scenes)
+
+
+def _same_as_fresh(capsys, folder, name="ep.kls"):
+    got = _build(capsys, name, folder / "out", no_cache=False)
+    shutil.rmtree(folder / "fresh", ignore_errors=True)
+    want = _build(capsys, name, folder / "fresh", no_cache=True)
+    assert got == want
+    return got
+
+
+def test_editing_one_scene_plans_and_emits_only_that_scene(series, capsys, monkeypatch):
+    script = series / "ep.kls"
+    script.write_text(HEAD + "\n".join(SCENES), encoding="utf-8")
+    first = _same_as_fresh(capsys, series)
+    assert first[0] == 0
+    emitted = Emitted(monkeypatch)
+    edited = list(SCENES)
+    edited[3] = edited[3].replace("take 2", "take two")
+    script.write_text(HEAD + "\n".join(edited), encoding="utf-8")
+    after = _same_as_fresh(capsys, series)
+    assert emitted.runs == [[4]]
+    changed = {k for k in after[3] if first[3].get(k) != after[3][k]}
+    assert "plan.json" in changed and "prompts/scene04.txt" in changed
+    assert not any(k.startswith("prompts/") and k != "prompts/scene04.txt" for k in changed)
+    # Unchanged again, into the same folder: the whole-build shortcut; into another: nothing emitted.
+    assert _build(capsys, "ep.kls", series / "other", no_cache=False)[3] == after[3]
+    assert emitted.runs[-1] == []
+
+
+def _edit(scenes: list, head: str, cast: str, op: tuple):
+    kind, i, j = op
+    scenes = list(scenes)
+    n = len(scenes)
+    if kind == "shot" and n:
+        scenes[i % n] = scenes[i % n].replace("(4s)", "(5s)", 1).replace(".\n", f", again {j}.\n", 1)
+    elif kind == "insert":
+        scenes.insert(i % (n + 1), SCENES[j % len(SCENES)].replace('scene "', f'scene "New {j} ', 1))
+    elif kind == "delete" and n > 1:
+        del scenes[i % n]
+    elif kind == "swap" and n > 1:
+        a, b = i % n, j % n
+        scenes[a], scenes[b] = scenes[b], scenes[a]
+    elif kind == "setting":
+        head = head.replace('style: "film noir', f'style: "film noir {j}', 1)
+    elif kind == "cast":
+        cast = cast.replace('tired eyes', f'tired eyes {j}', 1)
+    elif kind == "error" and n:
+        scenes[i % n] = scenes[i % n].replace("(3s)", "(0.5s)", 1).replace("(5s)", "(0.5s)", 1)
+    elif kind == "element" and n:
+        scenes[i % n] = scenes[i % n].replace("@Kenji", "@Marisol", 1)
+    return scenes, head, cast
+
+
+ops = st.tuples(st.sampled_from(["shot", "insert", "delete", "swap", "setting", "cast", "error", "element"]),
+                st.integers(0, 9), st.integers(0, 9))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(ops, min_size=1, max_size=4))
+def test_a_build_after_any_edits_is_a_fresh_full_build(series, capsys, edits):
+    shutil.rmtree(series.parent / "cache", ignore_errors=True)
+    shutil.rmtree(series / "out", ignore_errors=True)
+    cast_file = series / "cast.kls"
+    cast0 = (EXAMPLES / "series" / "cast.kls").read_text(encoding="utf-8")
+    scenes, head, cast = list(SCENES), HEAD, cast0
+    cast_file.write_text(cast, encoding="utf-8")
+    (series / "ep.kls").write_text(head + "\n".join(scenes), encoding="utf-8")
+    _same_as_fresh(capsys, series)
+    for op in edits:
+        scenes, head, cast = _edit(scenes, head, cast, op)
+        cast_file.write_text(cast, encoding="utf-8")
+        (series / "ep.kls").write_text(head + "\n".join(scenes), encoding="utf-8")
+        _same_as_fresh(capsys, series)

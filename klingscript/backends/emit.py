@@ -325,9 +325,11 @@ def _element_requests(plan: Plan) -> tuple:
     return tuple(out)
 
 
-def plan_json(plan: Plan, texts: bool = False) -> Output:
+def plan_json(plan: Plan, texts: bool = False, n_scenes: int | None = None) -> Output:
     """``plan.json``, the requests and the prompt pages; requests are built through the models
-    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
+    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``).
+    ``n_scenes``: the script's number of scenes, for the prompt pages' names (by default the
+    last scene planned: the same when every scene is)."""
     built, elements = _all_built(plan, texts)
     production = plan.production
     problems: list = []
@@ -339,7 +341,8 @@ def plan_json(plan: Plan, texts: bool = False) -> Output:
         element_entries.append({
             "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
             "images": list(el.images), "voice": el.voice, "endpoint": endpoint, "request": request})
-    n_scenes = max((s.number for s in production.scenes), default=0)
+    if n_scenes is None:
+        n_scenes = max((s.number for s in production.scenes), default=0)
     jobs = []
     requests: dict = {}
     request_texts: dict = {}

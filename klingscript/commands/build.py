@@ -233,7 +233,7 @@ def build_files(out) -> dict[str, str]:
 
 def run(args) -> int:
     from ..cache import builds
-    from ..compiler import OUTPUTS
+    from ..compiler import OUTPUTS, build_incremental
     from ..diagnostics.model import Severity
 
     target = Path(args.output) if args.output else Path("build") / Path(os.path.abspath(args.file)).stem
@@ -246,22 +246,31 @@ def run(args) -> int:
             _print_diagnostics(warnings, program)
         print(f"{target}: {summary}")
         return 0
+    # After an edit: only the scenes edited are planned and emitted (compiler.build_incremental).
+    done = build_incremental(args.file, **options)
+    if done is not None:
+        program, diagnostics, files, plan, whole = done
+        warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
+        if warnings:
+            _print_diagnostics(warnings, program)
+    else:
+        try:
+            c = compile_args(args, OUTPUTS, texts=True)
+        except Stop as s:
+            return s.code
+        program, files, plan, whole = c.program, build_files(c.output), c.output.plan, None
+        warnings = [d for d in c.diagnostics if d.severity is Severity.WARNING]
+        builds.keep_build(c, **options)
     try:
-        c = compile_args(args, OUTPUTS, texts=True)
-    except Stop as s:
-        return s.code
-    out = c.output
-    try:
-        write_build(target, build_files(out))
+        write_build(target, files)
     except OSError as e:
         print(f"klingc: cannot write {target}: {e.strerror or e}", file=sys.stderr)
         return 2
-    t = out.plan["totals"]
-    split = sum(1 for s in out.plan["scenes"] if s["jobs"] > 1)
+    t = plan["totals"]
+    split = sum(1 for s in plan["scenes"] if s["jobs"] > 1)
     note = f" ({split} scene{'s' if split != 1 else ''} split)" if split else ""
     summary = (f"{t['jobs']} job{'s' if t['jobs'] != 1 else ''}{note}, {t['duration']}s, "
-               f"{t['credits']} {out.plan['currency']}")
+               f"{t['credits']} {plan['currency']}")
     print(f"{target}: {summary}")
-    builds.record(c, args.file, target, [d for d in c.diagnostics if d.severity is Severity.WARNING],
-                  summary, **options)
+    builds.record(program, args.file, target, warnings, summary, whole=whole, **options)
     return 0
