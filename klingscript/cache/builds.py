@@ -77,35 +77,38 @@ def _where(abspath: Path, target) -> tuple:
 
 
 def unchanged(path, target, allow_outside: bool = False, templates: Optional[str] = None,
-              pricing: Optional[str] = None):
-    """(program with the files' texts, warnings, summary) of the last build of ``path`` into
-    ``target`` when nothing it was made from, and nothing in ``target``, has changed; else None."""
+              pricing: Optional[str] = None) -> tuple:
+    """(hit, tree): ``hit`` is (program with the files' texts, warnings, summary) of the last
+    build of ``path`` into ``target`` when nothing it was made from, and nothing in ``target``,
+    has changed, else None; ``tree`` is ``target`` as that build left it (``tree``), or None."""
     from . import store
     from . import scenes as S
     from ..project import InputError, Loader, read_main
 
     s = store()
     if s is None:
-        return None
+        return None, None
     loader = Loader()
     try:
         abspath, text = read_main(path, loader)
     except (InputError, OSError, UnicodeError):
-        return None
+        return None, None
     entry = s.get(NAMESPACE, _where(abspath, target))
     if not isinstance(entry, dict):
-        return None
+        return None, None
+    left = entry.get("tree")
     display = os.path.normpath(str(path))
     key = _key(display, abspath, text, allow_outside, target, templates, pricing)
     try:
-        if key is None or entry.get("tree") != tree(target):
-            return None
+        # The key first: after an edit, the folder is not listed.
+        if key is None or entry["whole"][0] != key or left != tree(target):
+            return None, left
         done = S.whole_hit(entry, key, abspath, display, text, allow_outside, loader)
         if done is None:
-            return None
-        return done.program, done.diagnostics, entry["summary"]
+            return None, left
+        return (done.program, done.diagnostics, entry["summary"]), left
     except Exception:    # an authentic entry of another shape: build again
-        return None
+        return None, None
 
 
 def record(program, path, target, warnings, summary: str, allow_outside: bool = False,

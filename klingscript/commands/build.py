@@ -85,8 +85,9 @@ def compile_args(args, emit: str, texts: bool = False):
     return c
 
 
-def write_build(target: Path, files: dict[str, str]) -> None:
-    """Write ``files`` (relative path -> text) as folder ``target``, atomically."""
+def write_build(target: Path, files: dict[str, str], left: Optional[tuple] = None) -> None:
+    """Write ``files`` (relative path -> text) as folder ``target``, atomically. ``left``: the
+    folder as the last build of the script into it left it (``cache.builds.tree``), if known."""
     target = Path(os.path.abspath(target))
     parent = target.parent
     if target.exists():
@@ -95,7 +96,7 @@ def write_build(target: Path, files: dict[str, str]) -> None:
         if not (target / "plan.json").is_file() and any(target.iterdir()):
             raise OSError(f"{target} exists and is not a klingc build folder (no plan.json); "
                           f"choose another folder with -o")
-    if not os.path.islink(target) and (target / "plan.json").is_file() and _update(target, files):
+    if not os.path.islink(target) and (target / "plan.json").is_file() and _update(target, files, left):
         return
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=parent))
@@ -123,14 +124,21 @@ def write_build(target: Path, files: dict[str, str]) -> None:
         raise
 
 
-def _update(target: Path, files: dict[str, str]) -> bool:
+def _update(target: Path, files: dict[str, str], left: Optional[tuple] = None) -> bool:
     """Bring the previous build in ``target`` up to ``files`` in place: write the files whose bytes
     differ (each through a temporary file, renamed into place once all are written, ``plan.json``
     last), then remove every other entry. False, with nothing done, when an entry is in the way
-    (a folder where a file goes, or the other way round): the caller replaces the whole folder."""
+    (a folder where a file goes, or the other way round): the caller replaces the whole folder.
+
+    A request's file is named by its content (``requests/<job id>.json``, the id a digest of the
+    request): one that the last build left (``left``: same inode, size, modification and change
+    times) holds its bytes already and is not read. Every other file is read and compared
+    (the feature script's 854 files: 20-25 ms to read them all, 4-5 ms without the requests)."""
     present: dict[str, int] = {}     # relative path -> size, of the regular files
     folders: set[str] = set()
     others: set[str] = set()         # links and the like: removed, never followed
+    kept = {t[0]: t[1:] for t in left if t[0].startswith("requests/")} if left else {}
+    known: set[str] = set()          # requests left as the last build wrote them
 
     def walk(folder: str, rel: str) -> None:
         with os.scandir(folder) as it:
@@ -140,7 +148,10 @@ def _update(target: Path, files: dict[str, str]) -> bool:
                     folders.add(name)
                     walk(e.path, name + "/")
                 elif e.is_file(follow_symlinks=False):
-                    present[name] = e.stat(follow_symlinks=False).st_size
+                    st = e.stat(follow_symlinks=False)
+                    present[name] = st.st_size
+                    if kept.get(name) == (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
+                        known.add(name)
                 else:
                     others.add(name)
 
@@ -155,6 +166,8 @@ def _update(target: Path, files: dict[str, str]) -> bool:
         return False
     changed = []
     for rel, text in files.items():
+        if rel in known:
+            continue
         data = text.encode("utf-8")
         if present.get(rel) == len(data) and _read(target / rel) == data:
             continue
@@ -239,7 +252,7 @@ def run(args) -> int:
     target = Path(args.output) if args.output else Path("build") / Path(os.path.abspath(args.file)).stem
     options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing)
     # Nothing changed since the last build into this folder: say what it said (cache/builds.py).
-    hit = builds.unchanged(args.file, target, **options)
+    hit, left = builds.unchanged(args.file, target, **options)
     if hit is not None:
         program, warnings, summary = hit
         if warnings:
@@ -262,7 +275,7 @@ def run(args) -> int:
         warnings = [d for d in c.diagnostics if d.severity is Severity.WARNING]
         builds.keep_build(c, **options)
     try:
-        write_build(target, files)
+        write_build(target, files, left)
     except OSError as e:
         print(f"klingc: cannot write {target}: {e.strerror or e}", file=sys.stderr)
         return 2
