@@ -390,7 +390,7 @@ class Build(NamedTuple):
     program: Program             # as ``diagnose`` leaves it: the files' texts
     diagnostics: list            # every stage's (none an error)
     files: dict                  # the build folder's files: relative path -> text
-    plan: dict                   # plan.json's data (its jobs' requests left out)
+    plan: dict                   # plan.json's data, its jobs left out (in the files)
     whole: tuple                 # (use files, images) the check depended on (``cache.builds.record``)
 
 

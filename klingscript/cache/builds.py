@@ -195,19 +195,25 @@ def stored_parts(path) -> dict:
 def parts_of(plan, output, numbers) -> dict:
     """Scene number -> its outputs, of the scenes ``numbers`` planned in ``plan`` (a finished
     ``Plan``) whose outputs are in ``output`` (``emit.Output`` with the requests' texts):
-    (jobs, prompt page, plan.json scene entry), a job being (plan.json entry, request text,
-    credits, its Kling elements, its model and the model's element endpoint)."""
+    (jobs, prompt page, plan.json scene entry). A job is its plan.json entry as text before
+    and after its request (``emit.job_entry_text``), its request's text, its id, duration,
+    credits, prompt page's name, Kling elements and their ids (``depends_on``), its model and
+    the model's element endpoint."""
+    from ..backends.emit import job_entry_text
+
     jobs: dict = {}
     for job, entry in zip(plan.jobs, output.plan["jobs"]):
         p = job.profile
-        entry = dict(entry, request=None)    # the request is its text
+        jid = entry["id"]
         jobs.setdefault(job.scene.number, []).append(
-            (entry, output.texts[entry["id"]], job.credits, job.kling_elements, p.model_name, p.endpoints.element))
+            (*job_entry_text(entry), output.texts[jid], jid, entry["duration"], job.credits,
+             entry["prompt_file"], job.kling_elements, tuple(entry["depends_on"]), p.model_name,
+             p.endpoints.element))
     scenes = {s["scene"]: s for s in output.plan["scenes"]}
     out = {}
     for n in numbers:
         mine = tuple(jobs.get(n, ()))
-        page = output.prompts.get(mine[0][0]["prompt_file"]) if mine else None
+        page = output.prompts.get(mine[0][6]) if mine else None
         out[n] = (mine, page, scenes.get(n))
     return out
 
@@ -217,44 +223,42 @@ def elements_of(parts) -> tuple:
     what the plan's element entries are made for (``emit._element_profiles``)."""
     seen: dict = {}
     for jobs, _, _ in parts:
-        for _, _, _, kling, model, endpoint in jobs:
-            for name in kling:
+        for job in jobs:
+            for name in job[7]:
                 if name not in seen:
-                    seen[name] = (name, model, endpoint)
+                    seen[name] = (name, job[9], job[10])
     return tuple(seen.values())
 
 
 def assemble(parts, elements: list, head: tuple) -> tuple[dict, dict]:
-    """The build folder's files (relative path -> text) and plan.json's data (without the
-    requests, which are in the files), from every scene's outputs in order, the plan's
-    element entries and (title, source, currency): byte for byte what ``plan_json`` and
-    ``commands.build.build_files`` make of the whole plan."""
-    from ..backends.emit import FORMAT_VERSION, dump_json
+    """The build folder's files (relative path -> text) and plan.json's data (its jobs left
+    out), from every scene's outputs in order, the plan's element entries and (title, source,
+    currency): byte for byte what ``plan_json`` and ``commands.build.build_files`` make of the
+    whole plan. ValueError when a job's elements are no longer those it was made with."""
+    from ..backends.emit import FORMAT_VERSION, plan_json_text
     from ..planner.pricing import number
 
     ids = {e["name"]: e["id"] for e in elements}
     files: dict = {}
-    done: dict = {}
     jobs, scenes, credits = [], [], []
+    duration = 0
     for mine, page, scene in parts:
-        for entry, text, cost, kling, _, _ in mine:
-            e = dict(entry)
-            e["depends_on"] = [ids[n] for n in kling]
-            e["request"] = request = {}      # its text is the request file's
-            done[id(request)] = text[:-1]
-            jobs.append(e)
+        for before, after, text, jid, seconds, cost, _, kling, depends, _, _ in mine:
+            if tuple(ids[n] for n in kling) != depends:
+                raise ValueError("the elements' ids changed")
+            jobs.append((before, text, after))
+            duration += seconds
             credits.append(cost)
-            files[f"requests/{e['id']}.json"] = text
+            files[f"requests/{jid}.json"] = text
         if mine:
-            files[mine[0][0]["prompt_file"]] = page
+            files[mine[0][6]] = page
         if scene is not None:
             scenes.append(scene)
     title, source, currency = head
     data = {"klingscript": FORMAT_VERSION, "source": source, "title": title, "currency": currency,
-            "elements": elements, "jobs": jobs, "scenes": scenes,
-            "totals": {"jobs": len(jobs), "duration": sum(j["duration"] for j in jobs),
-                       "credits": number(sum(credits))}}
-    files["plan.json"] = dump_json(data, done)
+            "elements": elements, "jobs": [], "scenes": scenes,
+            "totals": {"jobs": len(jobs), "duration": duration, "credits": number(sum(credits))}}
+    files["plan.json"] = plan_json_text(data, jobs)
     return files, data
 
 
