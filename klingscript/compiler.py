@@ -398,18 +398,24 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
                       templates: Optional[str] = None, pricing: Optional[str] = None) -> Optional[Build]:
     """``klingc build``'s files and diagnostics, the same as ``compile_script(emit=OUTPUTS)``'s
     and ``build_files``', with scenes as the unit of work: the check runs as ``diagnose`` (the
-    scene results of unchanged scenes reused), the scenes parsed in it (the edited ones) are
-    lowered, planned and emitted, and every other scene's outputs come from the last build
-    (``cache/builds.py``, keyed by ``scenes_of``); plan.json is assembled from the scenes'.
+    scene results of unchanged scenes reused); the scenes whose outputs the last build did not
+    leave (``cache/builds.py``, keyed by ``scenes_of``: the edited ones, which the check parsed)
+    are lowered, planned and emitted; plan.json is assembled from every scene's outputs.
+    A build's outputs do not depend on the images' contents (only their diagnostics do, which
+    the check looks at again): a scene checked again because an image changed keeps its outputs.
 
-    None when the full path must be taken: the cache off, no scene's outputs kept, ``--templates`` (the check
-    measures prompts with the built-in templates), any error, a scene whose rendering or
-    request draws a diagnostic, elements whose first use moved to an unchanged scene, or
-    anything the check's incremental path does not take."""
+    None when the full path must be taken: the cache off, nothing kept of a last build,
+    ``--templates`` (the check measures prompts with the built-in templates), any error, a
+    scene whose rendering or request draws a diagnostic, elements whose first use moved to an
+    unchanged scene, a scene to emit that the check did not parse, or anything the check's
+    incremental path does not take."""
     from .cache import builds as CB
     from .project import InputError
 
     if templates:
+        return None
+    old = CB.stored_parts(os.path.abspath(path))
+    if not old:         # never built (with the cache on): the full path, without a check before it
         return None
     try:
         prices = _pricing(pricing)
@@ -425,7 +431,6 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
     if scenes is None or not scenes.keys:
         return None
     n_scenes = len(scenes.keys)
-    old = CB.stored_parts(program.main.path)
     try:
         same_doc = old.get("doc") == scenes.doc_key
         kept = old["scenes"] if same_doc else {}
@@ -442,14 +447,16 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
             if n < 1 or n in parsed:
                 return None
             parsed[n] = scene
-        if not set(range(1, n_scenes + 1)) - set(parts) <= set(parsed):
+        fresh = sorted(set(range(1, n_scenes + 1)) - set(parts))
+        if not set(fresh) <= set(parsed):    # a scene to emit whose check was reused: not parsed
             return None
         head = old.get("head") if same_doc else None
         which_old, entries_old = old.get("elements", ((), [])) if same_doc else ((), [])
         fresh_elements: dict = {}
         new: dict = {}
-        if parsed:
-            done = _emit_scenes(program, sorted(parsed), prices, n_scenes, c.diagnostics)
+        if fresh:
+            at = {n: i for i, n in enumerate(sorted(parsed), 1)}   # place in the check's document
+            done = _emit_scenes(program, {at[n]: n for n in fresh}, prices, n_scenes, c.diagnostics)
             if done is None:
                 return None
             new, head, fresh_elements = done
@@ -470,9 +477,10 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
     return Build(program, c.diagnostics, files, data, (w[1], w[2]))
 
 
-def _emit_scenes(program: Program, numbers: list, prices, n_scenes: int, diagnostics: list):
-    """Lower, plan and emit the scenes of ``program``'s document (those parsed by the
-    incremental check: scene ``numbers[i]`` of the script at ``i``): (their outputs by number,
+def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnostics: list):
+    """Lower, plan and emit some scenes of ``program``'s document (which holds the scenes
+    parsed by the incremental check): ``numbers`` maps a scene's place in the document to
+    its number in the script. (Their outputs by number,
     (title, source, currency), {(name, model, endpoint): plan.json element entry});
     None when one draws a diagnostic the check did not or breaks an API rule."""
     from .backends.emit import _element_profiles, finish, plan_json
@@ -481,11 +489,11 @@ def _emit_scenes(program: Program, numbers: list, prices, n_scenes: int, diagnos
     from .lower import lower
     from .planner.scene import make_plan
 
-    production = lower(program)
-    if len(production.scenes) != len(numbers):
+    production = lower(program, scenes=set(numbers))
+    if [s.number for s in production.scenes] != sorted(numbers):
         return None
-    production = production._replace(scenes=tuple(s._replace(number=n)
-                                                   for s, n in zip(production.scenes, numbers)))
+    production = production._replace(scenes=tuple(s._replace(number=numbers[s.number])
+                                                   for s in production.scenes))
     plan = make_plan(production, None, prices)
     if not set(plan.diagnostics) <= set(diagnostics):
         return None
@@ -496,7 +504,7 @@ def _emit_scenes(program: Program, numbers: list, prices, n_scenes: int, diagnos
     if output.problems:
         return None
     elements = dict(zip(_element_profiles(finished), output.plan["elements"]))
-    return (CB.parts_of(finished, output, numbers), (production.title, production.source,
+    return (CB.parts_of(finished, output, sorted(numbers.values())), (production.title, production.source,
                                                      output.plan["currency"]), elements)
 
 

@@ -229,18 +229,28 @@ def _edit(scenes: list, head: str, cast: str, op: tuple):
         scenes[i % n] = scenes[i % n].replace("(3s)", "(0.5s)", 1).replace("(5s)", "(0.5s)", 1)
     elif kind == "element" and n:
         scenes[i % n] = scenes[i % n].replace("@Kenji", "@Marisol", 1)
+    elif kind == "image":       # another picture in the place of one: checked again, built the same
+        refs = EXAMPLES / "series" / "refs"
+        shutil.copyfile(refs / ("harbour_office.png" if j % 2 else "landlady_left.png"),
+                        Path("refs") / "detective_left.png")
     return scenes, head, cast
 
 
-ops = st.tuples(st.sampled_from(["shot", "insert", "delete", "swap", "setting", "cast", "error", "element"]),
+# Edits within a scene (the ones a build after an edit takes without the full path) weigh more.
+ops = st.tuples(st.sampled_from(["shot", "shot", "shot", "element", "image", "insert", "delete", "swap",
+                                 "setting", "cast", "error"]),
                 st.integers(0, 9), st.integers(0, 9))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(ops, min_size=1, max_size=4))
-def test_a_build_after_any_edits_is_a_fresh_full_build(series, capsys, edits):
-    shutil.rmtree(series.parent / "cache", ignore_errors=True)
+def test_a_build_after_any_edits_is_a_fresh_full_build(series, capsys, monkeypatch, edits):
+    import tempfile
+
+    # A cache of its own for each example (the store of a folder removed would stay open).
+    monkeypatch.setenv("XDG_CACHE_HOME", tempfile.mkdtemp(dir=series.parent, prefix="cache"))
     shutil.rmtree(series / "out", ignore_errors=True)
+    shutil.copytree(EXAMPLES / "series" / "refs", series / "refs", dirs_exist_ok=True)
     cast_file = series / "cast.kls"
     cast0 = (EXAMPLES / "series" / "cast.kls").read_text(encoding="utf-8")
     scenes, head, cast = list(SCENES), HEAD, cast0
@@ -252,3 +262,17 @@ def test_a_build_after_any_edits_is_a_fresh_full_build(series, capsys, edits):
         cast_file.write_text(cast, encoding="utf-8")
         (series / "ep.kls").write_text(head + "\n".join(scenes), encoding="utf-8")
         _same_as_fresh(capsys, series)
+
+
+def test_a_request_file_changed_since_the_last_build_is_written_again(series, capsys):
+    script = series / "ep.kls"
+    script.write_text(HEAD + "\n".join(SCENES), encoding="utf-8")
+    _same_as_fresh(capsys, series)
+    request = sorted((series / "out" / "requests").iterdir())[0]
+    data = request.read_bytes()
+    request.write_bytes(data.replace(b"1080p", b"1081p") if b"1080p" in data else data[:-2] + b"X\n")
+    edited = list(SCENES)
+    edited[1] = edited[1].replace("Fog rolls", "Mist rolls")
+    script.write_text(HEAD + "\n".join(edited), encoding="utf-8")
+    _same_as_fresh(capsys, series)
+    assert request.read_bytes() == data
