@@ -183,10 +183,7 @@ def _update(target: Path, files: dict[str, str], left: Optional[tuple] = None) -
             os.replace(tmp, path)
     except BaseException:
         for tmp, _ in written:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _remove(tmp)
         raise
     for rel in sorted((set(present) | others) - set(files)):
         os.unlink(target / rel)
@@ -212,12 +209,17 @@ def _write_temporary(path: Path, data: bytes) -> Path:
         except FileExistsError:
             continue
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            _remove(tmp)
             raise
         return tmp
+
+
+def _remove(path: Path) -> None:
+    """Remove a temporary file, if it is there."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _write_file(path: Path, text) -> None:
