@@ -470,19 +470,19 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
             if len(elements) != len(which):
                 return None
         files, data = CB.assemble(ordered, elements, head)
+        whole = tuple(check_entry["whole"][1:3])
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):   # an authentic entry of another shape
         return None
     CB.keep_parts(program.main.path, scenes, parts, (which, elements), head, old)
-    w = check_entry["whole"]
-    return Build(program, c.diagnostics, files, data, (w[1], w[2]))
+    return Build(program, c.diagnostics, files, data, whole)
 
 
 def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnostics: list):
     """Lower, plan and emit some scenes of ``program``'s document (which holds the scenes
     parsed by the incremental check): ``numbers`` maps a scene's place in the document to
-    its number in the script. (Their outputs by number,
-    (title, source, currency), {(name, model, endpoint): plan.json element entry});
-    None when one draws a diagnostic the check did not or breaks an API rule."""
+    its number in the script. Returns their outputs by number (``cache.builds.parts_of``),
+    (title, source, currency) and {(name, model, endpoint): plan.json element entry}; None
+    when one draws a diagnostic the check did not, or breaks an API rule."""
     from .backends.emit import _element_profiles, finish, plan_json
     from .backends.prompts import Renderer
     from .cache import builds as CB
@@ -504,8 +504,8 @@ def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnos
     if output.problems:
         return None
     elements = dict(zip(_element_profiles(finished), output.plan["elements"]))
-    return (CB.parts_of(finished, output, sorted(numbers.values())), (production.title, production.source,
-                                                     output.plan["currency"]), elements)
+    head = (production.title, production.source, output.plan["currency"])
+    return CB.parts_of(finished, output, sorted(numbers.values())), head, elements
 
 
 # -- set-up -------------------------------------------------------------------------

@@ -276,3 +276,29 @@ def test_a_request_file_changed_since_the_last_build_is_written_again(series, ca
     script.write_text(HEAD + "\n".join(edited), encoding="utf-8")
     _same_as_fresh(capsys, series)
     assert request.read_bytes() == data
+
+
+@pytest.mark.parametrize("forged", [
+    {"doc": None, "scenes": []},
+    "not a dict",
+    {"doc": "x", "head": 3, "elements": 4, "scenes": {"k": (1, 2)}},
+    "same doc, parts of another shape",
+])
+def test_a_scene_outputs_entry_of_another_shape_is_not_trusted(series, capsys, forged):
+    from klingscript import cache
+    from klingscript.cache import builds as CB
+
+    script = series / "ep.kls"
+    script.write_text(HEAD + "\n".join(SCENES), encoding="utf-8")
+    _same_as_fresh(capsys, series)
+    where = (os.path.abspath(script),)
+    entry = cache.store().get(CB.PARTS, where)
+    assert isinstance(entry, dict) and entry["scenes"]
+    if forged == "same doc, parts of another shape":
+        forged = dict(entry, scenes={k: ((("x",) * 11,), None, None) for k in entry["scenes"]},
+                      elements=((), "?"))
+    cache.store().put(CB.PARTS, where, forged, CB.MAX_PARTS)
+    edited = list(SCENES)
+    edited[0] = edited[0].replace("dozes", "sleeps")
+    script.write_text(HEAD + "\n".join(edited), encoding="utf-8")
+    assert _same_as_fresh(capsys, series)[0] == 0
