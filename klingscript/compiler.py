@@ -529,6 +529,136 @@ def _common(old: str, new: str, n0: int, n1: int, same) -> int:
     return lo
 
 
+# -- the incremental build: scenes as the unit of work for ``klingc build`` too ------------
+
+class Build(NamedTuple):
+    """A build made from the outputs of the scenes unchanged since the last build and the
+    stages run on the others (``build_incremental``)."""
+    program: Program             # as ``diagnose`` leaves it: the files' texts
+    diagnostics: list            # every stage's (none an error)
+    files: dict                  # the build folder's files: relative path -> text
+    plan: dict                   # plan.json's data, its jobs left out (in the files)
+    whole: tuple                 # (use files, images) the check depended on (``cache.builds.record``)
+
+
+def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
+                      templates: Optional[str] = None, pricing: Optional[str] = None) -> Optional[Build]:
+    """``klingc build``'s files and diagnostics, the same as ``compile_script(emit=OUTPUTS)``'s
+    and ``build_files``', with scenes as the unit of work: the check runs as ``diagnose`` (the
+    scene results of unchanged scenes reused); the scenes whose outputs the last build did not
+    leave (``cache/builds.py``, keyed by ``scenes_of``: the edited ones, which the check parsed)
+    are lowered, planned and emitted; plan.json is assembled from every scene's outputs.
+    A build's outputs do not depend on the images' contents (only their diagnostics do, which
+    the check looks at again): a scene checked again because an image changed keeps its outputs.
+
+    None when the full path must be taken: the cache off, nothing kept of a last build,
+    ``--templates`` (the check measures prompts with the built-in templates), any error, a
+    scene whose rendering or request draws a diagnostic, elements whose first use moved to an
+    unchanged scene, a scene to emit that the check did not parse, or anything the check's
+    incremental path does not take."""
+    from .cache import builds as CB
+    from .project import InputError
+
+    if templates:
+        return None
+    old = CB.stored_parts(os.path.abspath(path))
+    if not old:         # never built (with the cache on): the full path, without a check before it
+        return None
+    try:
+        prices = _pricing(pricing)
+        memory: dict = {}
+        c = _incremental(path, allow_outside, memory, None)
+    except (InputError, SetupError):
+        return None
+    if c is None or has_errors(c.diagnostics):
+        return None
+    # The check's entry of the script (``memory`` also holds its _Memo, under ("memo", path)).
+    entries = [v for k, v in memory.items() if k[0] != "memo"]
+    if len(entries) != 1:
+        return None
+    (check_entry,) = entries
+    program = c.program
+    scenes = CB.scenes_of(program, allow_outside, templates, pricing)
+    if scenes is None or not scenes.keys:
+        return None
+    n_scenes = len(scenes.keys)
+    try:
+        same_doc = old.get("doc") == scenes.doc_key
+        kept = old["scenes"] if same_doc else {}
+        parts = {n: kept[k] for n, k in enumerate(scenes.keys, 1) if k in kept}
+        if not parts:     # nothing to reuse: the full path (which keeps the build memo too)
+            return None
+        # The scenes parsed in this run (those the check did not take from its results).
+        import bisect
+
+        starts = [b.offset for b in scenes.blocks]
+        parsed: dict = {}
+        for scene in (program.main.doc.scenes if program.main.doc is not None else ()):
+            n = bisect.bisect_right(starts, scene.span.start)
+            if n < 1 or n in parsed:
+                return None
+            parsed[n] = scene
+        fresh = sorted(set(range(1, n_scenes + 1)) - set(parts))
+        if not set(fresh) <= set(parsed):    # a scene to emit whose check was reused: not parsed
+            return None
+        head = old.get("head") if same_doc else None
+        which_old, entries_old = old.get("elements", ((), [])) if same_doc else ((), [])
+        fresh_elements: dict = {}
+        new: dict = {}
+        if fresh:
+            at = {n: i for i, n in enumerate(sorted(parsed), 1)}   # place in the check's document
+            done = _emit_scenes(program, {at[n]: n for n in fresh}, prices, n_scenes, c.diagnostics)
+            if done is None:
+                return None
+            new, head, fresh_elements = done
+        parts.update(new)
+        ordered = [parts[n] for n in range(1, n_scenes + 1)]
+        which = CB.elements_of(ordered)
+        if which == which_old:
+            elements = entries_old
+        else:
+            elements = [fresh_elements[w] for w in which if w in fresh_elements]
+            if len(elements) != len(which):
+                return None
+        files, data = CB.assemble(ordered, elements, head)
+        whole = tuple(check_entry["whole"][1:3])
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):   # an authentic entry of another shape
+        return None
+    CB.keep_parts(program.main.path, scenes, parts, (which, elements), head, old)
+    return Build(program, c.diagnostics, files, data, whole)
+
+
+def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnostics: list):
+    """Lower, plan and emit some scenes of ``program``'s document (which holds the scenes
+    parsed by the incremental check): ``numbers`` maps a scene's place in the document to
+    its number in the script. Returns their outputs by number (``cache.builds.parts_of``),
+    (title, source, currency) and {(name, model, endpoint): plan.json element entry}; None
+    when one draws a diagnostic the check did not, or breaks an API rule."""
+    from .backends.emit import _element_profiles, finish, plan_json
+    from .backends.prompts import Renderer
+    from .cache import builds as CB
+    from .lower import lower
+    from .planner.scene import make_plan
+
+    production = lower(program, scenes=set(numbers))
+    if [s.number for s in production.scenes] != sorted(numbers):
+        return None
+    production = production._replace(scenes=tuple(s._replace(number=numbers[s.number])
+                                                   for s in production.scenes))
+    plan = make_plan(production, None, prices)
+    if not set(plan.diagnostics) <= set(diagnostics):
+        return None
+    finished = finish(plan, Renderer, requests=True, texts=True)
+    if len(finished.diagnostics) != len(plan.diagnostics):
+        return None
+    output = plan_json(finished, texts=True, n_scenes=n_scenes)
+    if output.problems:
+        return None
+    elements = dict(zip(_element_profiles(finished), output.plan["elements"]))
+    head = (production.title, production.source, output.plan["currency"])
+    return CB.parts_of(finished, output, sorted(numbers.values())), head, elements
+
+
 # -- set-up -------------------------------------------------------------------------
 
 def _pricing(path: Optional[str]):

@@ -38,17 +38,23 @@ def build(capsys, *args):
 
 
 class Compiles:
-    """Counts the builds that compile (the others took the shortcut)."""
+    """Counts the builds that compile, in full or after an edit (the others took the shortcut)."""
 
     def __init__(self, monkeypatch):
         self.count = 0
-        real = compiler.compile_script
+        real, incremental = compiler.compile_script, compiler.build_incremental
 
         def counted(*a, **k):
             self.count += 1
             return real(*a, **k)
 
+        def built(*a, **k):
+            done = incremental(*a, **k)
+            self.count += done is not None
+            return done
+
         monkeypatch.setattr(compiler, "compile_script", counted)
+        monkeypatch.setattr(compiler, "build_incremental", built)
 
 
 def fresh(tmp_path, monkeypatch, capsys, script, *extra):

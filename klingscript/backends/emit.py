@@ -250,6 +250,32 @@ def _dump(v, level: int, done: dict | None = None) -> str:
     return "[\n" + ",\n".join(out) + "\n" + pad + "]"
 
 
+# plan.json from the texts of its parts (a build after an edit: cache/builds.py). A NUL
+# character marks where a part goes: JSON writes it escaped, so it is in no text.
+_HOLE = "\0"
+
+
+def job_entry_text(entry: dict) -> tuple[str, str]:
+    """A plan.json job entry as ``plan_json``'s data is written (at its place in the "jobs"
+    list), its request left out: the text before the request and after it."""
+    hole: dict = {}
+    text = _dump({**entry, "request": hole}, 2, {id(hole): _HOLE})
+    before, after = text.split(_HOLE)
+    return before, after
+
+
+def plan_json_text(data: dict, jobs: list) -> str:
+    """``dump_json`` of plan.json's ``data`` whose "jobs" are given as texts: (before, request's
+    JSON text, after) of each job, from ``job_entry_text`` and the request's file."""
+    if not jobs:
+        return dump_json({**data, "jobs": []})
+    hole: list = []
+    pad = "\n" + "  " * 3
+    body = "[\n" + ",\n".join("    " + before + text[:-1].replace("\n", pad) + after
+                               for before, text, after in jobs) + "\n  ]"
+    return dump_json({**data, "jobs": hole}, {id(hole): _HOLE}).replace(_HOLE, body, 1)
+
+
 def canonical(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -335,9 +361,11 @@ def _element_requests(plan: Plan) -> tuple:
     return tuple(out)
 
 
-def plan_json(plan: Plan, texts: bool = False) -> Output:
+def plan_json(plan: Plan, texts: bool = False, n_scenes: int | None = None) -> Output:
     """``plan.json``, the requests and the prompt pages; requests are built through the models
-    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``)."""
+    (or taken from ``Job.built``). ``texts``: also each request's JSON text (``Output.texts``).
+    ``n_scenes``: the script's number of scenes, for the prompt pages' names (by default the
+    last scene planned: the same when every scene is)."""
     built, elements = _all_built(plan, texts)
     production = plan.production
     problems: list = []
@@ -350,7 +378,8 @@ def plan_json(plan: Plan, texts: bool = False) -> Output:
             "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
             "images": list(el.images), "voice": el.voice, **_voice_binding(el),
             "endpoint": endpoint, "request": request})
-    n_scenes = max((s.number for s in production.scenes), default=0)
+    if n_scenes is None:
+        n_scenes = max((s.number for s in production.scenes), default=0)
     jobs = []
     requests: dict = {}
     request_texts: dict = {}

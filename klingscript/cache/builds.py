@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 NAMESPACE = "builds"
 MAX_BUILDS = 50
@@ -77,57 +77,229 @@ def _where(abspath: Path, target) -> tuple:
 
 
 def unchanged(path, target, allow_outside: bool = False, templates: Optional[str] = None,
-              pricing: Optional[str] = None):
-    """(program with the files' texts, warnings, summary) of the last build of ``path`` into
-    ``target`` when nothing it was made from, and nothing in ``target``, has changed; else None."""
+              pricing: Optional[str] = None) -> tuple:
+    """(hit, tree): ``hit`` is (program with the files' texts, warnings, summary) of the last
+    build of ``path`` into ``target`` when nothing it was made from, and nothing in ``target``,
+    has changed, else None; ``tree`` is ``target`` as that build left it (``tree``), or None."""
     from . import store
     from . import scenes as S
     from ..project import InputError, Loader, read_main
 
     s = store()
     if s is None:
-        return None
+        return None, None
     loader = Loader()
     try:
         abspath, text = read_main(path, loader)
     except (InputError, OSError, UnicodeError):
-        return None
+        return None, None
     entry = s.get(NAMESPACE, _where(abspath, target))
     if not isinstance(entry, dict):
-        return None
+        return None, None
+    left = entry.get("tree")
     display = os.path.normpath(str(path))
     key = _key(display, abspath, text, allow_outside, target, templates, pricing)
     try:
-        if key is None or entry.get("tree") != tree(target):
-            return None
+        # The key first: after an edit, the folder is not listed.
+        if key is None or entry["whole"][0] != key or left != tree(target):
+            return None, left
         done = S.whole_hit(entry, key, abspath, display, text, allow_outside, loader)
         if done is None:
-            return None
-        return done.program, done.diagnostics, entry["summary"]
+            return None, left
+        return (done.program, done.diagnostics, entry["summary"]), left
     except Exception:    # an authentic entry of another shape: build again
-        return None
+        return None, None
 
 
-def record(c, path, target, warnings, summary: str, allow_outside: bool = False,
-           templates: Optional[str] = None, pricing: Optional[str] = None) -> None:
-    """Keep the build just written (``c``, a ``compiler.Compilation``) into ``target`` for
-    ``unchanged``."""
+def record(program, path, target, warnings, summary: str, allow_outside: bool = False,
+           templates: Optional[str] = None, pricing: Optional[str] = None, whole: Optional[tuple] = None) -> None:
+    """Keep the build of ``program`` just written into ``target`` for ``unchanged``. ``whole``:
+    the ``use`` files and images the check depended on, as its scene results keep them, when
+    ``program`` holds only the blocks parsed in this run (``compiler.build_incremental``)."""
     from . import store
     from . import scenes as S
 
     s = store()
     if s is None:
         return
-    program = c.program
     main = program.main
     display = os.path.normpath(str(path))
     key = _key(display, main.path, main.text, allow_outside, target, templates, pricing)
     folder = tree(target)
     if key is None or folder is None:
         return
-    others = [f for f in program.files.values() if f.path != main.path]
-    uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in others)
-    looked = set(program.touched) | (program.looked_for - set(program.files))
-    deps = tuple((str(p), S.signature(p)) for p in sorted(looked))
+    if whole is not None:
+        uses, deps = whole
+    else:
+        others = [f for f in program.files.values() if f.path != main.path]
+        uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in others)
+        looked = set(program.touched) | (program.looked_for - set(program.files))
+        deps = tuple((str(p), S.signature(p)) for p in sorted(looked))
     entry = {"whole": (key, uses, deps, S.encode(warnings)), "tree": folder, "summary": summary}
     s.put(NAMESPACE, _where(main.path, target), entry, MAX_BUILDS)
+
+
+# -- a build after an edit: each scene's outputs --------------------------------------
+
+PARTS = "build-scenes"
+MAX_PARTS = 50
+
+
+class Scenes(NamedTuple):
+    """The scene blocks of a script and the keys of their outputs in a build with some options."""
+    doc_key: str
+    keys: tuple                 # per scene, in order (scene n at n - 1)
+    blocks: tuple               # the scene blocks (parser.Block), in order
+
+
+def scenes_of(program, allow_outside: bool, templates: Optional[str], pricing: Optional[str]):
+    """The keys of ``program``'s scenes' outputs, or None when they cannot be made.
+
+    A scene's outputs (its jobs' plan.json entries, their requests, its prompt page and
+    its plan.json scene entry) are keyed by: the scene block's text, its number and the
+    number of scenes (the prompt pages' names); the rest of the script (every block that
+    is not a scene, by its text and its place among the blocks), where it is (its path
+    as shown and as it is, its project folder), ``--allow-outside`` and every ``use`` file
+    by path and text; the options (``cache.options_digest``: the templates, the pricing,
+    the profiles, Jinja2's and pydantic's files); klingc's stamp is in every key.
+    """
+    from . import options_digest
+    from .scenes import digest
+    from ..syntax.parser import split_file
+
+    main = program.main
+    try:
+        options = options_digest(templates, pricing)
+    except (OSError, UnicodeError):
+        return None
+    blocks = split_file(main.text, main.display).blocks
+    rest = [(i, b.text) for i, b in enumerate(blocks) if not b.is_scene]
+    uses = [(f.display, str(f.path), f.text) for f in program.files.values() if f.path != main.path]
+    doc_key = digest("build scenes", main.display, str(main.path), str(program.root), bool(allow_outside),
+                     bool(templates), options, rest, uses)
+    scenes = tuple(b for b in blocks if b.is_scene)
+    width = max(2, len(str(len(scenes))))
+    keys = tuple(digest(doc_key, n, width, b.text) for n, b in enumerate(scenes, 1))
+    return Scenes(doc_key, keys, scenes)
+
+
+def stored_parts(path) -> dict:
+    """The outputs kept of the last build of the script at ``path`` (``keep_parts``), or {}."""
+    from . import store
+
+    s = store()
+    entry = s.get(PARTS, (str(path),)) if s is not None else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def parts_of(plan, output, numbers) -> dict:
+    """Scene number -> its outputs, of the scenes ``numbers`` planned in ``plan`` (a finished
+    ``Plan``) whose outputs are in ``output`` (``emit.Output`` with the requests' texts):
+    (jobs, prompt page, plan.json scene entry). A job is its plan.json entry as text before
+    and after its request (``emit.job_entry_text``), its request's text, its id, duration,
+    credits, prompt page's name, Kling elements and their ids (``depends_on``), its model and
+    the model's element endpoint."""
+    from ..backends.emit import job_entry_text
+
+    jobs: dict = {}
+    for job, entry in zip(plan.jobs, output.plan["jobs"]):
+        p = job.profile
+        jid = entry["id"]
+        jobs.setdefault(job.scene.number, []).append(
+            (*job_entry_text(entry), output.texts[jid], jid, entry["duration"], job.credits,
+             entry["prompt_file"], job.kling_elements, tuple(entry["depends_on"]), p.model_name,
+             p.endpoints.element))
+    scenes = {s["scene"]: s for s in output.plan["scenes"]}
+    out = {}
+    for n in numbers:
+        mine = tuple(jobs.get(n, ()))
+        page = output.prompts.get(mine[0][6]) if mine else None
+        out[n] = (mine, page, scenes.get(n))
+    return out
+
+
+def elements_of(parts) -> tuple:
+    """(name, model, element endpoint) of each element to create, in order of first use:
+    what the plan's element entries are made for (``emit._element_profiles``)."""
+    seen: dict = {}
+    for jobs, _, _ in parts:
+        for job in jobs:
+            for name in job[7]:
+                if name not in seen:
+                    seen[name] = (name, job[9], job[10])
+    return tuple(seen.values())
+
+
+def assemble(parts, elements: list, head: tuple) -> tuple[dict, dict]:
+    """The build folder's files (relative path -> text) and plan.json's data (its jobs left
+    out), from every scene's outputs in order, the plan's element entries and (title, source,
+    currency): byte for byte what ``plan_json`` and ``commands.build.build_files`` make of the
+    whole plan. ValueError when a job's elements are no longer those it was made with."""
+    from ..backends.emit import FORMAT_VERSION, plan_json_text
+    from ..planner.pricing import number
+
+    ids = {e["name"]: e["id"] for e in elements}
+    files: dict = {}
+    jobs, scenes, credits = [], [], []
+    duration = 0
+    for mine, page, scene in parts:
+        for before, after, text, jid, seconds, cost, _, kling, depends, _, _ in mine:
+            if tuple(ids[n] for n in kling) != depends:
+                raise ValueError("the elements' ids changed")
+            jobs.append((before, text, after))
+            duration += seconds
+            credits.append(cost)
+            files[f"requests/{jid}.json"] = text
+        if mine:
+            files[mine[0][6]] = page
+        if scene is not None:
+            scenes.append(scene)
+    title, source, currency = head
+    data = {"klingscript": FORMAT_VERSION, "source": source, "title": title, "currency": currency,
+            "elements": elements, "jobs": [], "scenes": scenes,
+            "totals": {"jobs": len(jobs), "duration": duration, "credits": number(sum(credits))}}
+    files["plan.json"] = plan_json_text(data, jobs)
+    return files, data
+
+
+def keep_parts(path, scenes: Scenes, parts: dict, elements: tuple, head: tuple, old: dict) -> None:
+    """Keep the outputs of the scenes of this build (``parts``: scene number -> outputs; those
+    of scenes not to be kept left out) for the next build of the script at ``path``."""
+    from . import store
+
+    s = store()
+    if s is None:
+        return
+    entry = {"doc": scenes.doc_key, "head": head, "elements": elements,
+             "scenes": {scenes.keys[n - 1]: p for n, p in parts.items()}}
+    if entry == old:
+        s.touch(PARTS, (str(path),))
+        return
+    s.put(PARTS, (str(path),), entry, MAX_PARTS)
+
+
+def keep_build(c, allow_outside: bool = False, templates: Optional[str] = None,
+               pricing: Optional[str] = None) -> None:
+    """Keep each scene's outputs of a full build (``c``, a ``compiler.Compilation`` with its
+    output) for the next build after an edit; not those of a scene with a prompt over its
+    limit (KLS305: measured again when rendered, which a build after an edit does not repeat
+    for the scenes it takes from here), nor any with ``--templates`` (the build after an
+    edit takes the full path with them)."""
+    from . import store
+
+    if templates or store() is None:
+        return
+    from ..backends.emit import _element_profiles
+
+    program = c.program
+    doc = program.main.doc
+    scenes = scenes_of(program, allow_outside, templates, pricing)
+    if scenes is None or doc is None or len(doc.scenes) != len(scenes.keys):
+        return
+    main = program.main.display
+    long = [d.span for d in c.diagnostics if d.code == "KLS305" and d.span.file == main]
+    numbers = [n for n, sc in enumerate(doc.scenes, 1)
+               if not any(sc.span.start <= s.start < max(sc.span.end, sc.span.start + 1) for s in long)]
+    out = c.output.plan
+    keep_parts(program.main.path, scenes, parts_of(c.plan, c.output, numbers),
+               (_element_profiles(c.plan), out["elements"]), (out["title"], out["source"], out["currency"]), {})
