@@ -43,6 +43,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS402", W, "a line's language does not match its script"),
     Code("KLS403", W, "an element declared but never used"),
     Code("KLS404", N, "a scene split into several jobs, or an inferred duration"),
+    Code("KLS407", N, "`negative:` sent in the prompt (the request has no negative prompt field)"),
     Code("KLS501", E, "image missing, unreadable, or outside the model's image limits"),
     Code("KLS502", E, "a path that leaves the project folder"),
 )}
