@@ -47,13 +47,17 @@ class Compilation(NamedTuple):
 
 def compile_script(path: str | os.PathLike, *, allow_outside: bool = False, loader: Optional[Loader] = None,
                    templates: Optional[str] = None, pricing: Optional[str] = None,
-                   emit: Optional[str] = None, texts: bool = False, memo: bool = True) -> Compilation:
+                   emit: Optional[str] = None, texts: bool = False, memo: bool = True,
+                   api: Optional[str] = None, callback_url: Optional[str] = None) -> Compilation:
     """Run the pipeline on ``path``.
 
     ``templates``/``pricing``: a prompt-template folder and a pricing file in place of the
     built-in ones. ``emit``: go on to ``PROMPTS`` or ``OUTPUTS`` when the script has no
     errors; ``texts``: with the requests' JSON texts too (``klingc build`` writes them);
     ``memo``: take the outputs of scenes unchanged since the last build from the cache.
+    ``api``: the API generation (``current`` or ``legacy``) in place of the script's ``api:``
+    setting (``--api``); ``callback_url``: Kling's callback option for every job
+    (``build --callback-url``). With either, no build memo is used.
 
     Raises ``project.InputError`` when ``path`` itself cannot be read, and
     ``SetupError`` for unusable templates or pricing.
@@ -61,15 +65,20 @@ def compile_script(path: str | os.PathLike, *, allow_outside: bool = False, load
     prices = _pricing(pricing)
     renderer = _renderer(templates)
     program = load_program(path, allow_outside=allow_outside, loader=loader)
+    program.api = api          # read by model.context (the document's `api:`, overridden)
     front = front_end(program)
     production = lower_clean(program, front, whole=emit is not None)
     plan = None
     diagnostics = front
     if production is not None:
-        plan = _plan(production, renderer, prices)
+        from .model import context
+
+        plan = _plan(production, renderer, prices)._replace(api=context.of(program).settings.api,
+                                                             callback_url=callback_url)
         diagnostics = merge(front, plan.diagnostics)
     if emit is None or plan is None or has_errors(diagnostics):
         return Compilation(program, production, plan, diagnostics)
+    memo = memo and api is None and callback_url is None
     return _emit(Compilation(program, production, plan, diagnostics), renderer, emit, texts,
                  memo, templates, pricing)
 
@@ -655,7 +664,7 @@ def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnos
     if output.problems:
         return None
     elements = dict(zip(_element_profiles(finished), output.plan["elements"]))
-    head = (production.title, production.source, output.plan["currency"])
+    head = CB.head_of(output.plan)
     return CB.parts_of(finished, output, sorted(numbers.values())), head, elements
 
 

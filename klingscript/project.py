@@ -51,6 +51,8 @@ class Program:
         self.references: list[tuple[A.Ref, Optional[Declaration]]] = [] if references is None else references
         # The main document's and its scenes' effective settings (model.context), worked out once.
         self.contexts = None
+        # The API generation given on the command line (``--api``), over the script's ``api:``.
+        self.api: Optional[str] = None
         # Files other than scripts that diagnostics depend on (images), for the cache's keys.
         self.touched: set[Path] = set()
         # The ``use`` files looked for, read or not (a missing one's folder gives KLS204's hint).

@@ -12,11 +12,12 @@ ACCESS = "test-access-key"
 SECRET = "S3cr3t-Kling-Key-0123456789-abcdefXYZ"
 
 
-def build_plan(path: Path, allow_outside: bool = False):
-    """``(plan.json data, script folder, project folder)`` for a script, as ``klingc build`` makes it."""
+def build_plan(path: Path, allow_outside: bool = False, api: str = "legacy"):
+    """``(plan.json data, script folder, project folder)`` for a script, as ``klingc build --api
+    API`` makes it (legacy unless asked: these tests render with the access keys)."""
     from klingscript.compiler import OUTPUTS, compile_script
 
-    c = compile_script(path, allow_outside=allow_outside, emit=OUTPUTS)
+    c = compile_script(path, allow_outside=allow_outside, emit=OUTPUTS, api=api)
     assert c.ok, c.diagnostics
     return c.output.plan, c.program.main.path.parent, c.program.root
 

@@ -29,10 +29,16 @@ def run(args, monkeypatch, capsys, cwd):
     return code, out, err
 
 
+# The goldens of each API generation: the default (current) and `--api legacy` (what every
+# build wrote before issue 9, with the changes its commits name).
+GOLDENS = {"current": GOLDEN, "legacy": TESTS / "golden" / "build_legacy"}
+
+
+@pytest.mark.parametrize("api", sorted(GOLDENS))
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=_id)
-def test_example_builds_as_golden(path, tmp_path, monkeypatch, capsys, golden, update_golden):
+def test_example_builds_as_golden(path, api, tmp_path, monkeypatch, capsys, golden, update_golden):
     out = tmp_path / "out"
-    code, stdout, stderr = run(["build", path.name, "-o", out], monkeypatch, capsys, path.parent)
+    code, stdout, stderr = run(["build", path.name, "-o", out, "--api", api], monkeypatch, capsys, path.parent)
     assert code == 0, stderr
     assert "error" not in stderr
     built = files_of(out)
@@ -41,7 +47,8 @@ def test_example_builds_as_golden(path, tmp_path, monkeypatch, capsys, golden, u
     assert sorted(f"requests/{j['id']}.json" for j in plan["jobs"]) == sorted(
         f for f in built if f.startswith("requests/"))
     assert sorted({j["prompt_file"] for j in plan["jobs"]}) == sorted(f for f in built if f.startswith("prompts/"))
-    folder = GOLDEN / _id(path)
+    assert plan["api"] == api
+    folder = GOLDENS[api] / _id(path)
     if update_golden and folder.exists():
         for stale in set(files_of(folder)) - set(built):
             (folder / stale).unlink()
@@ -56,7 +63,11 @@ def test_sitcom_cost_and_split(tmp_path, monkeypatch, capsys):
     assert code == 0
     data = json.loads(out)
     assert [(j["part"], j["parts"], j["shots"]) for j in data["jobs"]] == [(1, 2, [1, 2, 3, 4]), (2, 2, [5, 6, 7, 8])]
-    assert data["totals"] == {"jobs": 2, "duration": 25, "credits": 25 * 12}
+    # Kling 3.0 Omni, 1080p with native audio: 1.0 unit ($0.14) a second; ~12 credits (estimate)
+    assert data["totals"] == {"jobs": 2, "duration": 25, "credits": 25 * 12, "units": 25, "usd": 3.5}
+    assert [j["cost"] for j in data["jobs"]] == [{"units": 12, "usd": 1.68, "credits": 144},
+                                                 {"units": 13, "usd": 1.82, "credits": 156}]
+    assert data["pricing"]["credits"] == "estimate" and data["pricing"]["units_as_of"]
     code, _, _ = run(["build", "sitcom_coffee_shop.kls", "-o", tmp_path / "b"], monkeypatch, capsys, EXAMPLES)
     plan = json.loads((tmp_path / "b" / "plan.json").read_text(encoding="utf-8"))
     assert plan["totals"] == data["totals"] and plan["scenes"] == data["scenes"]
@@ -67,9 +78,10 @@ def test_cost_table_is_plain_text_off_a_terminal(monkeypatch, capsys):
     code, out, _ = run(["cost", "fantasy_hero.kls"], monkeypatch, capsys, EXAMPLES)
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["job", "scene", "part", "shots", "seconds", "output", "rate", "credits"]
-    assert lines[2].split()[1:] == ["1", "1/1", "1-4", "15s", "1080p", "audio", "12/s", "180"]
-    assert lines[-1] == "total: 1 job, 15s, 180 credits"
+    assert lines[0].split() == ["job", "scene", "part", "shots", "seconds", "output", "units/s", "units", "USD",
+                                "~credits"]
+    assert lines[2].split()[1:] == ["1", "1/1", "1-4", "15s", "1080p", "audio", "1", "15", "2.10", "180"]
+    assert lines[-1] == "total: 1 job, 15s, 15 units ($2.10), ~180 credits (estimate)"
     assert "\x1b[" not in out
 
 
@@ -182,7 +194,8 @@ def test_build_through_the_command_line(tmp_path, klingc):
     (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
     r = klingc("build", "rain.kls", "-o", "out", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "out: 1 job, 4s, 36 credits"
+    # Kling 3.0, 720p with native audio: 0.9 units a second (4 s: 3.6 units, $0.504)
+    assert r.stdout.strip() == "out: 1 job, 4s, 3.6 units ($0.50), ~36 credits (estimate)"
     assert "Traceback" not in r.stderr
 
 
@@ -201,9 +214,30 @@ def test_a_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monkeypatch,
     monkeypatch.setattr(rules, "video_problems", breaks)
     monkeypatch.setenv("KLINGSCRIPT_NO_CACHE", "1")
     (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
-    code, out, err = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    code, out, err = run(["build", "rain.kls", "--api", "legacy"], monkeypatch, capsys, tmp_path)
     assert code == 1 and out == "" and "Traceback" not in err
     assert ('rain.kls:1:7: error[KLS308]: the request of scene 1, part 1 breaks a Kling API rule: '
             'duration: not today') in err
     assert err.count("KLS308") == 1 and len(calls) == 1
     assert not (tmp_path / "build").exists()
+
+
+def test_a_current_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monkeypatch, capsys):
+    """The same for the current generation's models (backends/current.py)."""
+    from klingscript.backends import rules
+
+    calls = []
+    real = rules.current_problems
+
+    def breaks(endpoint, body):
+        calls.append(endpoint)
+        return real(endpoint, body) + ["settings.duration: not today"]
+
+    monkeypatch.setattr(rules, "current_problems", breaks)
+    monkeypatch.setenv("KLINGSCRIPT_NO_CACHE", "1")
+    (tmp_path / "rain.kls").write_text(GOOD, encoding="utf-8")
+    code, out, err = run(["build", "rain.kls"], monkeypatch, capsys, tmp_path)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert ('rain.kls:1:7: error[KLS308]: the request of scene 1, part 1 breaks a Kling API rule: '
+            'settings.duration: not today') in err
+    assert err.count("KLS308") == 1 and calls == ["/text-to-video/kling-3.0"]

@@ -135,7 +135,7 @@ def test_a_clean_script_gives_the_check_pass_nothing_to_say(tmp_path):
 # -- everything is reported at once ----------------------------------------------
 
 def test_several_errors_in_one_file_are_all_reported(tmp_path):
-    text = ('title: Many\nmodle: kling-v3\nresolution: 4k\nlanguage: French\n\n'
+    text = ('title: Many\nmodle: kling-v3\nresolution: 8k\nlanguage: French\n\n'
             'character Mia:\n    descripton: "x"\n    voice: "soft"\n'
             'location Flat:\n    voice: "echo"\n\n'
             'scene "A":\n    Shot 1 (2.5s): @Mia sits.\n    Shot 3 (20s): @Mia stands.\n'
@@ -178,7 +178,7 @@ def test_invalid_values_say_the_allowed_values(tmp_path):
 
 
 def test_value_spans_point_at_the_value(tmp_path):
-    program = run_check(tmp_path, "resolution:   4k   \n")
+    program = run_check(tmp_path, "resolution:   8k   \n")
     d = only(program, "KLS104")[0]
     assert (d.span.line, d.span.column, d.span.end_column) == (1, 15, 17)
 

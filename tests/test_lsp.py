@@ -251,7 +251,7 @@ async def test_completion_of_settings_values_and_languages(client: LanguageClien
     keys = {i.label for i in await complete(client, uri, T.Position(1, 3))}
     assert {"resolution", "aspect", "language", "title"} <= keys and "scene" in keys
     values = {i.label for i in await complete(client, uri, T.Position(2, len("resolution: ")))}
-    assert values == {"720p", "1080p"}
+    assert values == {"720p", "1080p", "4k"}
     fields = {i.label for i in await complete(client, uri, T.Position(4, 4))}
     assert fields == {"description", "images", "voice", "voice id", "voice sample"}
     scene_keys = {i.label for i in await complete(client, uri, T.Position(6, 4))}

@@ -37,9 +37,11 @@ def write(project: Path, text: str, name: str = "script.kls") -> Path:
     return path
 
 
-def compiled(path):
-    """(the check's compilation, plan with rendered prompts, plan.json output); fails on errors."""
-    c = check(path)
+def compiled(path, api="legacy"):
+    """(the check's compilation, plan with rendered prompts, plan.json output); fails on errors.
+    The requests of the legacy generation unless ``api`` says otherwise (tests of the current
+    generation's: test_current_api.py)."""
+    c = compile_script(path, api=api)
     errors = [d for d in c.diagnostics if d.severity is Severity.ERROR]
     assert not errors, errors
     plan = finish(c.plan, Renderer())
@@ -135,7 +137,9 @@ def test_text_multishot_writes_shot_lines_and_ignores_the_shot_limit(project):
     (job,) = plan.jobs
     assert job.duration == 14 and len(job.shots) == 7
     request = out.plan["jobs"][0]["request"]
-    assert "multi_shot" not in request and request["duration"] == "14"
+    # Kling cuts the shot lines itself (issue 9, item 3)
+    assert request["multi_shot"] is True and request["shot_type"] == "intelligence"
+    assert request["duration"] == "14"
     lines = request["prompt"].splitlines()
     assert lines[0] == "Shot 1 (2s): Frame 1 of the flip-book."
     assert lines[6] == "Shot 7 (2s): Frame 7 of the flip-book."

@@ -209,7 +209,8 @@ def _exact(planner: ScenePlanner, n: int):
     """Whether shots i..j-1 make a valid job, measured with the Jinja2 templates."""
     scene = planner.scene
     p = scene.profile
-    text_mode = scene.settings.multishot == "text"
+    # On the current API generation `multishot: text` is Kling's shot form: structured shots.
+    text_mode = scene.settings.multishot == "text" and scene.settings.api == "legacy"
 
     def valid(i, j):
         shots = scene.shots[i:j]

@@ -14,15 +14,20 @@ from klingscript.backends import requests as R
 from klingscript.backends.emit import finish, plan_json
 from klingscript.backends.prompts import Renderer
 from klingscript.backends.rules import validate_request
-from klingscript.compiler import check
+from klingscript.backends import current as C
+from klingscript.compiler import check, compile_script
 
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.kls")) + sorted((EXAMPLES / "series").glob("*.kls"))
 MODELS = {"/v1/videos/text2video": R.Text2VideoRequest, "/v1/videos/image2video": R.Image2VideoRequest,
           "/v1/videos/omni-video": R.OmniVideoRequest}
 
 
-def built(path):
-    checked = check(path)
+CURRENT_MODELS = {"/text-to-video/kling-3.0": C.TextToVideo, "/image-to-video/kling-3.0": C.ImageToVideo,
+                  "/omni-video/kling-3.0-omni": C.OmniVideo}
+
+
+def built(path, api=None):
+    checked = check(path) if api is None else compile_script(path, api=api)
     if checked.plan is None:
         return checked.program, None
     plan = finish(checked.plan, Renderer())
@@ -30,8 +35,36 @@ def built(path):
 
 
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
-def test_every_example_request_follows_the_api_rules(path):
+def test_every_example_request_follows_the_current_api_rules(path):
     program, out = built(path)
+    if out is None:
+        assert not program.main.doc.scenes if program else True
+        return
+    assert out.problems == [] and out.plan["api"] == "current"
+    names = set(program.elements)
+    for job in out.plan["jobs"]:
+        request = job["request"]
+        assert validate_request(job["endpoint"], request) == []
+        CURRENT_MODELS[job["endpoint"]].model_validate(request, context={"endpoint": job["endpoint"]})
+        assert request["options"]["external_task_id"] == job["id"]
+        text = request.get("prompt") or request["contents"][0]["text"]
+        ids = {c["id"] for c in request.get("contents", []) if "id" in c}
+        # Every input is named @<id>, and every @Name left is an input (or an element without images).
+        for m in re.findall(r"@(\w+)", text):
+            assert m in ids or (m in names and not program.elements[m].images) or m not in names, m
+        assert ids <= set(re.findall(r"@(\w+)", text))
+        assert isinstance(request["settings"]["duration"], int)
+        if len(job["shots"]) > 1:
+            assert request["settings"]["multi_shot"] is True and text.startswith("shot 1, ")
+            durations = [int(d) for d in re.findall(r"shot \d+, (\d+), ", text)]
+            assert sum(durations) == job["duration"] and len(durations) == len(job["shots"])
+        else:
+            assert request["settings"]["multi_shot"] is (not job["shots"])
+
+
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.relative_to(EXAMPLES).as_posix())
+def test_every_example_request_follows_the_legacy_api_rules(path):
+    program, out = built(path, "legacy")
     if out is None:
         assert not program.main.doc.scenes if program else True
         return
@@ -48,7 +81,9 @@ def test_every_example_request_follows_the_api_rules(path):
         for text in texts:
             left = {m for m in re.findall(r"@(\w+)", text) if m in names}
             assert not left, f"declared @Name left in an API prompt: {left}"
-        if request.get("multi_shot"):
+        if request.get("shot_type") == "intelligence":   # Kling cuts a scene without shots itself
+            assert not job["shots"] and request["prompt"]
+        elif request.get("multi_shot"):
             assert request["shot_type"] == "customize"
             assert [p["index"] for p in request["multi_prompt"]] == list(range(1, len(request["multi_prompt"]) + 1))
             assert all(isinstance(p["duration"], str) for p in request["multi_prompt"])

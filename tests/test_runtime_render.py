@@ -214,7 +214,7 @@ def test_killed_at_random_moments_then_resumed(tmp_path):
     out = tmp_path / "out"
     rng = random.Random(2024)
     with simulator(latency=0.25, concurrency=3) as sim:
-        args = [*klingc_command(), "render", str(path), "-o", str(out), "--api-base", sim.url,
+        args = [*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(out), "--api-base", sim.url,
                 "--concurrency", "3", "--poll-interval", "0.05", "--progress", "plain"]
         kills = 0
         for _ in range(6):
@@ -281,7 +281,7 @@ def test_budget_cap_spends_nothing(tmp_path):
 def test_budget_cap_from_the_command_line(tmp_path):
     path = script(tmp_path, scenes=2)
     with simulator() as sim:
-        proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "out"),
+        proc = subprocess.run([*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(tmp_path / "out"),
                                "--api-base", sim.url, "--max-credits", "10"],
                               env=cli_env(), capture_output=True, text=True, timeout=60)
         assert proc.returncode == 1
@@ -295,10 +295,10 @@ def test_the_secret_key_appears_in_no_file_and_no_output(tmp_path):
     path = script(tmp_path, scenes=2)
     out = tmp_path / "out"
     with simulator(error_rate=0.2) as sim:
-        ok = subprocess.run([*klingc_command(), "render", str(path), "-o", str(out), "--api-base", sim.url,
+        ok = subprocess.run([*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(out), "--api-base", sim.url,
                              "--poll-interval", "0.05"], env=cli_env(), capture_output=True, timeout=60)
         # Wrong keys too: the error message must not carry them either.
-        bad = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "out2"),
+        bad = subprocess.run([*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(tmp_path / "out2"),
                               "--api-base", sim.url, "--poll-interval", "0.05"],
                              env=cli_env(KLING_SECRET_KEY=SECRET[::-1]), capture_output=True, timeout=60)
         status = subprocess.run([*klingc_command(), "status", str(out)], env=cli_env(), capture_output=True,
@@ -318,9 +318,10 @@ def test_the_secret_key_appears_in_no_file_and_no_output(tmp_path):
 
 
 def test_missing_credentials_exit_2(tmp_path):
+    """A legacy plan takes either credential: the message names both (a current one: KLING_API_KEY)."""
     path = script(tmp_path, scenes=1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLING")}
-    proc = subprocess.run([*klingc_command(), "render", str(path), "-o", str(tmp_path / "o")], env=env,
+    proc = subprocess.run([*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(tmp_path / "o")], env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "no Kling credentials are set" in proc.stderr

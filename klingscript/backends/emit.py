@@ -16,7 +16,7 @@ from typing import NamedTuple
 from ..diagnostics.codes import make
 from ..diagnostics.model import Severity
 from ..planner.jobs import Job, Plan, shots_label
-from ..planner.pricing import number
+from ..planner.pricing import cost, flat_cost, number
 from ..planner.scene import ScenePlanner, fix_help
 
 FORMAT_VERSION = "0.1"
@@ -93,7 +93,7 @@ def _all_built(plan: Plan, texts: bool) -> tuple[list, tuple]:
     those the plan carries, the others built here."""
     built = [j.built if j.built is None or not texts else _texted(j.built) for j in plan.jobs]
     missing = [i for i, b in enumerate(built) if b is None]
-    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts)):
+    for i, b in zip(missing, _job_requests([plan.jobs[i] for i in missing], texts, plan.callback_url)):
         built[i] = b
     elements = plan.built_elements
     if elements is None:
@@ -280,11 +280,23 @@ def canonical(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+_JOB_OPTIONS = ("external_task_id", "callback_url")
+
+
 def content_id(request: dict) -> str:
-    """The first 12 hex digits of the SHA-256 of a request's canonical JSON (without its own id)."""
+    """The first 12 hex digits of the SHA-256 of a request's canonical JSON, without its own id
+    and callback URL (top-level on legacy, in ``options`` on the current generation): a new
+    callback URL does not make a new job."""
     import hashlib
 
-    body = {k: v for k, v in request.items() if k != "external_task_id"}
+    body = {k: v for k, v in request.items() if k not in _JOB_OPTIONS}
+    options = request.get("options")
+    if isinstance(options, dict):
+        options = {k: v for k, v in options.items() if k not in _JOB_OPTIONS}
+        if options:
+            body["options"] = options
+        else:
+            del body["options"]
     return hashlib.sha256(canonical(body)).hexdigest()[:12]
 
 
@@ -302,17 +314,24 @@ class Output(NamedTuple):
     texts: dict = {}             # job id -> the request's JSON text (when asked for)
 
 
-def _job_requests(jobs, texts: bool) -> list:
-    """(request, job id, problems, JSON text or None) of each job."""
+def _job_requests(jobs, texts: bool, callback_url=None) -> list:
+    """(request, job id, problems, JSON text or None) of each job, in its scene's API generation
+    (``current.py`` or ``requests.py``, the legacy one)."""
     if not jobs:
         return []
+    from . import current as C
     from . import requests as R
 
     out = []
     for job in jobs:
-        request, problems = R.video_request(job)
-        jid = content_id(request)
-        request["external_task_id"] = jid
+        if job.settings.api == "current":
+            request, problems = C.video_request(job, callback_url)
+            jid = content_id(request)
+            request["options"] = {"external_task_id": jid, **request.get("options", {})}
+        else:
+            request, problems = R.video_request(job, callback_url)
+            jid = content_id(request)
+            request["external_task_id"] = jid
         out.append((request, jid, problems, dump_json(request) if texts else None))
     return out
 
@@ -378,6 +397,7 @@ def plan_json(plan: Plan, texts: bool = False, n_scenes: int | None = None) -> O
             "id": eid, "name": el.name, "kind": el.kind, "description": el.description,
             "images": list(el.images), "voice": el.voice, **_voice_binding(el),
             "endpoint": endpoint, "request": request})
+        _element_costs(element_entries[-1], el, plan.pricing)
     if n_scenes is None:
         n_scenes = max((s.number for s in production.scenes), default=0)
     jobs = []
@@ -394,10 +414,11 @@ def plan_json(plan: Plan, texts: bool = False, n_scenes: int | None = None) -> O
         jobs.append({
             "id": jid, "scene": job.scene.number, "scene_title": job.scene.title,
             "part": job.part, "parts": job.parts, "shots": job.shot_numbers,
-            "duration": job.duration, "endpoint": job.endpoint,
+            "duration": job.duration, "endpoint": _endpoint(job),
             "elements": list(job.names),
             "depends_on": [element_ids[n] for n in job.kling_elements],
-            "credits": number(job.credits), "prompt_file": path, "request": request})
+            "credits": number(job.credits), "cost": job_cost(plan.pricing, job),
+            "prompt_file": path, "request": request})
     by_scene: dict[int, list] = {}
     for job, entry in zip(plan.jobs, jobs):
         by_scene.setdefault(job.scene.number, []).append((job, entry))
@@ -408,17 +429,80 @@ def plan_json(plan: Plan, texts: bool = False, n_scenes: int | None = None) -> O
             continue
         scenes.append({"scene": scene.number, "title": scene.title, "jobs": len(mine),
                        "duration": sum(e["duration"] for _, e in mine),
-                       "credits": number(sum(j.credits for j, _ in mine))})
-    totals = {"jobs": len(jobs), "duration": sum(j["duration"] for j in jobs),
-              "credits": number(sum(j.credits for j in plan.jobs))}
-    data = {
+                       "credits": number(sum(j.credits for j, _ in mine)),
+                       **_sums([e["cost"] for _, e in mine])})
+    head = (production.title, production.source, plan.pricing.get("currency", "credits"), plan.api,
+            pricing_note(plan.pricing))
+    data = plan_data(head, element_entries, jobs, scenes,
+                     [(j["duration"], job.credits, j["cost"]) for job, j in zip(plan.jobs, jobs)])
+    return Output(data, requests, prompts, problems, request_texts)
+
+
+def plan_data(head: tuple, elements: list, jobs: list, scenes: list, figures: list) -> dict:
+    """plan.json's data: ``head`` (title, source, currency, API generation, pricing note), the
+    element entries, the job entries, the scene entries, and each job's (seconds, credits,
+    cost) for the totals. The one writer of its top level: a whole build's (``plan_json``) and
+    a build assembled from kept scene outputs (``cache.builds.assemble``, whose ``jobs`` are
+    left empty and written as texts)."""
+    title, source, currency, api, note = head
+    totals = {"jobs": len(figures), "duration": sum(f[0] for f in figures),
+              "credits": number(sum(f[1] for f in figures)),
+              **_sums([f[2] for f in figures] + [e.get("cost", {}) for e in elements]
+                      + [e.get("voice_cost", {}) for e in elements])}
+    return {
         "klingscript": FORMAT_VERSION,
-        "source": production.source,
-        "title": production.title,
-        "currency": plan.pricing.get("currency", "credits"),
-        "elements": element_entries,
+        "api": api,
+        "source": source,
+        "title": title,
+        "currency": currency,
+        "pricing": note,
+        "elements": elements,
         "jobs": jobs,
         "scenes": scenes,
         "totals": totals,
     }
-    return Output(data, requests, prompts, problems, request_texts)
+
+
+# -- the generation's endpoint, and costs --------------------------------------------
+
+def _endpoint(job: Job) -> str:
+    from .api import endpoint
+
+    return endpoint(job.settings.api, job)
+
+
+def job_cost(pricing: dict, job: Job) -> dict:
+    """A job's ``{"units", "usd", "credits"}`` (what ``runtime/costs.py`` reads back)."""
+    s = job.settings
+    return cost(pricing, job.profile.model_name, s.resolution, s.audio, job.duration, job.credits)
+
+
+def _element_costs(entry: dict, el, pricing: dict) -> None:
+    """An element's ``cost`` and, with a voice sample to make a custom voice from, ``voice_cost``."""
+    made = flat_cost(pricing, "element")
+    if made:
+        entry["cost"] = made
+    if getattr(el, "voice_sample", None) and not getattr(el, "voice_id", None):
+        voice = flat_cost(pricing, "custom_voice")
+        if voice:
+            entry["voice_cost"] = voice
+
+
+def _sums(costs: list) -> dict:
+    """``units`` and ``usd`` added up (when every job has them)."""
+    out = {}
+    for key in ("units", "usd"):
+        values = [c[key] for c in costs if key in c]
+        if values and all(key in c for c in costs if "credits" in c):
+            out[key] = number(round(sum(values), 4))
+    return out
+
+
+def pricing_note(pricing: dict) -> dict:
+    """What plan.json says of its figures: the units' table and date, credits as estimates."""
+    units = pricing.get("units") or {}
+    note = {}
+    if units:
+        note.update(units_as_of=units.get("as_of"), usd_per_unit=units.get("usd_per_unit"))
+    note["credits"] = "estimate" if pricing.get("credits_are_estimates", True) else "as given"
+    return {k: v for k, v in note.items() if v is not None}

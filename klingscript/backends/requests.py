@@ -1,4 +1,6 @@
-"""The request bodies of the Kling API, as pydantic models (spec section 7).
+"""The request bodies of Kling's legacy API generation (``/v1/...``), as pydantic models (spec
+section 7); ``current.py`` has the current generation's, and ``element_request`` here serves
+both (elements are made at the same path for either).
 
 Every request klingc writes is built through these models: ``video_request``
 and ``element_request`` assemble the fields, the model validates them, and
@@ -45,9 +47,10 @@ def _dump(model: BaseModel, info: ValidationInfo) -> dict:
     return body
 
 
-def _validated(model, body: dict, profile) -> tuple[dict, list[str]]:
-    """``body`` through ``model``: the request as sent, and the API rules it breaks."""
-    context = {"profile": profile, "problems": []}
+def _validated(model, body: dict, profile, **extra) -> tuple[dict, list[str]]:
+    """``body`` through ``model``: the request as sent, and the API rules it breaks (``extra``:
+    more of the validation context)."""
+    context = {"profile": profile, "problems": [], **extra}
     model.model_validate(body, context=context)
     return context["dump"], context["problems"]
 
@@ -76,15 +79,15 @@ class _Video(_Body):
     mode: str
     sound: Literal["on", "off"]
     multi_shot: Optional[bool] = None
-    shot_type: Optional[Literal["customize"]] = None
+    shot_type: Optional[Literal["customize", "intelligence"]] = None
     multi_prompt: Optional[list[MultiPrompt]] = None
     callback_url: Optional[str] = None
     external_task_id: Optional[str] = None
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        if self.multi_shot and self.prompt is not None:
-            raise ValueError("prompt is not sent with multi_shot (Kling ignores it)")
+        if self.shot_type == "customize" and self.prompt is not None:
+            raise ValueError("prompt is not sent with structured shots (Kling ignores it)")
         _obey(info, rules.video_problems(self.ENDPOINT, _dump(self, info), _profile(self, info)))
         return self
 
@@ -93,6 +96,10 @@ class Text2VideoRequest(_Video):
     """``POST /v1/videos/text2video``."""
     ENDPOINT = "text2video"
     aspect_ratio: str
+
+
+class _NoNegative(_Video):
+    negative_prompt: None = None      # omni-video has no negative_prompt field
 
 
 class ImageInput(_Body):
@@ -120,7 +127,7 @@ class Image2VideoRequest(_Video):
     element_list: Optional[list[ElementInput]] = None
 
 
-class OmniVideoRequest(_Video):
+class OmniVideoRequest(_NoNegative):
     """``POST /v1/videos/omni-video``: elements, reference images and frames, ``<<<element_k>>>``."""
     ENDPOINT = "omni-video"
     aspect_ratio: Optional[str] = None
@@ -168,22 +175,42 @@ def element_ref(name: str) -> str:
     return "element:" + name
 
 
-def video_request(job) -> tuple[dict, list[str]]:
+def _kling_cuts(job) -> bool:
+    """Whether Kling cuts the job's prose into shots itself (``shot_type: intelligence``): a
+    scene without shot headers, or shots written into one prompt (``multishot: text``); not
+    with a frame unless the profile takes frames with multi-shot."""
+    if job.structured or len(job.shots) == 1:
+        return False
+    return (job.first_frame is None and job.last_frame is None) or job.profile.frames.with_multishot
+
+
+def video_request(job, callback_url: Optional[str] = None) -> tuple[dict, list[str]]:
     """The request body of a planned job (``plan.Job``), validated by its model, and the
-    API rules it breaks."""
+    API rules it breaks. ``negative:`` is ``negative_prompt`` where the endpoint has it, else a
+    marked line of the prompt (of the first shot's, for structured shots)."""
+    from . import api as A
+
     s = job.settings
     profile = job.profile
+    negative = s.negative
+    field = bool(negative) and A.has_negative_field(A.LEGACY, job.kind)
+    inline = negative if negative and not field else None
     body: dict = {"model_name": profile.model_name}
     if job.structured:
-        body.update(multi_shot=True, shot_type="customize",
-                    multi_prompt=[{"index": i, "prompt": p, "duration": str(d)}
-                                  for i, p, d in job.multi_prompt])
+        shots = [{"index": i, "prompt": p, "duration": str(d)} for i, p, d in job.multi_prompt]
+        if inline:
+            shots[0]["prompt"] = A.with_negative(shots[0]["prompt"], inline)
+        body.update(multi_shot=True, shot_type="customize", multi_prompt=shots)
     else:
-        body["prompt"] = job.prompt
-    if s.negative:
-        body["negative_prompt"] = s.negative
+        if _kling_cuts(job):
+            body.update(multi_shot=True, shot_type="intelligence")
+        body["prompt"] = A.with_negative(job.prompt, inline) if inline else job.prompt
+    if field:
+        body["negative_prompt"] = negative
     body.update(duration=str(job.duration), mode=profile.mode(s.resolution),
                 sound="on" if s.audio == "on" else "off")
+    if callback_url:
+        body["callback_url"] = callback_url
     if job.kind == "text2video":
         body["aspect_ratio"] = s.aspect
     elif job.kind == "image2video":

@@ -34,7 +34,8 @@ VIDEO_FIELDS = {"model_name", "prompt", "negative_prompt", "duration", "mode", "
 FIELDS = {
     "text2video": VIDEO_FIELDS | {"aspect_ratio"},
     "image2video": VIDEO_FIELDS | {"image", "image_tail", "aspect_ratio", "element_list"},
-    "omni-video": VIDEO_FIELDS | {"aspect_ratio", "image_list", "element_list"},
+    # omni-video has no negative_prompt (kling-api-2026.md: "text2video and image2video only")
+    "omni-video": (VIDEO_FIELDS - {"negative_prompt"}) | {"aspect_ratio", "image_list", "element_list"},
     "advanced-custom-elements": {"element_name", "element_description", "reference_type",
                                  "element_image_list", "element_video_list", "element_voice_id",
                                  "tag_list", "callback_url", "external_task_id"},

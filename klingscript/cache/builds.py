@@ -198,7 +198,7 @@ def parts_of(plan, output, numbers) -> dict:
     (jobs, prompt page, plan.json scene entry). A job is its plan.json entry as text before
     and after its request (``emit.job_entry_text``), its request's text, its id, duration,
     credits, prompt page's name, Kling elements and their ids (``depends_on``), its model and
-    the model's element endpoint."""
+    the model's element endpoint, and its cost entry."""
     from ..backends.emit import job_entry_text
 
     jobs: dict = {}
@@ -208,7 +208,7 @@ def parts_of(plan, output, numbers) -> dict:
         jobs.setdefault(job.scene.number, []).append(
             (*job_entry_text(entry), output.texts[jid], jid, entry["duration"], job.credits,
              entry["prompt_file"], job.kling_elements, tuple(entry["depends_on"]), p.model_name,
-             p.endpoints.element))
+             p.endpoints.element, entry["cost"]))
     scenes = {s["scene"]: s for s in output.plan["scenes"]}
     out = {}
     for n in numbers:
@@ -232,34 +232,33 @@ def elements_of(parts) -> tuple:
 
 def assemble(parts, elements: list, head: tuple) -> tuple[dict, dict]:
     """The build folder's files (relative path -> text) and plan.json's data (its jobs left
-    out), from every scene's outputs in order, the plan's element entries and (title, source,
-    currency): byte for byte what ``plan_json`` and ``commands.build.build_files`` make of the
+    out), from every scene's outputs in order, the plan's element entries and its head (title,
+    source, currency, API generation, pricing note: ``emit.plan_data``): byte for byte what ``plan_json`` and ``commands.build.build_files`` make of the
     whole plan. ValueError when a job's elements are no longer those it was made with."""
-    from ..backends.emit import FORMAT_VERSION, plan_json_text
-    from ..planner.pricing import number
+    from ..backends.emit import plan_data, plan_json_text
 
     ids = {e["name"]: e["id"] for e in elements}
     files: dict = {}
-    jobs, scenes, credits = [], [], []
-    duration = 0
+    jobs, scenes, figures = [], [], []
     for mine, page, scene in parts:
-        for before, after, text, jid, seconds, cost, _, kling, depends, _, _ in mine:
+        for before, after, text, jid, seconds, credits, _, kling, depends, _, _, cost in mine:
             if tuple(ids[n] for n in kling) != depends:
                 raise ValueError("the elements' ids changed")
             jobs.append((before, text, after))
-            duration += seconds
-            credits.append(cost)
+            figures.append((seconds, credits, cost))
             files[f"requests/{jid}.json"] = text
         if mine:
             files[mine[0][6]] = page
         if scene is not None:
             scenes.append(scene)
-    title, source, currency = head
-    data = {"klingscript": FORMAT_VERSION, "source": source, "title": title, "currency": currency,
-            "elements": elements, "jobs": [], "scenes": scenes,
-            "totals": {"jobs": len(jobs), "duration": duration, "credits": number(sum(credits))}}
+    data = plan_data(head, elements, [], scenes, figures)
     files["plan.json"] = plan_json_text(data, jobs)
     return files, data
+
+
+def head_of(plan: dict) -> tuple:
+    """plan.json's head as ``emit.plan_data`` takes it, from plan.json's data."""
+    return plan["title"], plan["source"], plan["currency"], plan["api"], plan["pricing"]
 
 
 def keep_parts(path, scenes: Scenes, parts: dict, elements: tuple, head: tuple, old: dict) -> None:
@@ -302,4 +301,4 @@ def keep_build(c, allow_outside: bool = False, templates: Optional[str] = None,
                if not any(sc.span.start <= s.start < max(sc.span.end, sc.span.start + 1) for s in long)]
     out = c.output.plan
     keep_parts(program.main.path, scenes, parts_of(c.plan, c.output, numbers),
-               (_element_profiles(c.plan), out["elements"]), (out["title"], out["source"], out["currency"]), {})
+               (_element_profiles(c.plan), out["elements"]), head_of(out), {})

@@ -37,10 +37,20 @@ def add_pricing(p) -> None:
     p.add_argument("--pricing", metavar="FILE", help="a pricing file to use instead of the built-in one")
 
 
+def add_api(p) -> None:
+    """``--api``, for the commands that write or send requests (build, cost, render)."""
+    p.add_argument("--api", choices=("current", "legacy"),
+                   help="Kling's API generation to write the requests for, over the script's `api:` "
+                        "(default: current)")
+
+
 def add_arguments(p) -> None:
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="output folder (default: build/<stem>/)")
     add_pricing(p)
+    add_api(p)
+    p.add_argument("--callback-url", metavar="URL",
+                   help="write Kling's callback option into every job's request (klingc render still polls)")
 
 
 class Stop(Exception):
@@ -72,7 +82,8 @@ def compile_args(args, emit: str, texts: bool = False):
     try:
         c = compile_script(args.file, allow_outside=args.allow_outside,
                            templates=getattr(args, "templates", None), pricing=getattr(args, "pricing", None),
-                           emit=emit, texts=texts)
+                           emit=emit, texts=texts, api=getattr(args, "api", None),
+                           callback_url=getattr(args, "build_callback_url", None))
     except (InputError, SetupError) as e:
         print(f"klingc: {e}", file=sys.stderr)
         raise Stop(2)
@@ -253,8 +264,11 @@ def run(args) -> int:
 
     target = Path(args.output) if args.output else Path("build") / Path(os.path.abspath(args.file)).stem
     options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing)
+    # --api and --callback-url are not in the cache's keys: a build with them is made afresh.
+    args.build_callback_url = args.callback_url
+    shortcut = args.api is None and args.callback_url is None
     # Nothing changed since the last build into this folder: say what it said (cache/builds.py).
-    hit, left = builds.unchanged(args.file, target, **options)
+    hit, left = builds.unchanged(args.file, target, **options) if shortcut else (None, None)
     if hit is not None:
         program, warnings, summary = hit
         if warnings:
@@ -262,7 +276,7 @@ def run(args) -> int:
         print(f"{target}: {summary}")
         return 0
     # After an edit: only the scenes edited are planned and emitted (compiler.build_incremental).
-    done = build_incremental(args.file, **options)
+    done = build_incremental(args.file, **options) if shortcut else None
     if done is not None:
         program, diagnostics, files, plan, whole = done
         warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
@@ -275,7 +289,8 @@ def run(args) -> int:
             return s.code
         program, files, plan, whole = c.program, build_files(c.output), c.output.plan, None
         warnings = [d for d in c.diagnostics if d.severity is Severity.WARNING]
-        builds.keep_build(c, **options)
+        if shortcut:
+            builds.keep_build(c, **options)
     try:
         write_build(target, files, left)
     except OSError as e:
@@ -284,8 +299,11 @@ def run(args) -> int:
     t = plan["totals"]
     split = sum(1 for s in plan["scenes"] if s["jobs"] > 1)
     note = f" ({split} scene{'s' if split != 1 else ''} split)" if split else ""
+    from ..planner.pricing import money
+
     summary = (f"{t['jobs']} job{'s' if t['jobs'] != 1 else ''}{note}, {t['duration']}s, "
-               f"{t['credits']} {plan['currency']}")
+               f"{money(t, plan['currency'], plan['pricing'].get('credits') == 'estimate')}")
     print(f"{target}: {summary}")
-    builds.record(program, args.file, target, warnings, summary, whole=whole, **options)
+    if shortcut:
+        builds.record(program, args.file, target, warnings, summary, whole=whole, **options)
     return 0

@@ -1,8 +1,11 @@
-"""klingc cost FILE [--format table|json] [--pricing FILE] — credits per job, scene and total.
+"""klingc cost FILE [--format table|json] [--pricing FILE] [--api current|legacy] — what a render costs.
 
-Credits are seconds times the rate for the job's resolution and audio, from
-the pricing data file (``klingscript/data/pricing.toml``, or ``--pricing``).
-``plan.json`` carries the same figures.
+Per job, scene and in total: Kling's resource-pack units (seconds times the
+units per second of the job's model, resolution and audio, from Kling's
+published table) and their US dollars, and the web app's credits, an
+estimate (Kling publishes no per-second credit table). The figures come from
+the pricing data file (``klingscript/data/pricing.toml``, or ``--pricing``);
+``plan.json`` carries the same ones.
 """
 
 from __future__ import annotations
@@ -10,31 +13,38 @@ from __future__ import annotations
 import json
 import sys
 
-HELP = "estimate the credits a render costs, per job, scene and in total"
+HELP = "estimate what a render costs (units, US dollars, credits), per job, scene and in total"
 
 
 def add_arguments(p) -> None:
-    from .build import add_common, add_pricing
+    from .build import add_api, add_common, add_pricing
 
     add_common(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_pricing(p)
+    add_api(p)
 
 
 def report(plan, out) -> dict:
     """The figures of ``klingc cost --format json``: the same as plan.json's."""
-    from ..planner.pricing import number, rate
+    from ..planner.pricing import number, rate, units_rate
 
     jobs = []
     for job, entry in zip(plan.jobs, out.plan["jobs"]):
         s = job.settings
+        units = units_rate(plan.pricing, job.profile.model_name, s.resolution, s.audio)
         jobs.append({"id": entry["id"], "scene": entry["scene"], "scene_title": entry["scene_title"],
                      "part": entry["part"], "parts": entry["parts"], "shots": entry["shots"],
-                     "duration": entry["duration"], "resolution": s.resolution, "audio": s.audio,
+                     "duration": entry["duration"], "model": job.profile.model_name,
+                     "resolution": s.resolution, "audio": s.audio,
+                     **({"units_per_second": number(units)} if units is not None else {}),
                      "rate": number(rate(plan.pricing, s.resolution, s.audio)),
-                     "credits": entry["credits"]})
-    return {"source": out.plan["source"], "title": out.plan["title"], "currency": out.plan["currency"],
-            "jobs": jobs, "scenes": out.plan["scenes"], "totals": out.plan["totals"]}
+                     "credits": entry["credits"], "cost": entry["cost"]})
+    elements = [{"id": e["id"], "name": e["name"], **{k: e[k] for k in ("cost", "voice_cost") if k in e}}
+                for e in out.plan["elements"]]
+    return {"source": out.plan["source"], "title": out.plan["title"], "api": out.plan["api"],
+            "currency": out.plan["currency"], "pricing": out.plan["pricing"],
+            "jobs": jobs, "elements": elements, "scenes": out.plan["scenes"], "totals": out.plan["totals"]}
 
 
 def _shots(shots) -> str:
@@ -44,16 +54,39 @@ def _shots(shots) -> str:
 
 
 def _rows(data):
-    head = ("job", "scene", "part", "shots", "seconds", "output", "rate", "credits")
+    estimate = data["pricing"].get("credits") == "estimate"
+    head = ("job", "scene", "part", "shots", "seconds", "output", "units/s", "units", "USD",
+            "~credits" if estimate else "credits")
     rows = []
     for j in data["jobs"]:
         output = f"{j['resolution']} {'audio' if j['audio'] == 'on' else 'silent'}"
+        c = j["cost"]
         rows.append((j["id"], str(j["scene"]), f"{j['part']}/{j['parts']}", _shots(j["shots"]),
-                     f"{j['duration']}s", output, f"{j['rate']}/s", str(j["credits"])))
+                     f"{j['duration']}s", output, str(j.get("units_per_second", "-")),
+                     str(c.get("units", "-")), f"{c['usd']:.2f}" if "usd" in c else "-", str(j["credits"])))
     return head, rows
 
 
-RIGHT = {1, 4, 6, 7}
+RIGHT = {1, 4, 6, 7, 8, 9}
+
+
+def _lines(data) -> list[str]:
+    """The scenes' and the total's lines under the table (the last one is the total)."""
+    from ..planner.pricing import money
+
+    cur = data["currency"]
+    estimate = data["pricing"].get("credits") == "estimate"
+    lines = []
+    for s in data["scenes"]:
+        lines.append(f"scene {s['scene']} \"{s['title']}\": {s['jobs']} job{'s' if s['jobs'] != 1 else ''}, "
+                     f"{s['duration']}s, {money(s, cur, estimate)}")
+    voices = sum(1 for e in data["elements"] if "voice_cost" in e)
+    if data["elements"]:
+        lines.append(f"elements: {len(data['elements'])}" + (f", custom voices: {voices}" if voices else ""))
+    t = data["totals"]
+    lines.append(f"total: {t['jobs']} job{'s' if t['jobs'] != 1 else ''}, {t['duration']}s, "
+                 f"{money(t, cur, estimate)}")
+    return lines
 
 
 def _plain(data) -> str:
@@ -68,13 +101,7 @@ def _plain(data) -> str:
     lines = [fmt(head), fmt(tuple("-" * w for w in widths))]
     lines += [fmt(r) for r in rows]
     lines.append("")
-    cur = data["currency"]
-    for s in data["scenes"]:
-        lines.append(f"scene {s['scene']} \"{s['title']}\": {s['jobs']} job{'s' if s['jobs'] != 1 else ''}, "
-                     f"{s['duration']}s, {s['credits']} {cur}")
-    t = data["totals"]
-    lines.append(f"total: {t['jobs']} job{'s' if t['jobs'] != 1 else ''}, {t['duration']}s, "
-                 f"{t['credits']} {cur}")
+    lines += _lines(data)
     return "\n".join(lines) + "\n"
 
 
@@ -86,19 +113,18 @@ def _rich(data) -> None:
     cur = data["currency"]
     from rich import box
 
-    table = Table(title=f"{data['title']} — estimated {cur}", box=box.SIMPLE_HEAD)
+    table = Table(title=f"{data['title']} — estimated cost ({data['api']} API; {cur} are an estimate)",
+                  box=box.SIMPLE_HEAD)
     for i, h in enumerate(head):
         table.add_column(h, justify="right" if i in RIGHT else "left", no_wrap=True)
     for r in rows:
         table.add_row(*r)
     console = Console()
     console.print(table)
-    for s in data["scenes"]:
-        console.print(f"scene {s['scene']} \"{s['title']}\": {s['jobs']} job{'s' if s['jobs'] != 1 else ''}, "
-                      f"{s['duration']}s, {s['credits']} {cur}", markup=False, highlight=False)
-    t = data["totals"]
-    console.print(f"total: {t['jobs']} job{'s' if t['jobs'] != 1 else ''}, {t['duration']}s, "
-                  f"{t['credits']} {cur}", markup=False, highlight=False, style="bold")
+    lines = _lines(data)
+    for line in lines[:-1]:
+        console.print(line, markup=False, highlight=False)
+    console.print(lines[-1], markup=False, highlight=False, style="bold")
 
 
 def run(args) -> int:

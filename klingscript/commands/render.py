@@ -45,7 +45,7 @@ def add_arguments(p) -> None:
             return parse_budget(text)
         except BudgetError as e:
             raise argparse.ArgumentTypeError(str(e)) from None
-    from .build import add_common, add_pricing
+    from .build import add_api, add_common, add_pricing
 
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
@@ -63,6 +63,7 @@ def add_arguments(p) -> None:
     p.add_argument("--poll-interval", type=seconds, metavar="S",
                    help="seconds between queries of one task (default 10; 0.2 with --simulate)")
     add_pricing(p)
+    add_api(p)
     p.add_argument("--simulate", action="store_true",
                    help="render against a local Kling simulator started for this render (no account needed)")
     p.add_argument("--latency", type=seconds, default=1.0, metavar="S",

@@ -29,6 +29,7 @@ class Settings(NamedTuple):
     style: str | None
     negative: str | None
     multishot: str
+    api: str = "current"        # the document's (one API generation per plan): current | legacy
 
 
 class Context(NamedTuple):
@@ -47,10 +48,10 @@ def _defaults() -> dict:
     return values
 
 
-def _apply(items, values: dict, spans: dict) -> None:
+def _apply(items, values: dict, spans: dict, document: bool = False) -> None:
     firsts = {}
     for s in items:   # the first of a repeated setting counts
-        if s.key in S.SCENE_OVERRIDABLE:
+        if s.key in S.SCENE_OVERRIDABLE or (document and s.key == "api"):
             firsts.setdefault(s.key, s)
     model = firsts.get("model")
     if model is not None and profiles.load(model.value.strip()) is not None:
@@ -61,7 +62,7 @@ def _apply(items, values: dict, spans: dict) -> None:
         text = s.value.strip()
         if key == "model":
             continue
-        if key in ("resolution", "aspect", "audio", "multishot"):
+        if key in ("resolution", "aspect", "audio", "multishot", "api"):
             if text not in S.allowed(key, profile):
                 continue
         elif key == "language":
@@ -83,16 +84,20 @@ def generation(values: dict) -> str:
 
 def _context(values: dict, spans: dict) -> Context:
     settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
-                        values["language"], values["style"], values["negative"], values["multishot"])
+                        values["language"], values["style"], values["negative"], values["multishot"],
+                        values["api"])
     gen = generation(values)
     profile = profiles.load(settings.model, gen) or default_model().for_generation(gen)
     return Context(settings, profile, spans)
 
 
-def of_document(doc) -> Context:
-    """The effective settings of a document (``model:``, ``language:``… at its top)."""
+def of_document(doc, api: str | None = None) -> Context:
+    """The effective settings of a document (``model:``, ``language:``… at its top); ``api``
+    (``--api``) overrides its ``api:`` setting."""
     values, spans = _defaults(), {}
-    _apply(doc.settings, values, spans)
+    _apply(doc.settings, values, spans, document=True)
+    if api is not None:
+        values["api"] = api
     return _context(values, spans)
 
 
@@ -110,7 +115,7 @@ def of_program_scenes(program) -> tuple[Context, list[Context]]:
     cached = program.contexts
     if cached is None:
         doc = program.main.doc
-        document = of_document(doc)
+        document = of_document(doc, getattr(program, "api", None))
         cached = (document, [of_scene(document, scene) for scene in doc.scenes])
         program.contexts = cached
     return cached

@@ -18,6 +18,7 @@ DOCUMENT_SETTINGS: dict[str, tuple[str, ...] | None] = {
     "style": None,
     "negative": None,
     "multishot": ("api", "text"),
+    "api": ("current", "legacy"),   # Kling's API generation the requests are written for
 }
 
 DEFAULTS: dict[str, str] = {
@@ -27,10 +28,13 @@ DEFAULTS: dict[str, str] = {
     "audio": "on",
     "language": "English",
     "multishot": "api",
+    "api": "current",
 }
 
+# Settings only a document has: a plan.json holds the requests of one API generation.
+DOCUMENT_ONLY = ("title", "api")
 # Settings a scene may override, plus the scene-only ones.
-SCENE_OVERRIDABLE = tuple(k for k in DOCUMENT_SETTINGS if k != "title")
+SCENE_OVERRIDABLE = tuple(k for k in DOCUMENT_SETTINGS if k not in DOCUMENT_ONLY)
 SCENE_ONLY = ("first frame", "last frame", "sound")
 SCENE_SETTINGS = SCENE_OVERRIDABLE + SCENE_ONLY
 

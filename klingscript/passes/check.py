@@ -145,7 +145,7 @@ class _Checker:
                 what = "a resolution" if key == "resolution" else "an aspect ratio"
                 self.bad_choice(s, text, span, allowed, f"{what} {profile.label} makes",
                                 f"{profile.label} makes")
-        elif key in ("audio", "multishot"):
+        elif key in ("audio", "multishot", "api"):
             allowed = list(S.allowed(key, profile))
             if text not in allowed:
                 extra = None
@@ -195,6 +195,7 @@ class _Checker:
             "aspect": "write one of " + join_and([f"`aspect: {r}`" for r in profile.aspect_ratios], "or"),
             "audio": "write `audio: on` or `audio: off`",
             "multishot": "write `multishot: api` or `multishot: text`",
+            "api": "write `api: current` or `api: legacy`",
             "language": f"write `language: {S.DEFAULTS['language']}`",
             "title": 'write `title: "My Film"`',
             "style": 'write `style: "warm light, 35mm"`',
@@ -405,7 +406,10 @@ class _Checker:
         seen: dict[str, A.Setting] = {}
         for s in scene.settings:
             if s.key not in S.SCENE_SETTINGS:
-                if s.key == "title":
+                if s.key == "api":
+                    self.add("KLS103", s.key_span, "`api:` is a document setting: one plan holds the "
+                             "requests of one API generation", help="move it to the top of the file")
+                elif s.key == "title":
                     self.add("KLS103", s.key_span, "`title:` is a document setting; a scene's title is "
                              "written after `scene`",
                              help=f'write it as `scene "{s.value}":`' if s.value else

@@ -53,6 +53,8 @@ class Plan(NamedTuple):
     pricing: dict
     # (request, element id, endpoint, API-rule problems) of each of `elements`, when `finish` built them
     built_elements: tuple | None = None
+    api: str = "current"         # the API generation the requests are written for (current | legacy)
+    callback_url: str | None = None   # Kling's callback option written into every job (build --callback-url)
 
     @property
     def elements(self) -> list[L.Element]:

@@ -46,7 +46,10 @@ class ScenePlanner:
         self.elements_with_frame_max = refs.elements_with_frame_max
         self.image2video_elements_max = refs.image2video_elements_max
         self.end_frame_images_max = p.api.end_frame_images_max
-        self.text_mode = scene.settings.multishot == "text"
+        # On the current generation `multishot: text` is Kling's own shot format, as structured
+        # shots are: the same limits, the same prompts (backends/current.py writes them).
+        self.current = scene.settings.api == "current"
+        self.text_mode = scene.settings.multishot == "text" and not self.current
         self.element_min_images = p.element.kling_images_min
         self.shot_names = [self._names_of(shot) for shot in scene.shots]
         self.head_names = self._head_names()
@@ -122,7 +125,10 @@ class ScenePlanner:
         from ..backends.prompts import Refs
 
         tokens = {}
-        if mode == "api":
+        if mode == "api" and self.current:
+            # The current generation names an input @<id> (its contents[].id: the element's name).
+            tokens.update({n: "@" + n for n in (*kling, *images)})
+        elif mode == "api":
             tokens.update({n: f"<<<element_{k}>>>" for k, n in enumerate(kling, 1)})
             tokens.update({n: f"<<<image_{k}>>>" for k, n in enumerate(images, 1)})
         return Refs(self.elements, mode, tokens, self.element_min_images)
@@ -546,8 +552,12 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
         pricing = load_pricing()
     jobs: list[Job] = []
     diags: list[Diagnostic] = []
+    from ..backends.api import negative_notes
+
     for scene in production.scenes:
         planner = ScenePlanner(scene, production, renderer, pricing)
-        jobs.extend(planner.plan())
+        planned = planner.plan()
+        jobs.extend(planned)
         diags.extend(planner.diags)
+        diags.extend(negative_notes(scene, planned))     # KLS407: `negative:` in the prompt
     return Plan(production, tuple(jobs), tuple(diags), pricing)

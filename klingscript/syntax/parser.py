@@ -22,7 +22,7 @@ from .shapes import (DIALOGUE_RE, DIALOGUE_START_RE, DURATION_RE, ELEMENT_HEAD_R
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..model.languages import classify_direction_item
-from ..model.settings import SCENE_SETTINGS, join_and, nearest
+from ..model.settings import DOCUMENT_ONLY, SCENE_SETTINGS, join_and, nearest
 
 _parser = None
 _parser_lock = threading.Lock()
@@ -678,7 +678,7 @@ class _Builder:
             if kind == "setting":
                 s = self.setting(c)
                 known = s.key in SCENE_SETTINGS
-                if phase == 0 and (s.key == "sound" or known or nearest(s.key, SCENE_SETTINGS + ("title",))):
+                if phase == 0 and (s.key == "sound" or known or nearest(s.key, SCENE_SETTINGS + DOCUMENT_ONLY)):
                     settings.append(s)
                     continue
                 if s.key == "sound":

@@ -343,24 +343,25 @@ class Simulator:
                    if t.account == account and self._status(t, now) in ("submitted", "processing"))
 
     def _charge(self, task: Task) -> float:
-        """The units the simulator bills for a task (``data/kling_api.toml`` [simulator_billing])."""
-        from ..generations import facts
+        """The units the simulator bills for a task: Kling's published prices, as klingc's own
+        estimates read them (``data/pricing.toml`` [units], ``planner/pricing.py``)."""
+        from ...planner.pricing import flat_cost, units_rate
 
-        bill = facts()["simulator_billing"]
-        if task.is_voice:
-            return float(bill["voice_units"])
-        if task.is_element:
-            return float(bill["element_units"])
+        pricing = _pricing()
+        if task.is_voice or task.is_element:
+            return float(flat_cost(pricing, "custom_voice" if task.is_voice else "element").get("units", 0))
         b = task.body
         if task.current:
             st = b.get("settings") or {}
             seconds, res, audio = st.get("duration", 5), st.get("resolution", "720p"), st.get("audio", "off")
+            model = _current_model(task.endpoint)
         else:
             seconds = b.get("duration", "5")
             res = {"std": "720p", "pro": "1080p"}.get(b.get("mode", "std"), b.get("mode"))
             audio = "native" if b.get("sound") == "on" else "off"
+            model = b.get("model_name")
         try:
-            rate = bill["units_per_second"][res]["native" if audio == "native" else "off"]
+            rate = units_rate(pricing, model, res, "on" if audio == "native" else "off")
             return round(float(seconds) * float(rate), 4)
         except (KeyError, TypeError, ValueError):
             return 0.0
@@ -921,3 +922,25 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         self.wfile.write(clip)
+
+
+def _pricing() -> dict:
+    from ...planner.pricing import load_pricing
+
+    global _PRICING
+    if _PRICING is None:
+        _PRICING = load_pricing()
+    return _PRICING
+
+
+_PRICING = None
+
+
+def _current_model(path: str):
+    """The model a current-generation create path makes (``kling_api.toml`` current endpoints)."""
+    from ..generations import facts
+
+    for model, kinds in facts()["generations"]["current"]["endpoints"].items():
+        if path.rstrip("/") in kinds.values():
+            return model
+    return None

@@ -1,0 +1,78 @@
+"""What the requests of each API generation take, for the build (facts in ``data/kling_api.toml``).
+
+``build`` writes the requests of one generation (the script's ``api:``, or
+``--api``): ``backends/requests.py`` the legacy one's (``/v1/videos/...``,
+flat fields), ``backends/current.py`` the current one's (``/text-to-video/
+kling-3.0``..., ``contents``/``settings``/``options``). This module says what
+differs between them that the planner and the build need before a request is
+made: each job's create path, and whether a job's request has a negative
+prompt field (else ``negative:`` goes into the prompt as a marked line, and
+KLS407 says so).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Optional
+
+CURRENT, LEGACY = "current", "legacy"
+GENERATIONS = (CURRENT, LEGACY)
+
+# The marked line that carries `negative:` in a prompt (klingc's wording: Kling's pages say
+# only that "the prompt can include positive and negative descriptions").
+NEGATIVE_LINE = "Avoid: {}."
+
+
+@lru_cache(maxsize=1)
+def _generations() -> dict:
+    from ..resources import data_toml
+
+    return data_toml("kling_api.toml")["generations"]
+
+
+def has_negative_field(api: str, kind: str) -> bool:
+    """Whether a job of ``kind`` (text2video, image2video, omni) has a negative prompt field."""
+    return kind in _generations()[api]["negative_prompt"]
+
+
+def endpoint(api: str, job) -> str:
+    """The create path of ``job`` on generation ``api``."""
+    if api == LEGACY:
+        return job.endpoint
+    return current_endpoint(job.profile.model_name, job.kind) or job.endpoint
+
+
+def current_endpoint(model_name: str, kind: str) -> Optional[str]:
+    return (_generations()[CURRENT]["endpoints"].get(model_name) or {}).get(kind)
+
+
+def negative_line(text: str) -> str:
+    """``negative:`` as the marked line of a prompt."""
+    return NEGATIVE_LINE.format(text.strip().rstrip("."))
+
+
+def with_negative(prompt: str, negative: str) -> str:
+    return f"{prompt}\n{negative_line(negative)}"
+
+
+def negative_notes(scene, jobs) -> list:
+    """KLS407 for a scene whose ``negative:`` goes into the prompt: its jobs' requests have no
+    negative prompt field (the current generation; legacy omni-video)."""
+    negative = scene.settings.negative
+    if not negative or not jobs:
+        return []
+    api = scene.settings.api
+    inline = [j for j in jobs if not has_negative_field(api, j.kind)]
+    if not inline:
+        return []
+    from ..diagnostics.codes import make
+
+    where = ("Kling's current API has no negative prompt field" if api == CURRENT
+             else "Kling's omni-video has no negative_prompt field")
+    help = ("nothing to do; to send it as Kling's negative_prompt, write `api: legacy` "
+            "(text and image to video only)" if api == CURRENT else
+            "nothing to do: omni-video takes negative descriptions in the prompt only")
+    span = scene.setting_spans.get("negative", scene.title_span)
+    return [make("KLS407", span,
+                 f'scene "{scene.title}": `negative:` is sent in the prompt, as the line '
+                 f'"{negative_line(negative)}" ({where})', help=help)]

@@ -1,0 +1,221 @@
+"""The requests of each API generation (issue 9): `api: current | legacy` and --api, Kling's
+shot form, Kling cutting prose, `negative:` where there is no field for it (KLS407), 4k,
+the callback option, and costs in units and US dollars."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from klingscript.cli import main
+from klingscript.compiler import OUTPUTS, compile_script
+
+
+@pytest.fixture
+def project(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "refs").mkdir()
+    for name in ("front", "side", "room"):
+        Image.new("RGB", (400, 400), (100, 100, 100)).save(tmp_path / "refs" / f"{name}.png")
+    return tmp_path
+
+
+def build(project: Path, text: str, **options):
+    path = project / "film.kls"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    c = compile_script(path, emit=OUTPUTS, **options)
+    assert c.ok, c.diagnostics
+    return c
+
+
+def requests(c) -> list[dict]:
+    return [j["request"] for j in c.output.plan["jobs"]]
+
+
+SHOTS = textwrap.dedent('''\
+    scene "Rain":
+        Shot 1 (4s): Rain on the window; a cat watches.
+        Shot 2 (3s): The cat yawns.
+    ''')
+
+
+def test_the_default_is_current_and_api_legacy_or_the_option_chooses(project):
+    c = build(project, SHOTS)
+    assert c.output.plan["api"] == "current"
+    assert c.output.plan["jobs"][0]["endpoint"] == "/text-to-video/kling-3.0"
+    c = build(project, "api: legacy\n" + SHOTS)
+    assert c.output.plan["api"] == "legacy" and c.output.plan["jobs"][0]["endpoint"] == "/v1/videos/text2video"
+    c = build(project, "api: legacy\n" + SHOTS, api="current")
+    assert c.output.plan["api"] == "current"
+
+
+def test_structured_shots_are_klings_shot_form(project):
+    (request,) = requests(build(project, SHOTS))
+    assert request["prompt"] == "shot 1, 4, Rain on the window, a cat watches.; shot 2, 3, The cat yawns.;"
+    assert request["settings"] == {"multi_shot": True, "audio": "native", "resolution": "720p",
+                                   "aspect_ratio": "16:9", "duration": 7}
+    assert request["options"] == {"external_task_id": build(project, SHOTS).output.plan["jobs"][0]["id"]}
+    # multishot: text is the same request on the current generation
+    (text,) = requests(build(project, "multishot: text\n" + SHOTS))
+    assert text == request
+
+
+def test_kling_cuts_a_scene_without_shots_and_one_shot_is_one_shot(project):
+    prose = 'scene "Prose" (6s):\n    The rain stops and the sun comes out.\nscene "One":\n    Shot 1 (4s): A door.\n'
+    current = requests(build(project, prose))
+    assert current[0]["settings"]["multi_shot"] is True
+    assert current[0]["prompt"] == "The rain stops and the sun comes out."
+    assert current[1]["settings"]["multi_shot"] is False
+    legacy = requests(build(project, prose, api="legacy"))
+    assert (legacy[0]["multi_shot"], legacy[0]["shot_type"]) == (True, "intelligence")
+    assert legacy[0]["prompt"] == "The rain stops and the sun comes out."
+    assert "multi_shot" not in legacy[1]
+    # multishot: text on legacy: Kling cuts its Shot N (Ds): lines
+    (text,) = requests(build(project, "multishot: text\n" + SHOTS, api="legacy"))
+    assert (text["multi_shot"], text["shot_type"]) == (True, "intelligence")
+    assert text["prompt"].startswith("Shot 1 (4s): Rain on the window; a cat watches.\nShot 2 (3s):")
+
+
+OMNI = textwrap.dedent('''\
+    model: kling-v3-omni
+    negative: "text, watermark"
+    character Mara:
+        description: "woman in a green coat"
+        images: "refs/front.png", "refs/side.png"
+    location Room:
+        description: "small kitchen"
+        images: "refs/room.png"
+    scene "Talk" at @Room:
+        Shot 1 (3s): @Mara sits down.
+        Shot 2 (3s): @Mara smiles.
+    ''')
+
+
+def test_current_omni_names_its_inputs_and_carries_the_negative_in_the_prompt(project):
+    c = build(project, OMNI)
+    (request,) = requests(c)
+    prompt, *inputs = request["contents"]
+    assert inputs == [{"type": "refer_image", "url": "file:refs/room.png", "id": "Room"},
+                      {"type": "element", "element_id": "element:Mara", "id": "Mara"}]
+    text = prompt["text"]
+    assert text.startswith("shot 1, 3, Location: @Room. @Mara sits down.")
+    assert "Avoid: text, watermark.; shot 2, 3, @Mara smiles.;" in text and "<<<" not in text
+    notes = [d for d in c.diagnostics if d.code == "KLS407"]
+    assert len(notes) == 1 and "Avoid: text, watermark." in notes[0].message
+
+
+def test_negative_is_a_field_only_on_legacy_text_and_image_to_video(project):
+    c = build(project, 'negative: "text"\n' + SHOTS, api="legacy")
+    (request,) = requests(c)
+    assert request["negative_prompt"] == "text"
+    assert not any(d.code == "KLS407" for d in c.diagnostics)
+    c = build(project, OMNI, api="legacy")
+    (request,) = requests(c)
+    assert "negative_prompt" not in request
+    assert request["multi_prompt"][0]["prompt"].endswith("\nAvoid: text, watermark.")
+    assert [d.code for d in c.diagnostics if d.code == "KLS407"] == ["KLS407"]
+    from klingscript.backends.rules import validate_request
+
+    assert "negative_prompt: not a field of omni-video" in validate_request(
+        "/v1/videos/omni-video", {**request, "negative_prompt": "text"})
+
+
+def test_api_is_a_document_setting(project):
+    path = project / "film.kls"
+    path.write_text('api: newest\nscene "A":\n    api: legacy\n    Shot 1 (4s): A door.\n', encoding="utf-8")
+    c = compile_script(path)
+    found = {(d.code, d.span.line) for d in c.diagnostics}
+    assert ("KLS104", 1) in found and ("KLS103", 3) in found
+
+
+def test_4k_where_the_profile_allows_it(project):
+    text = "resolution: 4k\n" + SHOTS
+    (current,) = requests(build(project, text))
+    assert current["settings"]["resolution"] == "4k"
+    c = build(project, text, api="legacy")
+    (legacy,) = requests(c)
+    assert legacy["mode"] == "4k"
+    # Kling 3.0 at 4k: 3.0 units ($0.42) a second
+    assert c.output.plan["jobs"][0]["cost"] == {"units": 21, "usd": 2.94, "credits": 210}
+
+
+def test_callback_url_is_klings_option_and_keeps_the_job_ids(project):
+    plain = build(project, SHOTS).output.plan["jobs"][0]
+    c = build(project, SHOTS, callback_url="https://example.test/hook")
+    job = c.output.plan["jobs"][0]
+    assert job["id"] == plain["id"]
+    assert job["request"]["options"] == {"external_task_id": job["id"], "callback_url": "https://example.test/hook"}
+    legacy = build(project, SHOTS, api="legacy", callback_url="https://example.test/hook")
+    assert requests(legacy)[0]["callback_url"] == "https://example.test/hook"
+    # the runtime puts the option in the same place (runtime/generations.set_job_options)
+    from klingscript.runtime.generations import set_job_options
+
+    body = {"prompt": "x", "settings": {}}
+    set_job_options(job["endpoint"], body, job["id"], "https://example.test/hook")
+    assert body["options"] == job["request"]["options"]
+
+
+def test_build_callback_option_on_the_command_line(project, monkeypatch, capsys):
+    (project / "film.kls").write_text(SHOTS, encoding="utf-8")
+    monkeypatch.chdir(project)
+    assert main(["build", "film.kls", "-o", "out", "--callback-url", "https://example.test/h"]) == 0
+    plan = json.loads((project / "out" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["jobs"][0]["request"]["options"]["callback_url"] == "https://example.test/h"
+    assert main(["build", "film.kls", "-o", "out"]) == 0       # not the shortcut of the build before
+    plan = json.loads((project / "out" / "plan.json").read_text(encoding="utf-8"))
+    assert "callback_url" not in plan["jobs"][0]["request"]["options"]
+    assert main(["build", "film.kls", "-o", "out", "--api", "legacy"]) == 0
+    plan = json.loads((project / "out" / "plan.json").read_text(encoding="utf-8"))
+    assert plan["api"] == "legacy"
+
+
+def test_units_and_dollars_from_klings_table(project):
+    from klingscript.planner.pricing import load_pricing, units_rate
+
+    p = load_pricing()
+    assert p["units"]["as_of"] and p["credits_are_estimates"] is True
+    # Omni with native audio is cheaper than Kling 3.0's (0.8 against 0.9 units at 720p)
+    assert units_rate(p, "kling-v3-omni", "720p", "on") == 0.8 < units_rate(p, "kling-v3", "720p", "on") == 0.9
+    c = build(project, OMNI)
+    plan = c.output.plan
+    assert plan["jobs"][0]["cost"] == {"units": 4.8, "usd": 0.672, "credits": 54}
+    assert plan["elements"][0]["cost"] == {"units": 0, "usd": 0}
+    assert plan["totals"]["units"] == 4.8 and plan["pricing"]["credits"] == "estimate"
+
+
+def test_a_voice_sample_is_priced_as_a_custom_voice():
+    from types import SimpleNamespace
+
+    from klingscript.backends.emit import _element_costs
+    from klingscript.planner.pricing import load_pricing
+
+    entry: dict = {}
+    _element_costs(entry, SimpleNamespace(voice_sample="voices/mara.wav", voice_id=None), load_pricing())
+    assert entry["voice_cost"] == {"units": 0.05, "usd": 0.007}
+    entry = {}
+    _element_costs(entry, SimpleNamespace(voice_sample=None, voice_id="v1"), load_pricing())
+    assert "voice_cost" not in entry
+
+
+def test_the_simulator_bills_what_the_plan_estimates(project, tmp_path):
+    from runtime_support import ACCESS, API_KEY, SECRET, api_key_credentials, render_with
+
+    from klingscript.runtime import ledger as L
+    from klingscript.runtime.simulator import Simulator
+
+    def simulator():
+        return Simulator(access_key=ACCESS, secret_key=SECRET, api_key=API_KEY, latency=0.08, seed=5,
+                         clips="card")
+
+    c = build(project, OMNI)
+    with simulator() as sim:
+        result = render_with(c.output.plan, project, project, sim, tmp_path / "out", api_key_credentials(),
+                             assemble=False)
+    assert result.code == 0
+    with L.Ledger.open_readonly(tmp_path / "out") as ledger:
+        job = next(e for e in ledger.entries() if e.kind == "job")
+    assert job.charged == pytest.approx(c.output.plan["jobs"][0]["cost"]["units"])
