@@ -257,7 +257,8 @@ def test_storyboard_of_structured_shots():
     assert [(s.index, s.start, s.seconds) for s in board.shots] == [(1, 0.0, 3.0), (2, 3.0, 4.0)]
     assert board.shots[0].description == "Wide shot. Minji looks out."
     captions = board.shots[1].captions
-    assert [c.text.split(":")[0] for c in captions] == ["Jiho", "Minji"]
+    # the speaker and the tone (not the language), as it is spoken
+    assert [c.text.split(":")[0] for c in captions] == ["Jiho (breathless)", "Minji (cold)"]
     assert 3.0 < captions[0].start < captions[0].end <= captions[1].start < captions[1].end <= 7.0 + 1e-9
 
 
@@ -265,7 +266,7 @@ def test_storyboard_of_text_shots_and_single_prompts():
     board = animatic.storyboard({"duration": "5", "prompt": "Shot 1 (2s): A door opens.\n"
                                                             'Shot 2 (3s): Man (softly): "Hello."'})
     assert [(s.index, s.seconds) for s in board.shots] == [(1, 2.0), (2, 3.0)]
-    assert board.shots[1].captions[0].text.startswith("Man:")
+    assert board.shots[1].captions[0].text.startswith("Man (softly):")
     single = animatic.storyboard({"duration": "4", "prompt": "A quiet street at dawn."})
     assert len(single.shots) == 1 and single.shots[0].seconds == 4.0 and not single.shots[0].captions
 

@@ -17,7 +17,9 @@ render refuses before sending anything (exit 2). The API base comes from
 plan's credits; ``--max-credits N`` is the same). ``--callback-url URL`` is
 passed to Kling as each task's callback option; klingc still polls.
 ``--simulate`` renders against a local simulator instead (no account, no
-credits): animatic clips of the script.
+credits): animatic clips of the script. ``--burn-subtitles`` draws every line of
+dialogue into ``film.mp4`` (the subtitles of ``klingc export --srt``). The render
+also writes ``DIR/storyboard.json``, what ``klingc export`` reads.
 
 Exit codes: 0 the film is done; 1 errors in the script, or a render over
 --max-credits (nothing sent); 2 usage errors, missing credentials, an
@@ -71,6 +73,8 @@ def add_arguments(p) -> None:
     p.add_argument("--progress", choices=("auto", "rich", "plain", "quiet"), default="auto",
                    help="live table on a terminal (auto), or plain log lines")
     p.add_argument("--no-assemble", action="store_true", help="download the clips only")
+    p.add_argument("--burn-subtitles", action="store_true",
+                   help="draw the dialogue into film.mp4 as subtitles (speaker: line)")
 
 
 def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) -> str:
@@ -132,7 +136,8 @@ def run(args) -> int:
         if args.simulate:
             from ..runtime.simulator import DEFAULT_ACCESS_KEY, DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Simulator
 
-            simulator = Simulator(latency=args.latency, concurrency=args.concurrency).start()
+            simulator = Simulator(latency=args.latency, concurrency=args.concurrency,
+                                  shots={j["id"]: j["shots"] for j in out.plan["jobs"]}).start()
             # The current generation takes an API key; a legacy plan renders with the keys (JWT).
             credentials = (Credentials(api_key=DEFAULT_API_KEY) if generation == CURRENT
                            else Credentials(DEFAULT_ACCESS_KEY, DEFAULT_SECRET_KEY))
@@ -171,6 +176,15 @@ def run(args) -> int:
         except (OSError, LedgerError) as e:
             print(f"klingc: cannot render into {folder}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
             return 2
+        from ..runtime.export import after_render
+        from ..storyboard import of_plan
+
+        notes, burn_failed = after_render(folder, of_plan(c.plan, out.plan["jobs"]), program.main.path.parent,
+                                          result.film, args.burn_subtitles, args.simulate)
+        for note in notes:
+            print(f"klingc: {note}", file=sys.stderr)
+        if burn_failed and result.code == 0:
+            result.code = 3
         sys.stdout.write(_summary(result, folder, out.plan, credentials.redact, args.simulate))
         sys.stdout.flush()
         return result.code

@@ -118,6 +118,7 @@ class Config:
     account_error_after: int = 0                  # ...after this many API requests
     clips: str = "animatic"          # "animatic", or "card" (a plain clip per duration, for benchmarks)
     workers: int = 2                 # threads that encode clips
+    shots: dict = field(default_factory=dict)    # job id -> its shots' numbers in the script (animatics)
     log: Optional[Callable[[str], None]] = None
 
 
@@ -178,6 +179,7 @@ class Simulator:
         self._tasks: dict[str, Task] = {}
         self._by_external: dict[tuple[str, str, str], Task] = {}
         self._elements: dict[int, str] = {}
+        self._element_images: dict[int, str] = {}    # element id -> its frontal image (animatics)
         self._voices: dict[str, str] = {}            # custom voice id -> name
         self._next_task = 800000000000000001
         self._next_element = 9100000001
@@ -537,6 +539,9 @@ class Simulator:
                 task.element_id = self._next_element
                 self._next_element += 1
                 self._elements[task.element_id] = str(body.get("element_name", ""))
+                eil = body.get("element_image_list")
+                if isinstance(eil, dict) and isinstance(eil.get("frontal_image"), str):
+                    self._element_images[task.element_id] = eil["frontal_image"]
             elif task.is_voice:
                 task.voice_id = str(self._next_voice)
                 self._next_voice += 1
@@ -546,7 +551,7 @@ class Simulator:
                 self._by_external[(account, endpoint, ext)] = task
             self.creations[ext or f"task:{task_id}"] += 1
             if task.is_video and not fails:
-                task.clip = self._clip_future(_legacy_view(body) if task.current else body)
+                task.clip = self._clip_future(_legacy_view(body) if task.current else body, ext)
             forget = False
             if task.is_video:
                 self.videos_created += 1
@@ -558,7 +563,7 @@ class Simulator:
                   + (f" (external_task_id {ext})" if ext else ""))
         return task, True
 
-    def _clip_future(self, body: dict) -> Future:
+    def _clip_future(self, body: dict, ext: Optional[str] = None) -> Future:
         from . import animatic
 
         if self.config.clips == "card":
@@ -573,13 +578,19 @@ class Simulator:
                                            body.get("sound", "on") == "on", "klingc simulator")
                 fut = self._cards[key] = self._pool.submit(animatic.encode, board)
             return fut
-        names = {}
+        names, pictures = {}, {}
         for k, item in enumerate(body.get("element_list") or [], 1):
             try:
-                names[k] = self._elements.get(int(item.get("element_id")), f"element {k}")
+                eid = int(item.get("element_id"))
             except (TypeError, ValueError, AttributeError):
-                pass
-        return self._pool.submit(lambda: animatic.encode(animatic.storyboard(body, names)))
+                continue
+            names[k] = self._elements.get(eid, f"element {k}")
+            if eid in self._element_images:
+                pictures[k] = self._element_images[eid]
+        # A job's external id is its id, or its id and a suffix (``-2`` after a failure, ``-t2`` a take).
+        job = (ext or "").split("-", 1)[0]
+        numbers = self.config.shots.get(job)
+        return self._pool.submit(lambda: animatic.encode(animatic.storyboard(body, names, pictures, numbers)))
 
     def find_current(self, ids: list[str], by_external: bool, account: str) -> list[Task]:
         """The current-generation tasks among ``ids`` (unknown ones are left out)."""
@@ -634,9 +645,12 @@ def _legacy_view(body: dict) -> dict:
     if prompt is None:
         prompt = " ".join(c.get("text", "") for c in body.get("contents") or []
                           if isinstance(c, dict) and c.get("type") == "prompt")
+    images = [{"image_url": c.get("url"), **({"type": "first_frame"} if c.get("type") == "first_frame" else {})}
+              for c in body.get("contents") or []
+              if isinstance(c, dict) and c.get("type") in ("first_frame", "refer_image")]
     return {"prompt": prompt or "", "duration": str(st.get("duration", 5)),
             "aspect_ratio": st.get("aspect_ratio", "16:9"),
-            "sound": "on" if st.get("audio", "off") != "off" else "off"}
+            "sound": "on" if st.get("audio", "off") != "off" else "off", "image_list": images}
 
 
 def _voice_problems(body) -> list[str]:
