@@ -81,10 +81,11 @@ class Refs:
     """How references are written in one job's prompts."""
 
     def __init__(self, elements: dict, mode: str, tokens: Optional[dict] = None,
-                 element_min_images: Optional[int] = None):
+                 element_min_images: Optional[int] = None, kling: tuple = ()):
         self.elements = elements
         self.mode = mode            # "api" or "web"
-        self.tokens = tokens or {}  # name -> <<<element_k>>> / <<<image_k>>> (api)
+        self.tokens = tokens or {}  # name -> <<<element_k>>> / <<<image_k>>> / @name (api)
+        self.kling = frozenset(kling)   # the job's Kling elements (api)
         # The images that make a Kling element (profile [element]); fewer: a reference image.
         self.element_min_images = element_min_images
 
@@ -96,7 +97,7 @@ class Refs:
         """Whether the element is sent as a Kling element, which carries its own description
         (``element_description``); an element of one image is sent as a reference image."""
         if self.mode == "api":
-            return self.tokens.get(name, "").startswith("<<<element_")
+            return name in self.kling
         el = self.elements.get(name)
         if el is None or not el.images:
             return False

@@ -131,7 +131,7 @@ class ScenePlanner:
         elif mode == "api":
             tokens.update({n: f"<<<element_{k}>>>" for k, n in enumerate(kling, 1)})
             tokens.update({n: f"<<<image_{k}>>>" for k, n in enumerate(images, 1)})
-        return Refs(self.elements, mode, tokens, self.element_min_images)
+        return Refs(self.elements, mode, tokens, self.element_min_images, kling if mode == "api" else ())
 
     # -- prompts --
     def shortest(self, k: int) -> int:
