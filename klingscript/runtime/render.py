@@ -562,8 +562,10 @@ class Render:
         for stale in self.clips.glob(".*.part"):
             stale.unlink(missing_ok=True)
 
+        names = {j["id"]: str(j.get("scene_title") or "") for j in self.jobs if j.get("scene_title")}
+        names.update({j["id"]: "" for j in self.jobs if j["id"] not in names})
         self.progress.start(self.plan.get("title") or self.plan.get("source") or "film",
-                            len(self.jobs), len(needed) + len(voices_needed))
+                            len(self.jobs), len(needed) + len(voices_needed), names)
         self.api = KlingClient(self.options.api_base, self.credentials, timeout=self.options.timeout,
                                retry=self.options.retry,
                                on_retry=self._on_retry, on_too_many=self.limiter.lower,
