@@ -37,7 +37,8 @@ class _Parser(argparse.ArgumentParser):
 # Every command is a module in klingscript/commands with `HELP`, `add_arguments(parser)`
 # and `run(args) -> int`. Modules import their heavy dependencies inside `run`.
 COMMAND_NAMES = ("check", "fmt", "explain", "build", "prompt", "cost", "render",
-                 "simulate", "status", "voices", "lsp", "export")
+                 "simulate", "status", "voices", "lsp",
+                 "pick", "review", "export")
 
 
 def _command_module(name: str):

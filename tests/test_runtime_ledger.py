@@ -56,7 +56,10 @@ def test_intent_and_attempts(tmp_path):
         assert led.intend("job1").external_task_id == "job1"      # no task exists: the same id
         led.update("job1", state="failed", task_id="t1")
         e = led.intend("job1")                                    # the failed task holds "job1"
-        assert (e.attempt, e.external_task_id, e.task_id) == (2, "job1-2", None)
+        assert (e.attempt, e.take, e.external_task_id, e.task_id) == (2, 2, "job1-t2", None)
+        # the failed generation stays, as take 1
+        assert [(t.take, t.state, t.external_task_id) for t in led.takes("job1")] == \
+            [(1, "failed", "job1"), (2, "sending", "job1-t2")]
 
 
 def test_intent_is_committed_before_returning(tmp_path):

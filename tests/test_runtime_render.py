@@ -171,7 +171,7 @@ def test_failed_tasks_leave_the_others_going_and_are_sent_again_next_time(tmp_pa
             assert led.get(first).state == "failed"
         again = render(plan, d, root, sim, tmp_path / "out")
         assert again.code == 0
-        assert sim.creations[first] == 1 and sim.creations[f"{first}-2"] == 1
+        assert sim.creations[first] == 1 and sim.creations[f"{first}-t2"] == 1   # take 2
         assert max_creations(sim) == 1
         assert_film_matches_plan(again, plan)
 

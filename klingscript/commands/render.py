@@ -1,4 +1,4 @@
-"""klingc render FILE [-o DIR] [--api-base URL] [--concurrency N] [--budget 40u|$5|N] [--poll-interval S]
+"""klingc render FILE [-o DIR] [--takes N] [--retake 3 --retake 5.2] [--budget 40u|$5|N] [--api-base URL] ...
 
 Builds the plan, then generates every job with Kling, downloads the clips
 and assembles ``DIR/scenes/NN-<scene>.mp4`` and ``DIR/film.mp4``. DIR
@@ -12,7 +12,15 @@ Kling console; either API generation) or KLING_ACCESS_KEY + KLING_SECRET_KEY
 render refuses before sending anything (exit 2). The API base comes from
 --api-base, else KLING_API_BASE, else Kling's Singapore endpoint.
 
-``--budget`` caps what this render will add, elements and voices included:
+Every generation of a job is a take, kept in ``clips/`` and the ledger.
+``--takes N`` makes sure each job has N successful takes; ``--retake 3``
+makes one more take of every part of scene 3, ``--retake 5.2`` of scene 5
+part 2, even when they are done. The scenes and the film use each job's
+picked take (``klingc pick``), else its latest successful one. What is asked
+(the new takes, and the elements and voices to make) and its estimate is
+shown before anything is sent.
+
+``--budget`` caps what this render will add, takes, elements and voices included:
 ``40u`` (resource-pack units), ``$5`` (US dollars) or a plain number (the
 plan's credits; ``--max-credits N`` is the same). ``--callback-url URL`` is
 passed to Kling as each task's callback option; klingc still polls.
@@ -60,6 +68,11 @@ def add_arguments(p) -> None:
     p.add_argument("--budget", type=budget, metavar="B",
                    help="refuse to start when what this render adds exceeds B: units (40u), "
                         "US dollars ($5) or credits (a plain number)")
+    p.add_argument("--takes", type=positive_int, default=1, metavar="N",
+                   help="make sure each job has N successful takes (default 1)")
+    p.add_argument("--retake", action="append", default=[], metavar="SCENE[.PART]",
+                   help="one more take of scene SCENE (all its parts) or of its part PART, even if done; "
+                        "may be given more than once")
     p.add_argument("--callback-url", metavar="URL",
                    help="Kling's callback option for every task (klingc still polls)")
     p.add_argument("--poll-interval", type=seconds, metavar="S",
@@ -90,7 +103,8 @@ def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) 
     for o in result.failed:
         lines.append(f"  failed: {o.label} [{o.id}]: {o.message or o.state}")
     lines.append(f"credits: {_num(result.spent_now)} {cur} spent by this render; "
-                 f"{_num(result.spent_total)} of {_num(result.total_credits)} for the whole film so far"
+                 f"{_num(result.spent_total)} on this film's takes so far (one take of each job: "
+                 f"{_num(result.total_credits)})"
                  + (" (simulated: nothing was charged)" if simulated else ""))
     if result.charged:
         from ..runtime.costs import fmt
@@ -156,7 +170,14 @@ def run(args) -> int:
                           max_credits=args.max_credits, poll_interval=poll, assemble=not args.no_assemble,
                           root=program.root, allow_outside=args.allow_outside,
                           service=SIMULATOR if args.simulate else None, budget=args.budget,
-                          callback_url=args.callback_url)
+                          callback_url=args.callback_url, takes=args.takes, retake=tuple(args.retake))
+        from ..runtime.takes import PickError, select_plan_jobs
+
+        try:
+            select_plan_jobs(out.plan, options.retake)
+        except PickError as e:
+            print(f"klingc: --retake: {e}", file=sys.stderr)
+            return 2
         progress = P.make(args.progress)
         try:
             try:

@@ -15,6 +15,19 @@ sample, ``voice-`` and a hash of its name and sample), so that:
   so only those are rendered again (old rows stay, marked not current; an
   edit that is undone finds its old clip again).
 
+**Takes.** Every generation of a job is a *take*, one row of ``takes``
+(``job``, ``take`` from 1), kept for good: its state, external and task ids,
+file, checksum, estimate and what Kling charged. Take 1 is sent under the
+job's id as ``external_task_id`` and saved as ``clips/<job-id>.mp4``; take
+*n* > 1 under ``<job-id>-t<n>`` and saved as ``clips/<job-id>-t<n>.mp4``, so
+takes never collide. A job's row in ``entries`` follows the take it is working
+on (``take``), and every change to it is written to that take's row in the
+same transaction. A failed take stays failed; the next generation is a new
+take. ``picked`` is the take the writer chose (``klingc pick``); without one
+the latest successful take is used (``takes.py``). ``retake`` is the number
+of successful takes an unfinished ``--retake`` asked for: a render that dies
+during a retake finds it and resumes the take instead of asking for another.
+
 Each row also keeps the estimate (``credits`` in the plan's currency, and
 ``units`` / ``usd`` when the plan has them) and what Kling charged for the
 task (``charged`` in ``charge_unit``, with Kling's own ``billing`` field as
@@ -44,7 +57,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 FILENAME = "ledger.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 LIVE = ("submitted", "processing")
 STATES = ("pending", "sending", "submitted", "processing", "succeed", "done", "failed", "rejected", "error",
@@ -84,9 +97,33 @@ CREATE TABLE IF NOT EXISTS entries (
     usd              REAL,                  -- estimate in USD, when the plan has one
     charged          REAL,                  -- what Kling charged for the task
     charge_unit      TEXT,                  -- "units", or a currency for cash
-    billing          TEXT                   -- Kling's billing field, as JSON
+    billing          TEXT,                  -- Kling's billing field, as JSON
+    take             INTEGER NOT NULL DEFAULT 1,  -- a job: the take this row follows
+    picked           INTEGER,               -- a job: the take picked by the writer
+    retake           INTEGER                -- a job: successful takes an unfinished --retake wants
 );
 CREATE INDEX IF NOT EXISTS entries_external ON entries (external_task_id);
+CREATE TABLE IF NOT EXISTS takes (
+    job              TEXT NOT NULL,         -- the job's id
+    take             INTEGER NOT NULL,      -- from 1
+    state            TEXT NOT NULL DEFAULT 'pending',
+    external_task_id TEXT,
+    task_id          TEXT,
+    message          TEXT NOT NULL DEFAULT '',
+    result_url       TEXT,
+    file             TEXT,
+    bytes            INTEGER,
+    sha256           TEXT,
+    credits          REAL NOT NULL DEFAULT 0,
+    units            REAL,
+    usd              REAL,
+    charged          REAL,
+    charge_unit      TEXT,
+    billing          TEXT,
+    created_at       REAL NOT NULL,
+    updated_at       REAL NOT NULL,
+    PRIMARY KEY (job, take)
+);
 """
 
 
@@ -121,6 +158,9 @@ class Entry:
     charged: Optional[float] = None
     charge_unit: Optional[str] = None
     billing: Optional[str] = None
+    take: int = 1
+    picked: Optional[int] = None
+    retake: Optional[int] = None
 
     @property
     def label(self) -> str:
@@ -128,6 +168,43 @@ class Entry:
             return f"{self.kind} {self.name}"
         part = f" part {self.part}/{self.parts}" if (self.parts or 1) > 1 else ""
         return f"scene {self.scene}{part}"
+
+
+@dataclass
+class Take:
+    job: str
+    take: int
+    state: str
+    external_task_id: Optional[str]
+    task_id: Optional[str]
+    message: str
+    result_url: Optional[str]
+    file: Optional[str]
+    bytes: Optional[int]
+    sha256: Optional[str]
+    credits: float
+    units: Optional[float]
+    usd: Optional[float]
+    charged: Optional[float]
+    charge_unit: Optional[str]
+    billing: Optional[str]
+    created_at: float
+    updated_at: float
+
+    @property
+    def paid(self) -> bool:
+        """Whether Kling made (or is making) this take: its estimate counts as spent."""
+        return self.state in ("done", "succeed")
+
+
+def take_name(job: str, take: int) -> str:
+    """The take's external task id and file stem: the job's id, then ``<id>-t<n>``."""
+    return job if take <= 1 else f"{job}-t{take}"
+
+
+# The fields of an entry that belong to the take it follows.
+TAKE_FIELDS = ("state", "external_task_id", "task_id", "message", "result_url", "file", "bytes", "sha256",
+               "charged", "charge_unit", "billing")
 
 
 class LedgerError(Exception):
@@ -200,6 +277,14 @@ class Ledger:
                                f"ORDER BY current DESC, kind = 'job', position, id").fetchall()
         return [_entry(r) for r in rows]
 
+    def takes(self, job: Optional[str] = None) -> list[Take]:
+        """The takes of ``job`` (of every job ever rendered here when None), by job and number."""
+        if job is None:
+            rows = self.db.execute("SELECT * FROM takes ORDER BY job, take").fetchall()
+        else:
+            rows = self.db.execute("SELECT * FROM takes WHERE job = ? ORDER BY take", (job,)).fetchall()
+        return [Take(**dict(r)) for r in rows]
+
     def meta(self, key: str) -> Optional[str]:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row is not None else None
@@ -260,6 +345,8 @@ class Ledger:
                 raise LedgerError(f"no ledger entry {id}")
             if e.state == "sending" and e.external_task_id:
                 return e
+            if e.kind == "job":
+                return self._intend_take(e)
             attempt = e.attempt
             if e.state in ("failed", "gone") or attempt == 0:
                 attempt += 1
@@ -268,6 +355,61 @@ class Ledger:
                             "task_id = NULL, result_url = NULL, message = '', updated_at = ? WHERE id = ?",
                             (attempt, external, time.time(), id))
         return self.get(id)
+
+    def _intend_take(self, e: Entry) -> Entry:
+        """A job's intent: its take's external id (a failed take's successor is a new take)."""
+        take = e.take or 1
+        if e.state == "failed":
+            take = self._last_take(e.id) + 1
+        external = take_name(e.id, take)
+        now = time.time()
+        self.db.execute("UPDATE entries SET state = 'sending', take = ?, attempt = ?, external_task_id = ?, "
+                        "task_id = NULL, result_url = NULL, message = '', updated_at = ? WHERE id = ?",
+                        (take, take, external, now, e.id))
+        if take != e.take:
+            self.db.execute("UPDATE entries SET file = NULL, bytes = NULL, sha256 = NULL, charged = NULL, "
+                            "charge_unit = NULL, billing = NULL WHERE id = ?", (e.id,))
+        self._new_take_row(e, take, now)
+        self._mirror(e.id, take, {"state": "sending", "external_task_id": external, "task_id": None,
+                                  "result_url": None, "message": ""}, now)
+        return self.get(e.id)
+
+    def _last_take(self, job: str) -> int:
+        row = self.db.execute("SELECT MAX(take) FROM takes WHERE job = ?", (job,)).fetchone()
+        return int(row[0] or 0)
+
+    def _new_take_row(self, e: Entry, take: int, now: float) -> None:
+        self.db.execute("INSERT OR IGNORE INTO takes (job, take, credits, units, usd, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (e.id, take, e.credits, e.units, e.usd, now, now))
+
+    def _mirror(self, job: str, take: int, fields: dict, now: float) -> None:
+        mine = {k: v for k, v in fields.items() if k in TAKE_FIELDS}
+        if not mine:
+            return
+        cols = ", ".join(f"{k} = ?" for k in mine)
+        self.db.execute(f"UPDATE takes SET {cols}, updated_at = ? WHERE job = ? AND take = ?",
+                        (*mine.values(), now, job, take))
+
+    def new_take(self, id: str) -> Entry:
+        """Start another take of job ``id`` (its take so far is kept as it is): the row follows a
+        new, pending take with nothing sent yet."""
+        with self._tx():
+            e = self.get(id)
+            if e is None or e.kind != "job":
+                raise LedgerError(f"no job {id} in the ledger")
+            take = max(self._last_take(id), e.take or 1) + 1
+            now = time.time()
+            self.db.execute("UPDATE entries SET take = ?, state = 'pending', external_task_id = NULL, "
+                            "task_id = NULL, message = '', result_url = NULL, file = NULL, bytes = NULL, "
+                            "sha256 = NULL, charged = NULL, charge_unit = NULL, billing = NULL, "
+                            "updated_at = ? WHERE id = ?", (take, now, id))
+            self._new_take_row(e, take, now)
+        return self.get(id)
+
+    def pick(self, id: str, take: Optional[int]) -> None:
+        """Make take ``take`` of job ``id`` the one its scene and the film use (None: no pick)."""
+        with self._tx():
+            self.db.execute("UPDATE entries SET picked = ?, updated_at = ? WHERE id = ?", (take, time.time(), id))
 
     def update(self, id: str, **fields: Any) -> None:
         if not fields:
@@ -278,9 +420,16 @@ class Ledger:
         if "state" in fields and fields["state"] not in STATES:
             raise LedgerError(f"unknown state {fields['state']!r}")
         cols = ", ".join(f"{k} = ?" for k in fields)
+        now = time.time()
         with self._tx():
             self.db.execute(f"UPDATE entries SET {cols}, updated_at = ? WHERE id = ?",
-                            (*fields.values(), time.time(), id))
+                            (*fields.values(), now, id))
+            row = self.db.execute("SELECT kind, take FROM entries WHERE id = ?", (id,)).fetchone()
+            if row is not None and row["kind"] == "job" and set(fields) & set(TAKE_FIELDS):
+                if self.db.execute("SELECT 1 FROM takes WHERE job = ? AND take = ?",
+                                   (id, row["take"])).fetchone() is None:
+                    self._new_take_row(self.get(id), row["take"], now)
+                self._mirror(id, row["take"], fields, now)
 
     def _tx(self):
         return _Transaction(self.db)
@@ -316,7 +465,8 @@ def _entry(row: sqlite3.Row) -> Entry:
 _FIELDS = set(Entry.__dataclass_fields__)
 # Columns added since schema 1 (a ledger of an earlier render gains them on open).
 _ADDED = (("units", "REAL"), ("usd", "REAL"), ("charged", "REAL"), ("charge_unit", "TEXT"),
-          ("billing", "TEXT"))
+          ("billing", "TEXT"), ("take", "INTEGER NOT NULL DEFAULT 1"), ("picked", "INTEGER"),
+          ("retake", "INTEGER"))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -324,6 +474,13 @@ def _migrate(db: sqlite3.Connection) -> None:
     for name, kind in _ADDED:
         if name not in have:
             db.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
+    # A ledger from before takes: each job that was sent becomes its take 1.
+    db.execute("INSERT OR IGNORE INTO takes (job, take, state, external_task_id, task_id, message, result_url, "
+               "file, bytes, sha256, credits, units, usd, charged, charge_unit, billing, created_at, updated_at) "
+               "SELECT id, take, state, external_task_id, task_id, message, result_url, file, bytes, sha256, "
+               "credits, units, usd, charged, charge_unit, billing, created_at, updated_at FROM entries "
+               "WHERE kind = 'job' AND state != 'pending' "
+               "AND NOT EXISTS (SELECT 1 FROM takes t WHERE t.job = entries.id)")
     db.execute("INSERT INTO meta (key, value) VALUES ('schema', ?) "
                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
 
@@ -353,14 +510,19 @@ def file_ok(folder: Path, entry: Entry, checksum: bool = True) -> bool:
     return digest.hexdigest() == entry.sha256
 
 
-def summarize(entries: Iterable[Entry]) -> dict:
+def summarize(entries: Iterable[Entry], takes: Optional[Iterable[Take]] = None) -> dict:
+    """Counts and totals of ``entries``; with ``takes`` (every take of the folder, of earlier
+    versions of the script too) what was spent and charged counts every take, not only the one
+    each job's row follows."""
     entries = list(entries)
     jobs = [e for e in entries if e.kind == "job"]
     counts: dict = {}
     for e in jobs:
         counts[e.state] = counts.get(e.state, 0) + 1
     charged: dict = {}
-    for e in entries:
+    charging = [e for e in entries if takes is None or e.kind != "job"]
+    charging += list(takes or [])
+    for e in charging:
         if e.charged is not None:
             unit = e.charge_unit or "units"
             charged[unit] = charged.get(unit, 0.0) + e.charged
@@ -372,10 +534,13 @@ def summarize(entries: Iterable[Entry]) -> dict:
             return None
         return sum(getattr(e, field) or 0.0 for e in rows)
 
-    spent = [e for e in jobs if e.state in ("done", "succeed")]
+    if takes is None:
+        spent = sum(e.credits for e in jobs if e.state in ("done", "succeed"))
+    else:
+        spent = sum(t.credits for t in takes if t.paid)
     return {"jobs": len(jobs), "states": counts,
             "done_seconds": sum(e.duration for e in jobs if e.state == "done"),
-            "spent": sum(e.credits for e in spent),
+            "spent": spent,
             "to_spend": sum(e.credits for e in jobs if e.state not in ("done", "succeed") + LIVE),
             "estimated": {"credits": sum(e.credits for e in jobs), "units": est("units", entries),
                           "usd": est("usd", entries)},

@@ -1,8 +1,11 @@
 """Progress of a render: a live table on a terminal (rich), plain log lines otherwise.
 
-Both take the same calls: ``state(key, label, state, detail)`` when an
-element or job changes state, ``note(text)`` for anything else worth a line,
-and ``close()``. Lines go to stderr; the summary of ``klingc render`` goes to
+Both take the same calls: ``start(title, jobs, elements, names)`` once, with
+the number of jobs and of elements (and voices) to make and each one's
+display name (a job: its scene's title); ``state(key, label, state,
+detail)`` when an element or job changes state, ``note(text)`` for anything
+else worth a line, and ``close()``. The live table counts against the totals
+given at the start, so ``3/10 jobs done`` means ten from the first frame. Lines go to stderr; the summary of ``klingc render`` goes to
 stdout.
 """
 
@@ -21,7 +24,7 @@ class Progress:
     def __init__(self, stream: Optional[TextIO] = None):
         self.stream = stream or sys.stderr
 
-    def start(self, title: str, jobs: int, elements: int) -> None:
+    def start(self, title: str, jobs: int, elements: int, names: Optional[dict] = None) -> None:
         what = f"{jobs} job{'s' if jobs != 1 else ''}"
         if elements:
             what += f" and {elements} element{'s' if elements != 1 else ''}"
@@ -60,17 +63,23 @@ class RichProgress(Progress):
         self.console = Console(file=self.stream)
         self.rows: dict[str, list] = {}
         self.title = ""
+        self.jobs = 0
+        self.elements = 0
+        self.names: dict = {}
         self.started = time.monotonic()
         self.notes: list[str] = []
         self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False,
                          get_renderable=self._render)
         self.live.start()
 
-    def start(self, title: str, jobs: int, elements: int) -> None:
-        self.title = title
+    def start(self, title: str, jobs: int, elements: int, names: Optional[dict] = None) -> None:
+        self.title, self.jobs, self.elements = title, jobs, elements
+        self.names = dict(names or {})
+        self.started = time.monotonic()
 
     def state(self, key: str, label: str, state: str, detail: str = "") -> None:
-        self.rows[key] = [label, state, detail]
+        name = self.names.get(key)
+        self.rows[key] = [f"{label}: {name}" if name else label, state, detail]
 
     def note(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False)
@@ -83,11 +92,16 @@ class RichProgress(Progress):
                   "succeed": "cyan", "processing": "yellow", "submitted": "yellow", "sending": "yellow",
                   "downloading": "cyan", "waiting": "dim", "pending": "dim"}
         rows = list(self.rows.items())
-        done = sum(1 for _, r in rows if r[1] == "done")
+        jobs = [r for k, r in rows if k in self.names]
+        done = sum(1 for r in jobs if r[1] == "done")
         bad = sum(1 for _, r in rows if r[1] in ("failed", "rejected", "error"))
-        elapsed = time.monotonic() - self.started
-        table = Table(title=Text(f"{self.title}  {done}/{len(rows)} done"
-                                 + (f", {bad} failed" if bad else "") + f"  {elapsed:.0f}s"),
+        made = sum(1 for k, r in rows if k not in self.names and r[1] == "done")
+        total = max(self.jobs, len(jobs))
+        head = f"{self.title}  {done}/{total} job{'s' if total != 1 else ''} done"
+        if self.elements:
+            head += f", {made}/{self.elements} element{'s' if self.elements != 1 else ''}"
+        table = Table(title=Text(head + (f", {bad} failed" if bad else "")
+                                 + f"  elapsed {_clock(time.monotonic() - self.started)}"),
                       expand=False, show_edge=False, pad_edge=False)
         table.add_column("id")
         table.add_column("what")
@@ -107,6 +121,13 @@ class RichProgress(Progress):
             self.live.stop()
         except Exception:
             pass
+
+
+def _clock(seconds: float) -> str:
+    """Elapsed time as ``m:ss`` (``h:mm:ss`` past an hour)."""
+    s = int(max(0, seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 def make(kind: str = "auto", stream: Optional[TextIO] = None) -> Progress:

@@ -81,6 +81,8 @@ class Options:
     allow_outside: bool = False
     backoff_after: float = 60.0          # seconds a task runs before its polls slow down
     service: Optional[str] = None        # what the folder renders with (default: api_base)
+    takes: int = 1                       # successful takes each job should have
+    retake: tuple = ()                   # "3" (every part of scene 3) or "5.2": one more take each
     callback_url: Optional[str] = None   # passed as Kling's callback option (klingc still polls)
 
 
@@ -93,6 +95,7 @@ class Outcome:
     credits: float = 0.0
     seconds: int = 0
     spent_now: bool = False
+    takes_now: int = 0                   # takes of this job sent by this render
 
 
 @dataclass
@@ -109,6 +112,7 @@ class Result:
     requests: int = 0
     charged: dict = field(default_factory=dict)      # unit -> what Kling charged, whole folder
     estimated: dict = field(default_factory=dict)    # credits/units/usd -> estimate of the plan
+    asked: dict = field(default_factory=dict)        # takes: new takes asked; credits/units/usd: their estimate
 
     @property
     def done(self) -> list[Outcome]:
@@ -474,7 +478,8 @@ class Render:
         self._remade: set[str] = set()               # made again in this render (at most once)
         self._rechecks: dict[str, asyncio.Task] = {}
         self.result = Result(code=0)
-        self.created_now: set[str] = set()
+        self.created_now: dict[str, int] = {}       # key -> tasks created by this render
+        self.goals: dict[str, int] = {}             # job id -> successful takes asked for
 
     # -- entry point --
     async def run(self) -> Result:
@@ -488,6 +493,22 @@ class Render:
             return await self._run()
         finally:
             self.ledger.close()
+
+    def _set_goals(self, entries: dict) -> None:
+        """The successful takes each job should have: ``takes``, and one more than it has for a
+        job that ``retake`` names (recorded before anything is sent, so that a render that dies
+        during the retake resumes it instead of asking for yet another)."""
+        from .takes import select_plan_jobs
+
+        base = max(1, int(self.options.takes or 1))
+        self.goals = {j["id"]: base for j in self.jobs}
+        for jid in select_plan_jobs(self.plan, self.options.retake):
+            e = entries[jid]
+            want = e.retake
+            if want is None:
+                want = len(self._good(jid)) + 1
+                self.ledger.update(jid, retake=want)
+            self.goals[jid] = max(base, want)
 
     def _budget(self) -> Optional[Budget]:
         if self.options.budget is not None:
@@ -510,25 +531,41 @@ class Render:
                      fsync=True)
         entries = {e.id: e for e in ledger.entries()}
         r.total_credits = sum(float(j.get("credits") or 0) for j in self.jobs)
-        todo = [j for j in self.jobs if not self._clip_ready(entries[j["id"]])]
+        self._set_goals(entries)
+        entries = {e.id: e for e in ledger.entries()}
+        # What is asked: the takes still to pay for (a take under way that Kling has is not paid again).
+        new_takes: dict[str, int] = {}
+        todo = []
+        for j in self.jobs:
+            e = entries[j["id"]]
+            good = len(self._good(j["id"]))
+            busy = _in_progress(e, self.folder)
+            free = 1 if busy and _paid(e) else 0
+            new_takes[j["id"]] = max(0, self.goals[j["id"]] - good - free)
+            if busy or new_takes[j["id"]]:
+                todo.append(j)
         needed = {eid for j in todo for eid in j.get("depends_on") or []}
         voices_needed = {self.voice_of[e] for e in needed if e in self.voice_of}
+        items = [("job", j, "cost") for j in self.jobs for _ in range(new_takes[j["id"]])]
+        items += [("element", self.elements[k], "cost") for k in sorted(needed)
+                  if entries[k].state != "done"]
+        items += [("voice", self.voices[k], "cost") for k in sorted(voices_needed)
+                  if entries[k].state != "done"]
+        r.asked = _asked(items, self.currency)
         budget = self._budget()
         if budget is not None:
-            items = [("job", j, "cost") for j in self.jobs if not _paid(entries[j["id"]])]
-            items += [("element", self.elements[k], "cost") for k in sorted(needed)
-                      if entries[k].state != "done"]
-            items += [("voice", self.voices[k], "cost") for k in sorted(voices_needed)
-                      if entries[k].state != "done"]
             spend = to_spend(items, budget)
             if spend > budget.amount:
                 raise BudgetExceeded(spend, budget.amount, r.total_credits, self.currency, budget.unit)
+        self.progress.note(_asked_line(r.asked, budget, self.currency))
         self.clips.mkdir(parents=True, exist_ok=True)
         for stale in self.clips.glob(".*.part"):
             stale.unlink(missing_ok=True)
 
+        names = {j["id"]: str(j.get("scene_title") or "") for j in self.jobs if j.get("scene_title")}
+        names.update({j["id"]: "" for j in self.jobs if j["id"] not in names})
         self.progress.start(self.plan.get("title") or self.plan.get("source") or "film",
-                            len(self.jobs), len(needed) + len(voices_needed))
+                            len(self.jobs), len(needed) + len(voices_needed), names)
         self.api = KlingClient(self.options.api_base, self.credentials, timeout=self.options.timeout,
                                retry=self.options.retry,
                                on_retry=self._on_retry, on_too_many=self.limiter.lower,
@@ -566,17 +603,19 @@ class Render:
                                           self.api.redact(why), float(job.get("credits") or 0),
                                           int(job.get("duration") or 0)))
         final = {e.id: e for e in ledger.entries()}
-        r.spent_now = sum(o.credits for o in r.outcomes if o.spent_now)
-        r.spent_total = sum(e.credits for e in final.values() if e.kind == "job" and e.state == "done")
-        summary = L.summarize(final.values())
+        r.spent_now = sum(o.credits * o.takes_now for o in r.outcomes if o.spent_now)
+        current_takes = [t for t in ledger.takes() if t.job in final]
+        r.spent_total = sum(t.credits for t in current_takes if t.state == "done")
+        summary = L.summarize(final.values(), current_takes)
         r.charged, r.estimated = summary["charged"], summary["estimated"]
         if self.fatal is not None:
             r.message = self.fatal.message
         if self.options.assemble and self.fatal is None:
             from .assemble import AssemblyError, assemble
 
-            clips = {e.id: self.folder / e.file for e in final.values()
-                     if e.kind == "job" and e.state == "done" and e.file}
+            from .takes import choose
+
+            clips = choose(ledger, self.folder, self.plan)        # the picked (else latest) takes
             try:
                 made = await asyncio.to_thread(assemble, self.plan, clips, self.folder, self.progress.note)
                 r.scenes, r.film, r.incomplete_scenes = made.scenes, made.film, made.incomplete
@@ -604,6 +643,7 @@ class Render:
         self.progress.note(f"retrying in {delay:.1f}s: {why}")
 
     def _clip_ready(self, e: L.Entry) -> bool:
+        """Whether the take the job's row follows is done, its clip there."""
         return e.state == "done" and L.file_ok(self.folder, e, checksum=False)
 
     # -- elements and voices --
@@ -739,13 +779,17 @@ class Render:
 
     # -- jobs --
     async def _job(self, job: dict, order: int) -> Outcome:
+        """Make sure the job has the takes asked for (``goal``): a take in progress is always
+        finished (it is paid for, or may be); new takes are made one after another."""
         jid = job["id"]
         e = self.ledger.get(jid)
         label = e.label
         credits, seconds = float(job.get("credits") or 0), int(job.get("duration") or 0)
+        goal = self.goals.get(jid, 1)
 
-        def outcome(state, message="", spent=False):
-            return Outcome(jid, label, state, message, credits, seconds, spent)
+        def outcome(state, message=""):
+            return Outcome(jid, label, state, message, credits, seconds, self.created_now.get(jid, 0) > 0,
+                           self.created_now.get(jid, 0))
 
         def fail(state: str, message: str, record_state: bool = True) -> Outcome:
             """Record why the job stopped (and ``state``, unless the ledger's stays) and report it."""
@@ -753,17 +797,49 @@ class Render:
                 self.ledger.update(jid, state=state, message=message)
             else:
                 self.ledger.update(jid, message=message)
-            self.progress.state(jid, label, state, message)
+            self.progress.state(jid, self._label(jid), state, message)
             return outcome(state, message)
 
-        if self._clip_ready(e):
-            self.progress.state(jid, label, "done", "already rendered")
-            return outcome("done")
-        try:
-            element_ids = await self._element_ids(job, jid, label)
-        except ElementFailed as x:
-            return fail("error", str(x), record_state=False)
+        element_ids = None
+        rounds = 0
+        for rounds in range(goal + 2):          # each round makes one take or stops the job
+            e = self.ledger.get(jid)
+            good = len(self._good(jid))
+            if not _in_progress(e, self.folder) and good >= goal:
+                break
+            if self._clip_ready(e):
+                e = self.ledger.new_take(jid)
+            if element_ids is None:
+                try:
+                    element_ids = await self._element_ids(job, jid, label)
+                except ElementFailed as x:
+                    return fail("error", str(x), record_state=False)
+            problem = await self._take(job, order, element_ids)
+            if problem is not None:
+                return fail(*problem)
+        else:
+            return fail("error", "the takes asked for were not made", record_state=False)
+        if e.retake is not None:
+            self.ledger.update(jid, retake=None)       # the --retake is done
+        if rounds == 0:
+            self.progress.state(jid, self._label(jid), "done", "already rendered")
+        return outcome("done")
 
+    def _label(self, jid: str) -> str:
+        e = self.ledger.get(jid)
+        return e.label + (f" take {e.take}" if (e.take or 1) > 1 else "")
+
+    def _good(self, jid: str) -> list:
+        from .takes import good_takes
+
+        return good_takes(self.ledger, self.folder, jid)
+
+    async def _take(self, job: dict, order: int, element_ids: dict) -> Optional[tuple]:
+        """Finish (or make) the take the job's row follows. None when it is done; else
+        ``(state, message[, record_state])`` for ``fail``."""
+        jid = job["id"]
+        e = self.ledger.get(jid)
+        label = self._label(jid)
         try:
             task = None
             if e.state in ("succeed", "done") and e.task_id:
@@ -790,21 +866,21 @@ class Render:
         except Stop:
             raise
         except ElementFailed as x:
-            return fail("error", str(x), record_state=False)
+            return ("error", str(x), False)
         except (KlingError, _LocalProblem) as x:      # KlingError includes GaveUp
             why = x.message if isinstance(x, KlingError) else str(x)
-            return fail("rejected" if isinstance(x, Rejected) else "error", why)
+            return ("rejected" if isinstance(x, Rejected) else "error", why)
 
         self._record_charge(jid, task)
         if task.status == "failed":
-            return fail("failed", task.message or "Kling reported the task as failed without a reason")
+            return ("failed", task.message or "Kling reported the task as failed without a reason")
         try:
             await self._download(jid, job, task, label)
         except Stop:
             raise
         except KlingError as x:
-            return fail("error", x.message, record_state=False)
-        return outcome("done", spent=jid in self.created_now)
+            return ("error", x.message, False)
+        return None
 
     def _record_charge(self, key: str, task: Task) -> None:
         """What Kling charged for the task, when its answer says (``billing`` / ``final_unit_deduction``)."""
@@ -886,7 +962,7 @@ class Render:
             body = materialize(request, ext, self.images, element_ids, endpoint, callback)
             self.progress.state(key, label, "sending")
             task = await self.api.create(endpoint, body, retry_too_many=order is None)
-            self.created_now.add(key)
+            self.created_now[key] = self.created_now.get(key, 0) + 1
         self.ledger.update(key, state=_ledger_state(task.status), task_id=task.task_id)
         self.progress.state(key, label, task.status, f"task {task.task_id}")
         return task, True
@@ -934,7 +1010,7 @@ class Render:
             raise KlingError("the task succeeded but Kling gave no video URL")
         self.ledger.update(jid, state="succeed", task_id=task.task_id, result_url=url)
         self.progress.state(jid, label, "downloading", f"task {task.task_id}")
-        final = self.clips / f"{jid}.mp4"
+        final = self.clips / f"{L.take_name(jid, self.ledger.get(jid).take)}.mp4"     # one file per take
         refreshed = False
         for attempt in range(self.options.retry.attempts):
             tmp = self.clips / f".{jid}.{os.getpid()}.{attempt}.part"
@@ -971,6 +1047,39 @@ def _keep(tmp: Path, final: Path) -> Optional[str]:
     os.replace(tmp, final)
     _fsync_dir(final.parent)
     return None
+
+
+def _asked(items: list, currency: str) -> dict:
+    """The new takes asked (and elements and voices to make) and their estimate in each unit
+    the plan has (None where a job has none)."""
+    from .costs import UNITS, USD
+
+    out: dict = {"takes": sum(1 for kind, _, _ in items if kind == "job")}
+    for unit in (CREDITS, UNITS, USD):
+        try:
+            out[unit] = to_spend(items, Budget(0, unit))
+        except BudgetUnknown:
+            out[unit] = None
+    return out
+
+
+def _asked_line(asked: dict, budget: Optional[Budget], currency: str) -> str:
+    from .costs import UNITS, USD
+
+    n = asked["takes"]
+    if not n:
+        return "nothing new to generate" + (f" (budget {budget.show(currency)})" if budget else "")
+    cost = [fmt(asked[u], u, currency) for u in (CREDITS, UNITS, USD) if asked.get(u) is not None]
+    return (f"asked: {n} new take{'s' if n != 1 else ''}, estimated {', '.join(cost)}"
+            + (f"; budget {budget.show(currency)}" if budget else ""))
+
+
+def _in_progress(e: L.Entry, folder: Path) -> bool:
+    """Whether the job's row follows a take that is under way: sent (or maybe sent), or paid for
+    and not downloaded. Such a take is finished before any other is made."""
+    if e.state == "done":
+        return not L.file_ok(folder, e, checksum=False)
+    return e.state == "sending" or (_paid(e) and e.state != "done")
 
 
 def _paid(e: L.Entry) -> bool:
