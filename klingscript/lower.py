@@ -79,8 +79,18 @@ class Shot(NamedTuple):
 
 
 class Frame(NamedTuple):
-    path: str
+    path: str                    # an image file; for a chained frame the request's placeholder
     span: A.Span
+    chained: bool = False        # the last frame of the part or scene before (``previous:``)
+
+
+# A chained frame's placeholder in plan.json: ``previous:S`` (the last part of scene S) or
+# ``previous:S.P`` (scene S part P); `klingc render` sends the last frame of that job's picked take.
+PREVIOUS = "previous:"
+
+
+def previous_frame(scene: int, part: int | None, span: A.Span) -> Frame:
+    return Frame(f"{PREVIOUS}{scene}" + (f".{part}" if part is not None else ""), span, True)
 
 
 class Scene(NamedTuple):
@@ -164,6 +174,10 @@ def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, ctx: co
 
     def frame(key: str) -> Frame | None:
         s = scene.setting(key)
+        if key == "first frame" and s is not None and not s.values and s.bare is not None \
+                and s.bare.value.strip() == "previous":
+            spans[key] = s.span
+            return previous_frame(number - 1, None, s.span)
         if s is None or not s.values or not s.values[0].value.strip():
             return None
         spans[key] = s.span

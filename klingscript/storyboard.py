@@ -104,7 +104,8 @@ def of_plan(plan, jobs_json: Sequence[dict]) -> dict:
         else:
             shots.append(_shot(production, None, 0.0, float(job.duration), (), scene.preamble))
         location = scene.location.name if scene.location is not None and scene.location.declared else None
-        first = job.first_frame.path if job.first_frame is not None else None
+        # A chained first frame is known only at render time (the request carries it then).
+        first = job.first_frame.path if job.first_frame is not None and not job.first_frame.chained else None
         jobs[entry["id"]] = {
             "scene": scene.number, "title": scene.title, "part": job.part, "parts": job.parts,
             "duration": job.duration,

@@ -38,7 +38,7 @@ from pydantic import ValidationInfo, field_validator, model_validator
 
 from . import api as A
 from . import rules
-from .requests import _Body, _dump, _obey, _validated, element_ref, file_ref
+from .requests import _Body, _dump, _obey, _validated, element_ref, file_ref, frame_ref
 
 
 class Settings(_Body):
@@ -143,9 +143,9 @@ def video_request(job, callback_url: Optional[str] = None) -> tuple[dict, list[s
     else:
         contents = [{"type": "prompt", "text": prompt}]
         if job.first_frame is not None:
-            contents.append({"type": "first_frame", "url": file_ref(job.first_frame.path)})
+            contents.append({"type": "first_frame", "url": frame_ref(job.first_frame)})
         if job.last_frame is not None:
-            contents.append({"type": "last_frame", "url": file_ref(job.last_frame.path)})
+            contents.append({"type": "last_frame", "url": frame_ref(job.last_frame)})
         for name, path in zip(job.ref_images, job.ref_image_paths):
             contents.append({"type": "refer_image", "url": file_ref(path), "id": name})
         for name in job.kling_elements:

@@ -171,6 +171,12 @@ def file_ref(path: str) -> str:
     return "file:" + path
 
 
+def frame_ref(frame) -> str:
+    """A frame in a request: ``file:<path>``, or a chained frame's ``previous:`` placeholder
+    (``lower.previous_frame``), which `klingc render` fills with a take's last frame."""
+    return frame.path if frame.chained else file_ref(frame.path)
+
+
 def element_ref(name: str) -> str:
     return "element:" + name
 
@@ -215,17 +221,17 @@ def video_request(job, callback_url: Optional[str] = None) -> tuple[dict, list[s
         body["aspect_ratio"] = s.aspect
     elif job.kind == "image2video":
         if job.first_frame is not None:
-            body["image"] = file_ref(job.first_frame.path)
+            body["image"] = frame_ref(job.first_frame)
         if job.last_frame is not None:
-            body["image_tail"] = file_ref(job.last_frame.path)
+            body["image_tail"] = frame_ref(job.last_frame)
         if job.kling_elements:
             body["element_list"] = [{"element_id": element_ref(n)} for n in job.kling_elements]
     else:
         images = [{"image_url": file_ref(path)} for path in job.ref_image_paths]
         if job.first_frame is not None:
-            images.append({"image_url": file_ref(job.first_frame.path), "type": "first_frame"})
+            images.append({"image_url": frame_ref(job.first_frame), "type": "first_frame"})
         if job.last_frame is not None:
-            images.append({"image_url": file_ref(job.last_frame.path), "type": "end_frame"})
+            images.append({"image_url": frame_ref(job.last_frame), "type": "end_frame"})
         if job.first_frame is None:
             body["aspect_ratio"] = s.aspect
         if images:

@@ -39,6 +39,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS306", E, "a job with more reference inputs than the model takes"),
     Code("KLS307", E, "element limits (images, description, voice, name), or a voice on what cannot carry one"),
     Code("KLS308", E, "a combination of inputs the model does not accept"),
+    Code("KLS309", E, "continuity a scene cannot have (a chained first frame no set of jobs can carry)"),
     Code("KLS401", W, "dialogue that cannot be spoken in its shot's duration"),
     Code("KLS402", W, "a line's language does not match its script"),
     Code("KLS403", W, "an element declared but never used"),

@@ -30,6 +30,7 @@ class Settings(NamedTuple):
     negative: str | None
     multishot: str
     api: str = "current"        # the document's (one API generation per plan): current | legacy
+    continuity: str = "none"    # chain: a split scene's later parts start from the part before
 
 
 class Context(NamedTuple):
@@ -62,7 +63,7 @@ def _apply(items, values: dict, spans: dict, document: bool = False) -> None:
         text = s.value.strip()
         if key == "model":
             continue
-        if key in ("resolution", "aspect", "audio", "multishot", "api"):
+        if key in ("resolution", "aspect", "audio", "multishot", "api", "continuity"):
             if text not in S.allowed(key, profile):
                 continue
         elif key == "language":
@@ -85,7 +86,7 @@ def generation(values: dict) -> str:
 def _context(values: dict, spans: dict) -> Context:
     settings = Settings(values["model"], values["resolution"], values["aspect"], values["audio"],
                         values["language"], values["style"], values["negative"], values["multishot"],
-                        values["api"])
+                        values["api"], values["continuity"])
     gen = generation(values)
     profile = profiles.load(settings.model, gen) or default_model().for_generation(gen)
     return Context(settings, profile, spans)

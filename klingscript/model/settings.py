@@ -19,6 +19,7 @@ DOCUMENT_SETTINGS: dict[str, tuple[str, ...] | None] = {
     "negative": None,
     "multishot": ("api", "text"),
     "api": ("current", "legacy"),   # Kling's API generation the requests are written for
+    "continuity": ("chain", "none"),  # chain: a split scene's parts start from the last frame before
 }
 
 DEFAULTS: dict[str, str] = {
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, str] = {
     "language": "English",
     "multishot": "api",
     "api": "current",
+    "continuity": "none",
 }
 
 # Settings only a document has: a plan.json holds the requests of one API generation.
@@ -41,6 +43,9 @@ SCENE_SETTINGS = SCENE_OVERRIDABLE + SCENE_ONLY
 ELEMENT_FIELDS = ("description", "images", "voice", "voice id", "voice sample")
 # The fields that bind a Kling voice to an element (one of them at most).
 VOICE_BINDINGS = ("voice id", "voice sample")
+
+# `first frame: previous` (unquoted): the scene starts from the last frame of the scene before it.
+PREVIOUS_FRAME = "previous"
 
 # Settings whose value must be a quoted string (paths and prose).
 QUOTED_ONLY = {"first frame", "last frame", "sound", "description", "images", "voice", "voice id",

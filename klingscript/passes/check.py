@@ -122,6 +122,8 @@ class _Checker:
             self.add("KLS104", s.key_span, f"`{key}:` has no value", help=self.example_help(key, profile))
             return
         if key in S.QUOTED_ONLY:
+            if not s.values and key == "first frame" and s.bare.value.strip() == S.PREVIOUS_FRAME:
+                return  # the last frame of the scene before (lowering and the planner check it)
             if not s.values:
                 what = "path" if key.endswith("frame") else "text"
                 self.add("KLS104", s.bare.span, f"the {what} of `{key}:` must be in quotes",
@@ -145,7 +147,7 @@ class _Checker:
                 what = "a resolution" if key == "resolution" else "an aspect ratio"
                 self.bad_choice(s, text, span, allowed, f"{what} {profile.label} makes",
                                 f"{profile.label} makes")
-        elif key in ("audio", "multishot", "api"):
+        elif key in ("audio", "multishot", "api", "continuity"):
             allowed = list(S.allowed(key, profile))
             if text not in allowed:
                 extra = None
@@ -196,6 +198,7 @@ class _Checker:
             "audio": "write `audio: on` or `audio: off`",
             "multishot": "write `multishot: api` or `multishot: text`",
             "api": "write `api: current` or `api: legacy`",
+            "continuity": "write `continuity: chain` or `continuity: none`",
             "language": f"write `language: {S.DEFAULTS['language']}`",
             "title": 'write `title: "My Film"`',
             "style": 'write `style: "warm light, 35mm"`',

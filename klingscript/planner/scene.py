@@ -13,6 +13,7 @@ from typing import NamedTuple
 from .. import lower as L
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
+from . import chain
 from .jobs import Job, Plan, shots_label
 from .pricing import load_pricing, rate
 from .split import reachable, split
@@ -51,6 +52,7 @@ class ScenePlanner:
         self.current = scene.settings.api == "current"
         self.text_mode = scene.settings.multishot == "text" and not self.current
         self.element_min_images = p.element.kling_images_min
+        self.chain = chain.chain_frame(scene)     # a later part's first frame (continuity: chain)
         self.shot_names = [self._names_of(shot) for shot in scene.shots]
         self.head_names = self._head_names()
         self._cache: dict = {}
@@ -105,7 +107,7 @@ class ScenePlanner:
         return "text2video", ""
 
     def frames(self, i: int, j: int, n: int):
-        first = self.scene.first_frame if i == 0 else None
+        first = self.scene.first_frame if i == 0 else self.chain
         last = self.scene.last_frame if j == n else None
         return first, last
 
@@ -223,6 +225,7 @@ class ScenePlanner:
         kind, _ = self.endpoint(names, first, last)
         kling, images = self.lists(names, kind)
         limits = self.input_limits(label, len(shots) <= 1, kind, kling, images, first, last)
+        limits += chain.frame_limits(self, label, len(shots) > 1 and not self.text_mode, first)
         if limits:
             (code, reason, help, span), more = limits[0], tuple(limits[1:])
             return _Candidate(False, reason, code, span or one, help, more)
@@ -401,6 +404,7 @@ class ScenePlanner:
         duration = sum(s.seconds for s in shots) if shots else (scene.seconds or 0)
         names = self.names(i, j)
         first, last = self.frames(i, j, n)
+        first = chain.numbered(first, scene, part)
         kind, endpoint = self.endpoint(names, first, last)
         kling, images = self.lists(names, kind)
         structured = len(shots) > 1 and not self.text_mode
@@ -556,7 +560,7 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
 
     for scene in production.scenes:
         planner = ScenePlanner(scene, production, renderer, pricing)
-        planned = planner.plan()
+        planned = chain.plan(planner)
         jobs.extend(planned)
         diags.extend(planner.diags)
         diags.extend(negative_notes(scene, planned))     # KLS407: `negative:` in the prompt

@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 FILENAME = "ledger.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 LIVE = ("submitted", "processing")
 STATES = ("pending", "sending", "submitted", "processing", "succeed", "done", "failed", "rejected", "error",
@@ -100,7 +100,8 @@ CREATE TABLE IF NOT EXISTS entries (
     billing          TEXT,                  -- Kling's billing field, as JSON
     take             INTEGER NOT NULL DEFAULT 1,  -- a job: the take this row follows
     picked           INTEGER,               -- a job: the take picked by the writer
-    retake           INTEGER                -- a job: successful takes an unfinished --retake wants
+    retake           INTEGER,               -- a job: successful takes an unfinished --retake wants
+    first_frame      TEXT                   -- a job: the chained first frame its take was sent with
 );
 CREATE INDEX IF NOT EXISTS entries_external ON entries (external_task_id);
 CREATE TABLE IF NOT EXISTS takes (
@@ -122,6 +123,7 @@ CREATE TABLE IF NOT EXISTS takes (
     billing          TEXT,
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL,
+    first_frame      TEXT,                  -- frames/<digest>.jpg: the chained first frame sent
     PRIMARY KEY (job, take)
 );
 """
@@ -161,6 +163,7 @@ class Entry:
     take: int = 1
     picked: Optional[int] = None
     retake: Optional[int] = None
+    first_frame: Optional[str] = None
 
     @property
     def label(self) -> str:
@@ -190,6 +193,7 @@ class Take:
     billing: Optional[str]
     created_at: float
     updated_at: float
+    first_frame: Optional[str] = None     # a chained first frame: frames/<take digest>.jpg
 
     @property
     def paid(self) -> bool:
@@ -204,7 +208,7 @@ def take_name(job: str, take: int) -> str:
 
 # The fields of an entry that belong to the take it follows.
 TAKE_FIELDS = ("state", "external_task_id", "task_id", "message", "result_url", "file", "bytes", "sha256",
-               "charged", "charge_unit", "billing")
+               "charged", "charge_unit", "billing", "first_frame")
 
 
 class LedgerError(Exception):
@@ -368,7 +372,7 @@ class Ledger:
                         (take, take, external, now, e.id))
         if take != e.take:
             self.db.execute("UPDATE entries SET file = NULL, bytes = NULL, sha256 = NULL, charged = NULL, "
-                            "charge_unit = NULL, billing = NULL WHERE id = ?", (e.id,))
+                            "charge_unit = NULL, billing = NULL, first_frame = NULL WHERE id = ?", (e.id,))
         self._new_take_row(e, take, now)
         self._mirror(e.id, take, {"state": "sending", "external_task_id": external, "task_id": None,
                                   "result_url": None, "message": ""}, now)
@@ -402,7 +406,7 @@ class Ledger:
             self.db.execute("UPDATE entries SET take = ?, state = 'pending', external_task_id = NULL, "
                             "task_id = NULL, message = '', result_url = NULL, file = NULL, bytes = NULL, "
                             "sha256 = NULL, charged = NULL, charge_unit = NULL, billing = NULL, "
-                            "updated_at = ? WHERE id = ?", (take, now, id))
+                            "first_frame = NULL, updated_at = ? WHERE id = ?", (take, now, id))
             self._new_take_row(e, take, now)
         return self.get(id)
 
@@ -466,7 +470,8 @@ _FIELDS = set(Entry.__dataclass_fields__)
 # Columns added since schema 1 (a ledger of an earlier render gains them on open).
 _ADDED = (("units", "REAL"), ("usd", "REAL"), ("charged", "REAL"), ("charge_unit", "TEXT"),
           ("billing", "TEXT"), ("take", "INTEGER NOT NULL DEFAULT 1"), ("picked", "INTEGER"),
-          ("retake", "INTEGER"))
+          ("retake", "INTEGER"), ("first_frame", "TEXT"))
+_ADDED_TAKES = (("first_frame", "TEXT"),)
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -474,6 +479,10 @@ def _migrate(db: sqlite3.Connection) -> None:
     for name, kind in _ADDED:
         if name not in have:
             db.execute(f"ALTER TABLE entries ADD COLUMN {name} {kind}")
+    have = {r[1] for r in db.execute("PRAGMA table_info(takes)")}
+    for name, kind in _ADDED_TAKES:
+        if name not in have:
+            db.execute(f"ALTER TABLE takes ADD COLUMN {name} {kind}")
     # A ledger from before takes: each job that was sent becomes its take 1.
     db.execute("INSERT OR IGNORE INTO takes (job, take, state, external_task_id, task_id, message, result_url, "
                "file, bytes, sha256, credits, units, usd, charged, charge_unit, billing, created_at, updated_at) "

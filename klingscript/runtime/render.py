@@ -55,6 +55,7 @@ from typing import Any, Optional
 
 from ..files import write_atomic
 
+from . import chain
 from . import generations as G
 from . import ledger as L
 from .client import (BadDownload, Credentials, GaveUp, KlingClient, KlingError, MissingCredentials, NotFound,
@@ -267,13 +268,19 @@ _IMAGE_CONTENTS = ("first_frame", "last_frame", "refer_image")
 
 
 def materialize(request: dict, external_task_id: str, images: Images, element_ids: dict,
-                endpoint: Optional[str] = None, callback_url: Optional[str] = None) -> dict:
-    """The body to send: images as Base64, ``element:<Name>`` as Kling's element id, the
+                endpoint: Optional[str] = None, callback_url: Optional[str] = None,
+                frames: Optional[dict] = None) -> dict:
+    """The body to send: images as Base64, ``element:<Name>`` as Kling's element id, a chained
+    frame's ``previous:`` placeholder as ``frames[placeholder]`` (``chain.frames_for``), the
     external id (and callback URL) where ``endpoint``'s generation takes them."""
     body = json.loads(json.dumps(request))
     G.set_job_options(endpoint or "/v1/", body, external_task_id, callback_url)
 
     def image(v):
+        if isinstance(v, str) and v.startswith(chain.PREVIOUS):
+            if not frames or v not in frames:
+                raise _LocalProblem(f"the first frame {v} has not been extracted")
+            return frames[v]
         return images.data(v) if isinstance(v, str) and v.startswith("file:") else v
 
     def element(eid, as_int: bool):
@@ -480,6 +487,7 @@ class Render:
         self.result = Result(code=0)
         self.created_now: dict[str, int] = {}       # key -> tasks created by this render
         self.goals: dict[str, int] = {}             # job id -> successful takes asked for
+        self._job_tasks: dict[str, asyncio.Task] = {}   # job id -> its task (a chained job waits)
 
     # -- entry point --
     async def run(self) -> Result:
@@ -581,6 +589,7 @@ class Render:
                     self._made[eid] = asyncio.ensure_future(self._guard(self._make(eid)))
             for order, job in enumerate(self.jobs):
                 self._tasks.append(asyncio.ensure_future(self._guard(self._job(job, order))))
+                self._job_tasks[job["id"]] = self._tasks[-1]
             outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
             pending = list(self._made.values()) + list(self._rechecks.values())
             for t in pending:
@@ -800,6 +809,7 @@ class Render:
             self.progress.state(jid, self._label(jid), state, message)
             return outcome(state, message)
 
+        await self._after_sources(job, jid, label)
         element_ids = None
         rounds = 0
         for rounds in range(goal + 2):          # each round makes one take or stops the job
@@ -824,6 +834,26 @@ class Render:
         if rounds == 0:
             self.progress.state(jid, self._label(jid), "done", "already rendered")
         return outcome("done")
+
+    async def _after_sources(self, job: dict, jid: str, label: str) -> None:
+        """A chained job starts once the jobs whose last frames it starts from are over (their
+        takes made, or failed: ``chain.frames_for`` then says why it cannot be sent)."""
+        for ref in chain.placeholders(job.get("request") or {}):
+            src = chain.source(self.jobs, ref)
+            t = self._job_tasks.get(src["id"]) if src is not None else None
+            if t is not None and not t.done():
+                self.progress.state(jid, label, "waiting", f"for the last frame of {self.ledger.get(src['id']).label}")
+                await asyncio.wait([t])       # not `await t`: cancelling this job must not cancel it
+
+    async def _chain_frames(self, key: str) -> tuple[dict, Optional[str]]:
+        job = next((j for j in self.jobs if j["id"] == key), None)
+        if job is None or not chain.placeholders(job.get("request") or {}):
+            return {}, None
+        try:
+            takes = chain.takes_for(self.ledger, self.folder, self.jobs, job)
+            return await asyncio.to_thread(chain.extract, takes, self.folder, job)
+        except chain.ChainError as x:
+            raise _LocalProblem(str(x)) from None
 
     def _label(self, jid: str) -> str:
         e = self.ledger.get(jid)
@@ -947,9 +977,11 @@ class Render:
             e.kind in ("element", "voice") and e.state != "failed")
         callback = self.options.callback_url
         body = None
+        frames: Optional[tuple] = None       # a chained job's first frame, from the current picks
         if not maybe_exists:
             # Build the body before recording the intent: a local problem sends nothing.
-            body = materialize(request, key, self.images, element_ids, endpoint, callback)
+            frames = await self._chain_frames(key)
+            body = materialize(request, key, self.images, element_ids, endpoint, callback, frames[0])
         e = self.ledger.intend(key)
         ext = e.external_task_id
         task = None
@@ -959,7 +991,11 @@ class Render:
                 self.progress.state(key, label, task.status, f"found task {task.task_id} sent before")
         if task is None:
             # the id intend() chose (``<id>-<n>`` after a failure)
-            body = materialize(request, ext, self.images, element_ids, endpoint, callback)
+            if frames is None:
+                frames = await self._chain_frames(key)
+            body = materialize(request, ext, self.images, element_ids, endpoint, callback, frames[0])
+            if frames[1] is not None:
+                self.ledger.update(key, first_frame=frames[1])    # with the take it is sent with
             self.progress.state(key, label, "sending")
             task = await self.api.create(endpoint, body, retry_too_many=order is None)
             self.created_now[key] = self.created_now.get(key, 0) + 1

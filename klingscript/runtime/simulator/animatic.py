@@ -70,6 +70,7 @@ class Storyboard:
     shots: list[Shot]
     title: str = ""
     background: Optional[str] = None     # image data (Base64) of the location or first frame
+    take: int = 1                        # the take (shown from take 2 on, so that takes differ)
 
 
 def _names(text: str, elements: dict, images: int) -> str:
@@ -312,7 +313,8 @@ def _frame_image(board: Storyboard, shot: Shot, caption: Optional[Caption]):
     margin = max(6, w // 40)
     thumbs = [(name, _thumb(data, max(24, h // 4)) if data else None) for name, data in shot.refs][:4]
     column = max(24, h // 4) + margin if thumbs else 0
-    draw.text((margin, margin), f"SHOT {shot.index}  ({shot.seconds:g}s)", font=body, fill=(255, 214, 102))
+    take = f"  TAKE {board.take}" if board.take > 1 else ""
+    draw.text((margin, margin), f"SHOT {shot.index}  ({shot.seconds:g}s){take}", font=body, fill=(255, 214, 102))
     y = margin + body.size + 4
     for line in _wrap(draw, shot.description, small, w - 2 * margin - column, 5 if h > w else 4):
         draw.text((margin, y), line, font=small, fill=(235, 235, 235))

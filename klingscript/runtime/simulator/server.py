@@ -588,9 +588,15 @@ class Simulator:
             if eid in self._element_images:
                 pictures[k] = self._element_images[eid]
         # A job's external id is its id, or its id and a suffix (``-2`` after a failure, ``-t2`` a take).
-        job = (ext or "").split("-", 1)[0]
+        job, _, suffix = (ext or "").partition("-")
         numbers = self.config.shots.get(job)
-        return self._pool.submit(lambda: animatic.encode(animatic.storyboard(body, names, pictures, numbers)))
+        take = int(suffix[1:]) if suffix[:1] == "t" and suffix[1:].isdigit() else 1
+
+        def encode():
+            board = animatic.storyboard(body, names, pictures, numbers)
+            board.take = take
+            return animatic.encode(board)
+        return self._pool.submit(encode)
 
     def find_current(self, ids: list[str], by_external: bool, account: str) -> list[Task]:
         """The current-generation tasks among ``ids`` (unknown ones are left out)."""
