@@ -233,3 +233,20 @@ def test_killed_during_a_chained_render_then_resumed(tmp_path):
     with L.Ledger.open_readonly(out) as led:
         p2 = chosen(led, out, plan["jobs"][1]["id"])
         assert p2.first_frame == f"frames/{chosen(led, out, plan['jobs'][0]['id']).sha256[:16]}.jpg"
+
+
+def test_review_shows_the_chained_frame_and_a_stale_part(tmp_path):
+    from klingscript.cli import main
+
+    path, plan, d, root = project(tmp_path, api="current")   # as `klingc review FILE` builds it
+    out = tmp_path / "out"
+    with simulator(api_key=API_KEY) as sim:
+        assert render_with(plan, d, root, sim, out, api_key_credentials()).code == 0
+        assert main(["review", str(path), "-o", str(out)]) == 0
+        page = (out / "review.html").read_text(encoding="utf-8")
+        assert "first frame: the last frame of scene 1 part 1/2" in page and "stale:" not in page
+        assert render_with(plan, d, root, sim, out, api_key_credentials(), retake=("1.1",)).code == 0
+        assert main(["review", str(path), "-o", str(out)]) == 0
+        page = (out / "review.html").read_text(encoding="utf-8")
+        assert page.count("stale: it starts from a take of scene 1 part 1/2") == 1
+        assert "--retake 1.2" in page

@@ -8,6 +8,9 @@ as recorded by the render; for a job, for all its takes), and the downloaded
 clip or the reason it failed. A job's ``takes`` lists its takes: ``3*`` is
 the one its scene and the film use (picked with ``klingc pick``, else the
 latest successful one), ``(2)`` one without a clip (failed, or not finished).
+A chained part (``continuity: chain``, ``first frame: previous``) whose take
+started from a take that is no longer the one used before it is marked
+*stale* (``render --retake`` makes it again from the one in use).
 The totals count every take ever made in the folder, of earlier versions of
 the script too. ``--verify``
 checks every downloaded clip against its recorded SHA-256. Safe to run
@@ -55,6 +58,7 @@ def _takes_cell(r) -> str:
 
 
 def _rows(entries, folder: Path, verify: bool, ledger=None):
+    from ..runtime import chain
     from ..runtime.ledger import file_ok
     from ..runtime.render import _num
 
@@ -84,6 +88,9 @@ def _rows(entries, folder: Path, verify: bool, ledger=None):
                 note += f" (take {e.take}, {'picked' if e.picked == e.take else 'latest'})"
         elif e.kind in ("element", "voice") and e.state == "done":
             note = f"{e.kind} id {e.element_id}"
+        stale = chain.stale(ledger, folder, entries, e, used) if used is not None else None
+        if stale is not None:
+            note += f"; {chain.stale_note(e, stale)}"
         rows.append({
             "id": e.id, "kind": e.kind, "what": e.label, "shots": e.shots,
             "seconds": e.duration if e.kind == "job" else None,
@@ -95,7 +102,9 @@ def _rows(entries, folder: Path, verify: bool, ledger=None):
             "state": state, "task_id": e.task_id, "external_task_id": e.external_task_id,
             "current": e.current, "note": note, "takes": takes,
             "picked": e.picked if e.kind == "job" else None,
-            "used_take": used.take if used is not None else None})
+            "used_take": used.take if used is not None else None,
+            "first_frame": used.first_frame if used is not None else None,
+            "stale": stale is not None})
     return rows
 
 

@@ -151,3 +151,10 @@ def stale(ledger: L.Ledger, folder: Path, entries: list[L.Entry], job: L.Entry,
     if now is None:
         return None
     return src if is_stale(take.first_frame, now.sha256) else None
+
+
+def stale_note(job: L.Entry, src: L.Entry) -> str:
+    """What ``klingc status`` and the review page say of a stale part."""
+    where = f"{job.scene}.{job.part}" if (job.parts or 1) > 1 else f"{job.scene}"
+    return (f"stale: it starts from a take of {src.label} that is no longer the one used; "
+            f"`klingc render FILE --retake {where}` makes it again from that one")

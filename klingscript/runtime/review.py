@@ -32,6 +32,7 @@ from typing import Callable, Optional
 
 from ..files import write_atomic
 from ..resources import data_path
+from . import chain
 from . import ledger as L
 from .costs import CREDITS, UNITS, USD, fmt
 
@@ -141,6 +142,7 @@ def context(plan: dict, production, script_dir: Path, folder: Path, ledger: Opti
     from .takes import chosen, good_takes
 
     folder = Path(folder)
+    entries = ledger.entries() if ledger is not None else []
     currency = plan.get("currency", "credits")
     thumbs = _Thumbs(script_dir)
     elements = {e["id"]: e for e in plan.get("elements") or []}
@@ -175,6 +177,7 @@ def context(plan: dict, production, script_dir: Path, folder: Path, ledger: Opti
         takes = []
         used = None
         picked = None
+        stale = frame = None
         if ledger is not None:
             e = ledger.get(job["id"])
             picked = e.picked if e is not None else None
@@ -202,13 +205,15 @@ def context(plan: dict, production, script_dir: Path, folder: Path, ledger: Opti
                               "charged": "" if t.charged is None else fmt(t.charged, t.charge_unit or UNITS,
                                                                           currency),
                               "used": t.take == used, "picked": t.take == picked})
+            stale, frame = _chained(ledger, folder, e, used_take, entries, thumbs)
         scene["parts"].append({
             "id": job["id"], "part": part, "parts": parts, "where": f"{n}.{part}" if parts > 1 else f"{n}",
             "duration": int(job.get("duration") or 0), "endpoint": job.get("endpoint", ""),
             "shots": shots, "prompt": prompt_of(job.get("request") or {}),
-            "images": [{"label": label, "path": path, "src": thumbs.get(path)} for label, path in images],
+            "images": [frame] * (frame is not None) +
+                      [{"label": label, "path": path, "src": thumbs.get(path)} for label, path in images],
             "estimate": _cost(_value(job, UNITS), float(job.get("credits") or 0), _value(job, USD), currency),
-            "takes": takes, "used": used, "picked": picked})
+            "takes": takes, "used": used, "picked": picked, "stale": stale})
     est = plan.get("totals") or {}
     from .costs import estimate
 
@@ -226,6 +231,19 @@ def context(plan: dict, production, script_dir: Path, folder: Path, ledger: Opti
         "rendered": ledger is not None, "folder": str(folder),
     }
     return {"summary": summary, "scenes": scenes}
+
+
+def _chained(ledger: L.Ledger, folder: Path, e, used, entries, thumbs) -> tuple:
+    """(what to say of a stale part or None, the image of the chained first frame the take in use
+    was sent with or None)."""
+    if e is None or used is None or not used.first_frame:
+        return None, None
+    src = chain.source_entry(entries, e)
+    label = f"first frame: the last frame of {src.label}" if src is not None else "first frame"
+    image = {"label": label, "path": used.first_frame,
+             "src": thumbs.get(str((Path(folder) / used.first_frame).resolve()))}
+    stale = chain.stale(ledger, folder, entries, e, used)
+    return (chain.stale_note(e, stale) if stale is not None else None), image
 
 
 def _value(job: dict, unit: str):
