@@ -27,6 +27,9 @@ take. ``picked`` is the take the writer chose (``klingc pick``); without one
 the latest successful take is used (``takes.py``). ``retake`` is the number
 of successful takes an unfinished ``--retake`` asked for: a render that dies
 during a retake finds it and resumes the take instead of asking for another.
+``first_frame`` is the chained first frame a take was sent with
+(``frames/<digest>.jpg``, ``runtime/chain.py``): it says which take before it
+the take started from, so a part can be shown as stale.
 
 Each row also keeps the estimate (``credits`` in the plan's currency, and
 ``units`` / ``usd`` when the plan has them) and what Kling charged for the
