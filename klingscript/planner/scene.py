@@ -361,7 +361,8 @@ class ScenePlanner:
             fewest = max(-(-scene.duration // self.job_max),
                          -(-n // self.per_job) if not self.text_mode else 1)
             if len(jobs) > fewest:
-                why.append("prompt lengths or reference inputs need more jobs (the first shot of each "
+                why.append(("prompt lengths, reference inputs or chained first frames" if self.chain else
+                            "prompt lengths or reference inputs") + " need more jobs (the first shot of each "
                            "job carries the scene's location, sound, preamble and style)")
             reason = f" ({' and '.join(why)})" if why else ""
             self.diags.append(make(
