@@ -219,16 +219,19 @@ def test_killed_during_a_chained_render_then_resumed(tmp_path):
     with simulator(latency=0.2, concurrency=3) as sim:
         args = [*klingc_command(), "render", str(path), "--api", "legacy", "-o", str(out), "--api-base",
                 sim.url, "--concurrency", "3", "--poll-interval", "0.05", "--progress", "plain"]
+        kills = 0
         for _ in range(4):
             seen = sim.stats()["total_requests"]
             proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             sim.wait_for_requests(seen + rng.randint(1, 8), timeout=20)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
+                kills += 1
             proc.wait(timeout=20)
             assert max(sim.creations.values(), default=0) <= 1
         final = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
         assert final.returncode == 0, final.stdout + final.stderr
+        assert kills >= 2
         assert sim.creations == {j["id"]: 1 for j in plan["jobs"]}
     with L.Ledger.open_readonly(out) as led:
         p2 = chosen(led, out, plan["jobs"][1]["id"])

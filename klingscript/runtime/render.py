@@ -809,7 +809,6 @@ class Render:
             self.progress.state(jid, self._label(jid), state, message)
             return outcome(state, message)
 
-        await self._after_sources(job, jid, label)
         element_ids = None
         rounds = 0
         for rounds in range(goal + 2):          # each round makes one take or stops the job
@@ -824,6 +823,8 @@ class Render:
                     element_ids = await self._element_ids(job, jid, label)
                 except ElementFailed as x:
                     return fail("error", str(x), record_state=False)
+            if not _paid(e):
+                await self._after_sources(job, jid, label)    # a chained take starts after them
             problem = await self._take(job, order, element_ids)
             if problem is not None:
                 return fail(*problem)
