@@ -102,7 +102,7 @@ def test_current_omni_names_its_inputs_and_carries_the_negative_in_the_prompt(pr
     assert inputs == [{"type": "refer_image", "url": "file:refs/room.png", "id": "Room"},
                       {"type": "element", "element_id": "element:Mara", "id": "Mara"}]
     text = prompt["text"]
-    assert text.startswith("shot 1, 3, Location: @Room. @Mara sits down.")
+    assert text.startswith("shot 1, 3, Location: @Room, small kitchen. @Mara sits down.")
     assert "Avoid: text, watermark.; shot 2, 3, @Mara smiles.;" in text and "<<<" not in text
     notes = [d for d in c.diagnostics if d.code == "KLS407"]
     assert len(notes) == 1 and "Avoid: text, watermark." in notes[0].message

@@ -76,8 +76,9 @@ class _Video(_Body):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        endpoint = (info.context or {}).get("endpoint") or self.KIND
-        _obey(info, rules.current_problems(endpoint, _dump(self, info)))
+        context = info.context or {}
+        endpoint = context.get("endpoint") or self.KIND
+        _obey(info, rules.current_problems(endpoint, _dump(self, info), context.get("profile")))
         return self
 
 
