@@ -12,8 +12,9 @@ KLS407 says so).
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Optional
+from typing import NamedTuple, Optional
 
 CURRENT, LEGACY = "current", "legacy"
 GENERATIONS = (CURRENT, LEGACY)
@@ -53,6 +54,54 @@ def negative_line(text: str) -> str:
 
 def with_negative(prompt: str, negative: str) -> str:
     return f"{prompt}\n{negative_line(negative)}"
+
+
+def inline_negative(api: str, kind: str, negative: Optional[str]) -> Optional[str]:
+    """``negative:`` when a job of ``kind`` on generation ``api`` carries it in its prompt (its
+    request has no negative prompt field), else None."""
+    if not negative or has_negative_field(api, kind):
+        return None
+    return negative
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def shot_words(text: str) -> str:
+    """A structured shot's prompt as the ``words`` of Kling's shot form: one line, no ``;``."""
+    return _SPACE.sub(" ", text.replace(";", ",")).strip()
+
+
+def shots_prompt(shots) -> str:
+    """``shot n, m, words; shot n, m, words;`` of (index, prompt, seconds) shots."""
+    return " ".join(f"shot {i}, {seconds}, {shot_words(text)};" for i, text, seconds in shots)
+
+
+class Sent(NamedTuple):
+    """A job's prompt as its request carries it: ``prompt`` (the request's prompt text, or None
+    where it has none: legacy structured shots go in ``multi_prompt``) and ``shots`` (each
+    structured shot's text as Kling measures it: the legacy ``multi_prompt[].prompt``, the
+    current form's ``words``), with ``negative:`` in them where the request has no field."""
+    prompt: Optional[str]
+    shots: tuple                     # (index, text, seconds)
+    negative: Optional[str]          # the negative carried inline, if any
+
+
+def sent(api: str, kind: str, prompt: Optional[str], multi, negative: Optional[str]) -> Sent:
+    """What the request of a job of ``kind`` on generation ``api`` sends of its prompts
+    (``prompt``, or the structured shots ``multi``): the one place both request writers
+    (``requests.py``, ``current.py``) and the planner's measure take it from."""
+    inline = inline_negative(api, kind, negative)
+    if multi:
+        shots = list(multi)
+        if inline:
+            i, text, seconds = shots[0]
+            first = f"{text} {negative_line(inline)}" if api == CURRENT else with_negative(text, inline)
+            shots[0] = (i, first, seconds)
+        if api == CURRENT:
+            return Sent(shots_prompt(shots), tuple((i, shot_words(t), d) for i, t, d in shots), inline)
+        return Sent(None, tuple(shots), inline)
+    return Sent(with_negative(prompt, inline) if inline else prompt, (), inline)
 
 
 def negative_notes(scene, jobs) -> list:
