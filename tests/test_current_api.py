@@ -274,3 +274,26 @@ def test_a_first_frame_is_kept_off_structured_shots(project):
         assert _shots_of(c) == [[1], [2, 3]], api
         notes = [d.message for d in c.diagnostics if d.code == "KLS404"]
         assert notes and "the first frame's shot is a job of its own" in notes[0]
+
+
+def test_the_render_summary_shows_units_and_usd(project):
+    """`klingc render`'s closing summary reports spending as `klingc cost` shows costs: units and
+    US dollars, credits marked as an estimate."""
+    from klingscript.commands.render import _summary
+    from klingscript.runtime.render import Outcome, Result
+
+    script = SHOTS + textwrap.dedent('''\
+        scene "Sun":
+            Shot 1 (5s): Sun through the blinds.
+        ''')
+    plan = build(project, script).output.plan
+    first, second = plan["jobs"]
+    result = Result(0, [Outcome(first["id"], "scene 1", "done", credits=first["credits"], seconds=7,
+                                spent_now=True),
+                        Outcome(second["id"], "scene 2", "failed", credits=second["credits"], seconds=5)])
+    text = _summary(result, project / "out", plan, lambda s: s)
+    c1, c2 = first["cost"], second["cost"]
+    assert (f"spent by this render: {c1['units']} units (${c1['usd']:.2f}), ~{c1['credits']} credits "
+            f"(estimate); the whole film so far: {c1['units']} of {c1['units'] + c2['units']} units "
+            f"(${c1['usd']:.2f} of ${c1['usd'] + c2['usd']:.2f}), ~{c1['credits']} of "
+            f"{c1['credits'] + c2['credits']} credits (estimate)") in text, text
