@@ -297,3 +297,36 @@ def test_the_render_summary_shows_units_and_usd(project):
             f"(estimate); the whole film so far: {c1['units']} of {c1['units'] + c2['units']} units "
             f"(${c1['usd']:.2f} of ${c1['usd'] + c2['usd']:.2f}), ~{c1['credits']} of "
             f"{c1['credits'] + c2['credits']} credits (estimate)") in text, text
+
+
+NAMES = textwrap.dedent('''\
+    model: kling-v3-omni
+    character Mara:
+        description: "woman in a green coat"
+        images: "refs/front.png", "refs/side.png"
+    character MaraLee:
+        description: "her sister"
+        images: "refs/front.png", "refs/side.png"
+    location Room:
+        description: "small kitchen"
+        images: "refs/room.png"
+    scene "Talk" at @Room:
+        Shot 1 (3s): @Mara sits down.
+            @Mara (calm, English): "Mail me at mara@room.org."
+    scene "Apart":
+        Shot 1 (3s): @MaraLee waits alone.
+    scene "Sisters":
+        Shot 1 (3s): @MaraLee hugs @Mara.
+    ''')
+
+
+def test_element_names_kling_may_confuse(project):
+    """KLS408 on the current generation (inputs named @Name): names part of each other in one
+    job, and an input's @name in the prompt's other text; not on legacy (<<<element_k>>>), not
+    for names in different jobs, not for a name said as a plain word."""
+    c = build(project, NAMES)
+    found = sorted(d.message.split(";")[0] for d in c.diagnostics if d.code == "KLS408")
+    assert found == ['scene "Sisters": the element name @Mara is part of @MaraLee',
+                     'scene "Talk": the prompt has "mara@room.org", which Kling may read as the input @Room']
+    legacy = build(project, "api: legacy\n" + NAMES)
+    assert not [d for d in legacy.diagnostics if d.code == "KLS408"]

@@ -125,3 +125,64 @@ def negative_notes(scene, jobs) -> list:
     return [make("KLS407", span,
                  f'scene "{scene.title}": `negative:` is sent in the prompt, as the line '
                  f'"{negative_line(negative)}" ({where})', help=help)]
+
+
+def name_warnings(planner, jobs) -> list:
+    """KLS408 for a scene on the current generation, whose prompts name their inputs ``@<id>``
+    (the element's name): two inputs of one job whose names are part of each other (``@Zhang``,
+    ``@ZhangSan``), or an input's ``@name`` in the prompt's other text (``@gmail`` in
+    ``wang@gmail.com``). Kling's pages ask for neither: "Avoid Element names that are
+    substrings of each other, such as @Zhang and @ZhangSan", "Avoid using Element names that
+    overlap with content in the prompt. For example, do not use @gmail as an Element name if
+    the prompt contains 'My email address is wang@gmail.com'" (docs/api/kling-omni-3.0-i2v.md,
+    -ovg.md). A name written as a plain word (a character's name in dialogue) is not read as
+    an input, and is not reported (docs/decisions.md)."""
+    scene = planner.scene
+    if scene.settings.api != CURRENT:
+        return []
+    from .. import lower as L
+    from ..diagnostics.codes import make
+
+    out, seen = [], set()
+
+    def where(name):
+        return next((m.span for m in L.mentions(scene) if m.name == name), scene.title_span)
+
+    for job in jobs:
+        ids = list(dict.fromkeys((*job.kling_elements, *job.ref_images)))
+        if not ids:
+            continue
+        for a in ids:
+            for b in ids:
+                if a != b and a.lower() in b.lower() and (a, b) not in seen:
+                    seen.add((a, b))
+                    out.append(make(
+                        "KLS408", where(a),
+                        f'scene "{scene.title}": the element name @{a} is part of @{b}; Kling finds '
+                        f"the inputs a prompt names by their @name, and its pages ask that no "
+                        f"element name be part of another",
+                        help=f"rename @{a} or @{b} so that neither name is part of the other"))
+        shots = job.shots
+        i = shots[0].number - 1 if shots else 0
+        j = shots[-1].number if shots else 0
+        prompt, multi = planner.prompts(i, j, planner.refs("api", job.kling_elements, job.ref_images))
+        s = sent(CURRENT, job.kind, prompt, multi, scene.settings.negative)
+        text = s.prompt if s.prompt is not None else " ".join(t for _, t, _ in s.shots)
+        if "@" not in text:
+            continue
+        # The prompt without its references (longest names first: @ZhangSan before @Zhang).
+        for name in sorted(ids, key=len, reverse=True):
+            text = re.sub(rf"(?<![\w@])@{re.escape(name)}(?!\w)", " ", text)
+        for name in ids:
+            found = re.search(rf"[\w.+-]*@{re.escape(name)}(?!\w)(?:\.\w+)*", text, re.IGNORECASE)
+            if found is None or (name, None) in seen:
+                continue
+            seen.add((name, None))
+            out.append(make(
+                "KLS408", where(name),
+                f'scene "{scene.title}": the prompt has "{found.group(0)}", which Kling may read as '
+                f"the input @{name}; its pages ask that element names not overlap with the "
+                f"prompt's other text",
+                help=f'rename @{name} to a name the prompt does not otherwise have after an "@", '
+                     f'or reword "{found.group(0)}"'))
+    return out

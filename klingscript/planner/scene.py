@@ -614,7 +614,7 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
         pricing = load_pricing()
     jobs: list[Job] = []
     diags: list[Diagnostic] = []
-    from ..backends.api import negative_notes
+    from ..backends.api import name_warnings, negative_notes
 
     for scene in production.scenes:
         planner = ScenePlanner(scene, production, renderer, pricing)
@@ -622,4 +622,5 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
         jobs.extend(planned)
         diags.extend(planner.diags)
         diags.extend(negative_notes(scene, planned))     # KLS407: `negative:` in the prompt
+        diags.extend(name_warnings(planner, planned))    # KLS408: element names Kling may confuse
     return Plan(production, tuple(jobs), tuple(diags), pricing)
