@@ -162,6 +162,8 @@ def name_warnings(planner, jobs) -> list:
                         f"the inputs a prompt names by their @name, and its pages ask that no "
                         f"element name be part of another",
                         help=f"rename @{a} or @{b} so that neither name is part of the other"))
+        if not _may_overlap(planner):
+            continue
         shots = job.shots
         i = shots[0].number - 1 if shots else 0
         j = shots[-1].number if shots else 0
@@ -186,3 +188,31 @@ def name_warnings(planner, jobs) -> list:
                 help=f'rename @{name} to a name the prompt does not otherwise have after an "@", '
                      f'or reword "{found.group(0)}"'))
     return out
+
+
+_GLUED = re.compile(r"\w@")
+
+
+def _may_overlap(planner) -> bool:
+    """Whether the texts a scene's prompts are made from have an ``@`` right after a letter or
+    digit (``wang@gmail.com``), the only way a prompt gets an input's ``@name`` besides its
+    references (a mention is ``@Name`` after a space or punctuation): when they have none, the
+    prompts need not be rendered to look (the check stays as fast)."""
+    hit = getattr(planner, "_glued", None)
+    if hit is None:
+        from ..syntax.ast import Span
+
+        scene = planner.scene
+        texts: list = [scene.sound, scene.settings.style, scene.settings.negative]
+        for el in planner.elements.values():
+            texts += [el.description, el.voice]
+        stack: list = [scene.preamble, scene.shots]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                texts.append(item)
+            elif isinstance(item, tuple) and not isinstance(item, Span):
+                stack.extend(item)
+        hit = any(_GLUED.search(t) for t in texts if isinstance(t, str))
+        planner._glued = hit
+    return hit
