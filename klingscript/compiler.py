@@ -57,7 +57,7 @@ def compile_script(path: str | os.PathLike, *, allow_outside: bool = False, load
     ``memo``: take the outputs of scenes unchanged since the last build from the cache.
     ``api``: the API generation (``current`` or ``legacy``) in place of the script's ``api:``
     setting (``--api``); ``callback_url``: Kling's callback option for every job
-    (``build --callback-url``). With either, no build memo is used.
+    (``build --callback-url``); both are in the build memo's key.
 
     Raises ``project.InputError`` when ``path`` itself cannot be read, and
     ``SetupError`` for unusable templates or pricing.
@@ -78,9 +78,8 @@ def compile_script(path: str | os.PathLike, *, allow_outside: bool = False, load
         diagnostics = merge(front, plan.diagnostics)
     if emit is None or plan is None or has_errors(diagnostics):
         return Compilation(program, production, plan, diagnostics)
-    memo = memo and api is None and callback_url is None
     return _emit(Compilation(program, production, plan, diagnostics), renderer, emit, texts,
-                 memo, templates, pricing)
+                 memo, templates, pricing, api, callback_url)
 
 
 def check(path: str | os.PathLike, *, allow_outside: bool = False,
@@ -152,7 +151,8 @@ def _plan(production, renderer, prices):
 
 
 def _emit(c: Compilation, renderer, emit: str, texts: bool, memo: bool,
-          templates: Optional[str], pricing: Optional[str]) -> Compilation:
+          templates: Optional[str], pricing: Optional[str], api: Optional[str] = None,
+          callback_url: Optional[str] = None) -> Compilation:
     """Render the prompts (and with ``OUTPUTS`` the requests and plan.json) of a clean plan."""
     from . import cache
     from .backends.prompts import Renderer, TemplateError
@@ -160,7 +160,8 @@ def _emit(c: Compilation, renderer, emit: str, texts: bool, memo: bool,
 
     requests = emit == OUTPUTS
     # Scenes unchanged since the last build are taken from it (see cache.BuildMemo).
-    build_memo = cache.build_memo(c.program, templates, pricing) if requests and memo else None
+    build_memo = cache.build_memo(c.program, templates, pricing, api, callback_url) \
+        if requests and memo else None
     try:
         plan = finish(c.plan, renderer or Renderer, requests=requests, texts=texts, memo=build_memo)
     except TemplateError as e:
@@ -551,7 +552,8 @@ class Build(NamedTuple):
 
 
 def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
-                      templates: Optional[str] = None, pricing: Optional[str] = None) -> Optional[Build]:
+                      templates: Optional[str] = None, pricing: Optional[str] = None,
+                      api: Optional[str] = None, callback_url: Optional[str] = None) -> Optional[Build]:
     """``klingc build``'s files and diagnostics, the same as ``compile_script(emit=OUTPUTS)``'s
     and ``build_files``', with scenes as the unit of work: the check runs as ``diagnose`` (the
     scene results of unchanged scenes reused); the scenes whose outputs the last build did not
@@ -563,12 +565,15 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
     None when the full path must be taken: the cache off, nothing kept of a last build,
     ``--templates`` (the check measures prompts with the built-in templates), any error, a
     scene whose rendering or request draws a diagnostic, elements whose first use moved to an
-    unchanged scene, a scene to emit that the check did not parse, or anything the check's
-    incremental path does not take."""
+    unchanged scene, a scene to emit that the check did not parse, ``api`` (``--api``: the
+    check's results it reuses are made for the script's own ``api:``; the full path takes the
+    build memo, whose key has it), or anything the check's incremental path does not take.
+    ``callback_url`` (``--callback-url``) is written into the scenes emitted, and is in the
+    scenes' keys."""
     from .cache import builds as CB
     from .project import InputError
 
-    if templates:
+    if templates or api is not None:
         return None
     old = CB.stored_parts(os.path.abspath(path))
     if not old:         # never built (with the cache on): the full path, without a check before it
@@ -587,7 +592,7 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
         return None
     (check_entry,) = entries
     program = c.program
-    scenes = CB.scenes_of(program, allow_outside, templates, pricing)
+    scenes = CB.scenes_of(program, allow_outside, templates, pricing, None, callback_url)
     if scenes is None or not scenes.keys:
         return None
     n_scenes = len(scenes.keys)
@@ -616,7 +621,8 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
         new: dict = {}
         if fresh:
             at = {n: i for i, n in enumerate(sorted(parsed), 1)}   # place in the check's document
-            done = _emit_scenes(program, {at[n]: n for n in fresh}, prices, n_scenes, c.diagnostics)
+            done = _emit_scenes(program, {at[n]: n for n in fresh}, prices, n_scenes, c.diagnostics,
+                                callback_url)
             if done is None:
                 return None
             new, head, fresh_elements = done
@@ -637,7 +643,8 @@ def build_incremental(path: str | os.PathLike, *, allow_outside: bool = False,
     return Build(program, c.diagnostics, files, data, whole)
 
 
-def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnostics: list):
+def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnostics: list,
+                 callback_url: Optional[str] = None):
     """Lower, plan and emit some scenes of ``program``'s document (which holds the scenes
     parsed by the incremental check): ``numbers`` maps a scene's place in the document to
     its number in the script. Returns their outputs by number (``cache.builds.parts_of``),
@@ -654,7 +661,7 @@ def _emit_scenes(program: Program, numbers: dict, prices, n_scenes: int, diagnos
         return None
     production = production._replace(scenes=tuple(s._replace(number=numbers[s.number])
                                                    for s in production.scenes))
-    plan = make_plan(production, None, prices)
+    plan = make_plan(production, None, prices)._replace(callback_url=callback_url)
     if not set(plan.diagnostics) <= set(diagnostics):
         return None
     finished = finish(plan, Renderer, requests=True, texts=True)

@@ -229,9 +229,9 @@ def test_a_current_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monk
     calls = []
     real = rules.current_problems
 
-    def breaks(endpoint, body):
+    def breaks(endpoint, body, profile=None):
         calls.append(endpoint)
-        return real(endpoint, body) + ["settings.duration: not today"]
+        return real(endpoint, body, profile) + ["settings.duration: not today"]
 
     monkeypatch.setattr(rules, "current_problems", breaks)
     monkeypatch.setenv("KLINGSCRIPT_NO_CACHE", "1")

@@ -161,3 +161,38 @@ def test_a_missing_template_folder_is_still_reported(project, capsys):
     assert build(capsys, script.name, "-o", "out")[0] == 0
     code, _, err = build(capsys, script.name, "-o", "out", "--templates", "nowhere")
     assert code == 2 and "no such template folder" in err
+
+
+# -- --api and --callback-url are in the cache's keys -------------------------------------------
+
+OPTIONS = [(), ("--api", "legacy"), ("--api", "legacy"), ("--callback-url", "https://example.com/cb"),
+           ("--api", "legacy", "--callback-url", "https://example.com/cb"), ("--api", "current"), (),
+           ("--api", "legacy")]
+
+
+def test_switching_api_and_callback_between_builds(project, tmp_path, monkeypatch, capsys):
+    """Builds into one folder with the cache on, switching `--api` and `--callback-url` (and
+    editing a scene in between): each equals a build without any cache with the same options,
+    and an unchanged build with the same options takes the shortcut."""
+    script = project / "episode1.kls"
+    compiles = Compiles(monkeypatch)
+    last = None
+    for k, extra in enumerate(OPTIONS):
+        if k == 6:       # an edit: the build after it takes the scenes kept for these options
+            script.write_text(script.read_text(encoding="utf-8").replace("(4s)", "(5s)", 1),
+                              encoding="utf-8")
+        before = compiles.count
+        code, out, err = build(capsys, script.name, "-o", "out", *extra)
+        compiled = compiles.count - before
+        assert code == 0, err
+        want = fresh(tmp_path, monkeypatch, capsys, script.name, *extra)
+        assert (code, out.replace("out", "OUT", 1), files_of(project / "out")) == \
+            (want[0], want[1], want[3]), extra
+        api = extra[extra.index("--api") + 1] if "--api" in extra else "current"
+        plan = (project / "out" / "plan.json").read_text(encoding="utf-8")
+        assert f'"api": "{api}"' in plan
+        assert ("https://example.com/cb" in plan) == ("--callback-url" in extra)
+        # the same options again, nothing changed: the shortcut (no compile)
+        if extra == last:
+            assert compiled == 0, extra
+        last = extra

@@ -219,3 +219,114 @@ def test_the_simulator_bills_what_the_plan_estimates(project, tmp_path):
     with L.Ledger.open_readonly(tmp_path / "out") as ledger:
         job = next(e for e in ledger.entries() if e.kind == "job")
     assert job.charged == pytest.approx(c.output.plan["jobs"][0]["cost"]["units"])
+
+
+# -- the planner measures what is sent ---------------------------------------------------------
+
+def _long_shots(count: int, chars: int, seconds: int = 2) -> str:
+    words = ("rain falls on the quiet street while the neon signs flicker " * 20)[:chars].rsplit(" ", 1)[0]
+    return "".join(f"    Shot {k} ({seconds}s): {words}.\n" for k in range(1, count + 1))
+
+
+def _shots_of(c) -> list[list[int]]:
+    return [job["shots"] for job in c.output.plan["jobs"]]
+
+
+def test_the_whole_shot_form_prompt_is_measured(project):
+    """Six shots of about 500 characters fit 512 each, but on the current generation they are
+    one `shot n, m, words;` prompt, over 3,072 characters: the planner splits them there (and
+    every request passes Kling's rules); on legacy they are multi_prompt items, one job."""
+    script = 'scene "Street":\n' + _long_shots(6, 510)
+    current = build(project, script)
+    assert len(current.output.plan["jobs"]) == 2, _shots_of(current)
+    for request in requests(current):
+        assert len(request["prompt"]) <= 3072
+    legacy = build(project, "api: legacy\n" + script)
+    assert len(legacy.output.plan["jobs"]) == 1
+
+
+def test_the_avoid_line_of_negative_is_measured(project):
+    """`negative:` goes into the first shot's words on the current generation: a first shot
+    that fits 512 characters alone but not with its `Avoid:` line is not put first in a
+    structured job (here: each shot a job of its own). On legacy text to video the negative is
+    Kling's negative_prompt field, so the shots stay one job."""
+    script = ('negative: "blurry faces, text on screen, watermarks, extra limbs"\n'
+              'scene "Street":\n' + _long_shots(2, 480, seconds=3))
+    current = build(project, script)
+    assert len(current.output.plan["jobs"]) == 2
+    legacy = build(project, "api: legacy\n" + script)
+    assert len(legacy.output.plan["jobs"]) == 1
+    assert "negative_prompt" in requests(legacy)[0]
+
+
+def test_a_first_frame_is_kept_off_structured_shots(project):
+    """A frame does not go with structured multi-shot (the profile's rule): the planner makes the
+    first frame's shot a job of its own instead of reporting KLS308 after planning."""
+    script = textwrap.dedent('''\
+        scene "Door":
+            first frame: "refs/room.png"
+            Shot 1 (3s): A door opens.
+            Shot 2 (3s): A dog runs in.
+            Shot 3 (3s): The dog sits.
+        ''')
+    for api in ("current", "legacy"):
+        c = build(project, f"api: {api}\n" + script)
+        assert _shots_of(c) == [[1], [2, 3]], api
+        notes = [d.message for d in c.diagnostics if d.code == "KLS404"]
+        assert notes and "the first frame's shot is a job of its own" in notes[0]
+
+
+def test_the_render_summary_shows_units_and_usd(project):
+    """`klingc render`'s closing summary reports spending as `klingc cost` shows costs: units and
+    US dollars, credits marked as an estimate."""
+    from klingscript.commands.render import _summary
+    from klingscript.runtime.render import Outcome, Result
+
+    script = SHOTS + textwrap.dedent('''\
+        scene "Sun":
+            Shot 1 (5s): Sun through the blinds.
+        ''')
+    plan = build(project, script).output.plan
+    first, second = plan["jobs"]
+    result = Result(0, [Outcome(first["id"], "scene 1", "done", credits=first["credits"], seconds=7,
+                                spent_now=True),
+                        Outcome(second["id"], "scene 2", "failed", credits=second["credits"], seconds=5)])
+    text = _summary(result, project / "out", plan, lambda s: s)
+    c1, c2 = first["cost"], second["cost"]
+    assert (f"spent by this render: {c1['units']} units (${c1['usd']:.2f}), ~{c1['credits']} credits "
+            f"(estimate); the whole film so far: {c1['units']} of {c1['units'] + c2['units']} units "
+            f"(${c1['usd']:.2f} of ${c1['usd'] + c2['usd']:.2f}), ~{c1['credits']} of "
+            f"{c1['credits'] + c2['credits']} credits (estimate)") in text, text
+
+
+NAMES = textwrap.dedent('''\
+    model: kling-v3-omni
+    character Mara:
+        description: "woman in a green coat"
+        images: "refs/front.png", "refs/side.png"
+    character MaraLee:
+        description: "her sister"
+        images: "refs/front.png", "refs/side.png"
+    location Room:
+        description: "small kitchen"
+        images: "refs/room.png"
+    scene "Talk" at @Room:
+        Shot 1 (3s): @Mara sits down.
+            @Mara (calm, English): "Mail me at mara@room.org."
+    scene "Apart":
+        Shot 1 (3s): @MaraLee waits alone.
+    scene "Sisters":
+        Shot 1 (3s): @MaraLee hugs @Mara.
+    ''')
+
+
+def test_element_names_kling_may_confuse(project):
+    """KLS408 on the current generation (inputs named @Name): names part of each other in one
+    job, and an input's @name in the prompt's other text; not on legacy (<<<element_k>>>), not
+    for names in different jobs, not for a name said as a plain word."""
+    c = build(project, NAMES)
+    found = sorted(d.message.split(";")[0] for d in c.diagnostics if d.code == "KLS408")
+    assert found == ['scene "Sisters": the element name @Mara is part of @MaraLee',
+                     'scene "Talk": the prompt has "mara@room.org", which Kling may read as the input @Room']
+    legacy = build(project, "api: legacy\n" + NAMES)
+    assert not [d for d in legacy.diagnostics if d.code == "KLS408"]

@@ -3,8 +3,11 @@
 For random shot lists (up to 12 shots) every way of cutting the scene into
 consecutive jobs is tried; the valid ones are those whose every job satisfies
 the model profile, measured exactly: durations, shots per structured job,
-reference inputs, and the real prompt lengths rendered from the Jinja2
-templates. The planner (which measures prompts with its fast plain renderer
+reference inputs and frames (none with structured multi-shot), and the real
+prompt lengths rendered from the Jinja2 templates as the request sends them, on
+both API generations (``api: current`` and ``api: legacy``): the current
+generation's whole ``shot n, m, words;`` prompt, and the ``Avoid:`` line that
+``negative:`` adds where the request has no negative field. The planner (which measures prompts with its fast plain renderer
 and bounds) must find exactly the split that the brute force finds best in the
 documented order (``klingscript/planner/split.py``): the fewest jobs, then the
 smallest longest job, then the smallest sum of squared durations, then the
@@ -166,12 +169,15 @@ def project(tmp_path_factory) -> Path:
 @st.composite
 def scripts(draw):
     omni = draw(st.booleans())
+    api = draw(st.sampled_from(("current", "legacy")))
     mode = draw(st.sampled_from(("api", "api", "text")))
     n = draw(st.integers(1, 12))
     shots = []
     for k in range(1, n + 1):
         seconds = draw(st.integers(1, 15))
-        size = draw(st.sampled_from((3, 8, 15, 40, 70, 90)))
+        # (70-80 words make shots of about 500 characters: six of them fit 512 each but not,
+        # in Kling's shot form, the 3,072 of a whole current prompt)
+        size = draw(st.sampled_from((3, 8, 15, 40, 70, 75, 80, 90)))
         words = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=size, max_size=size)))
         who = draw(st.lists(st.sampled_from(NAMES), max_size=4, unique=True))
         mentions = " ".join("@" + w for w in who)
@@ -192,12 +198,16 @@ def scripts(draw):
     head = textwrap.dedent(f"""\
         title: Random
         model: {"kling-v3-omni" if omni else "kling-v3"}
+        api: {api}
         multishot: {mode}
         """)
     if style:
         head += f'style: "{style}"\n'
+    negative = " ".join(draw(st.lists(st.sampled_from(WORDS), min_size=0, max_size=40)))
+    if negative:
+        head += f'negative: "{negative}"\n'
     frames = ""
-    if mode == "text" and draw(st.booleans()):   # (frames do not go with structured shots)
+    if draw(st.booleans()):   # frames in every mode: the planner keeps them off structured jobs
         frames = '    first frame: "refs/a.png"\n'
         if draw(st.booleans()):
             frames += '    last frame: "refs/b.png"\n'
@@ -205,12 +215,39 @@ def scripts(draw):
     return head + "\n" + body
 
 
+def _words(text: str) -> str:
+    """A shot's words in Kling's documented form: one line, no semicolon."""
+    return " ".join(text.replace(";", ",").split())
+
+
+def _sent(api: str, kind: str, prompt, multi, negative):
+    """What Kling measures of a job's prompt, written out from Kling's pages and klingc's
+    documented choices (not from the planner): (the whole prompt or None, every shot's text).
+    Current: structured shots as `shot n, m, words;` in one prompt of at most 3,072 characters,
+    each shot's words at most 512; no negative field, so `negative:` is an `Avoid: ....` line
+    (after the first shot's words). Legacy: `multi_prompt[].prompt` each at most 512, the prompt
+    at most 2,500; `negative_prompt` on text and image to video, else the `Avoid:` line."""
+    line = f"Avoid: {negative.strip().rstrip('.')}." if negative else None
+    inline = line if line and (api == "current" or kind == "omni") else None
+    if multi:
+        shots = [[i, text, d] for i, text, d in multi]
+        if inline:
+            shots[0][1] += (" " if api == "current" else "\n") + inline
+        if api == "current":
+            words = [_words(t) for _, t, _ in shots]
+            whole = " ".join(f"shot {i}, {d}, {w};" for (i, _, d), w in zip(shots, words))
+            return whole, words
+        return None, [t for _, t, _ in shots]
+    return (f"{prompt}\n{inline}" if inline else prompt), []
+
+
 def _exact(planner: ScenePlanner, n: int):
     """Whether shots i..j-1 make a valid job, measured with the Jinja2 templates."""
     scene = planner.scene
     p = scene.profile
+    api = scene.settings.api
     # On the current API generation `multishot: text` is Kling's shot form: structured shots.
-    text_mode = scene.settings.multishot == "text" and scene.settings.api == "legacy"
+    text_mode = scene.settings.multishot == "text" and api == "legacy"
 
     def valid(i, j):
         shots = scene.shots[i:j]
@@ -237,17 +274,21 @@ def _exact(planner: ScenePlanner, n: int):
             return False
         if imaged and last is not None and pictures > p.api.end_frame_images_max:
             return False
-        kind = "omni" if imaged else "text2video"
+        # A frame does not go with structured multi-shot (the profile's rule).
+        if frames and len(shots) > 1 and not text_mode and not p.frames.with_multishot:
+            return False
+        kind, _ = planner.endpoint(names, first, last)
         kling, images = planner.lists(names, kind)
         prompt, multi = planner.prompts(i, j, planner.refs("api", kling, images))
-        if prompt is not None and len(prompt) > p.prompt_max:
+        whole, texts = _sent(api, kind, prompt, multi, scene.settings.negative)
+        if whole is not None and len(whole) > p.prompt_max:
             return False
-        return all(len(text) <= p.shot_prompt_max for _, text, _ in multi)
+        return all(len(text) <= p.shot_prompt_max for text in texts)
 
     return valid
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(script=scripts())
 def test_planner_matches_brute_force(project, script):

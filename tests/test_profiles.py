@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from runtime_support import ACCESS, SECRET, token  # noqa: E402
+from runtime_support import ACCESS, API_KEY, SECRET, token  # noqa: E402
 
 from klingscript.backends import requests as R  # noqa: E402
 from klingscript.backends.rules import validate_request  # noqa: E402
@@ -95,6 +95,7 @@ def test_the_unchanged_profiles_accept_these_inputs(tmp_path):
     assert not model_refuses(R.Text2VideoRequest, T2V)
     assert validate_request("omni-video", OMNI) == []
     assert not model_refuses(R.OmniVideoRequest, OMNI)
+    assert validate_request("/text-to-video/kling-3.0", CURRENT_T2V) == []
     assert messages(run(tmp_path, SHOT_SCRIPT), "KLS301") == []
     assert len(run(tmp_path, JOB_SCRIPT).plan.jobs) == 1
 
@@ -148,6 +149,36 @@ def test_reference_inputs(tmp_path, changed):
     status, answer = simulator_says("/v1/videos/omni-video", OMNI)
     assert status == 400 and expected in answer["message"]
     assert profiles.load("kling-v3-omni").max_inputs == 2     # what the planner reads
+
+
+CURRENT_T2V = {"prompt": "shot 1, 2, A dog runs; shot 2, 3, " + "It stops and looks up at the sky. " * 4 + ";",
+               "settings": {"duration": 5, "multi_shot": True, "resolution": "720p"}}
+
+
+def test_current_generation_limits_are_the_profiles(tmp_path, changed):
+    """The current generation's prompt length, shots per job and words per shot are read from
+    the profiles (``[generations.current]``, ``[shots]``, ``[prompt]``): the API rules, the
+    request models and the simulator follow a change there (nothing restates them)."""
+    changed("kling-v3", "prompt_max_chars = 3072", "prompt_max_chars = 100")
+    changed("kling-v3", "shot_max_chars = 512", "shot_max_chars = 80")
+    changed("kling-v3", "per_job = 6", "per_job = 1")
+    changed("kling-v3-omni", "max_inputs = 7", "max_inputs = 1")
+    expected = ["prompt: 171 characters, over the 100 allowed",
+                "prompt: 2 shots, over the 1 allowed",
+                "prompt: shot 2 has 135 characters, over the 80 allowed"]
+    assert validate_request("/text-to-video/kling-3.0", CURRENT_T2V) == expected
+    assert profiles.load("kling-v3", profiles.CURRENT).prompt_max == 100   # what the planner reads
+    with Simulator(latency=0.05, api_key=API_KEY) as sim, \
+            httpx.Client(base_url=sim.url, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10) as http:
+        r = http.post("/text-to-video/kling-3.0", json=CURRENT_T2V)
+    assert r.status_code == 400 and all(e in r.json()["message"] for e in expected)
+    # the omni model's own profile for omni-video
+    omni = {"contents": [{"type": "prompt", "text": "@A and @B by a window."},
+                         {"type": "refer_image", "url": "https://x/a.png", "id": "A"},
+                         {"type": "refer_image", "url": "https://x/b.png", "id": "B"}],
+            "settings": {"aspect_ratio": "16:9"}}
+    assert validate_request("/omni-video/kling-3.0-omni", omni) == [
+        "contents: 2 reference images and elements, over the 1 allowed"]
 
 
 def test_speech_languages(tmp_path, changed):

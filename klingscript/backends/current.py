@@ -31,7 +31,6 @@ context as the legacy models (``requests._validated``).
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar, Literal, Optional
 
 from pydantic import ValidationInfo, field_validator, model_validator
@@ -76,8 +75,9 @@ class _Video(_Body):
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo):
-        endpoint = (info.context or {}).get("endpoint") or self.KIND
-        _obey(info, rules.current_problems(endpoint, _dump(self, info)))
+        context = info.context or {}
+        endpoint = context.get("endpoint") or self.KIND
+        _obey(info, rules.current_problems(endpoint, _dump(self, info), context.get("profile")))
         return self
 
 
@@ -101,30 +101,14 @@ class OmniVideo(_Video):
 
 MODELS = {"text2video": TextToVideo, "image2video": ImageToVideo, "omni": OmniVideo}
 
-_SPACE = re.compile(r"\s+")
-
-
-def shot_words(text: str) -> str:
-    """A structured shot's prompt as the ``words`` of Kling's shot form: one line, no ``;``."""
-    return _SPACE.sub(" ", text.replace(";", ",")).strip()
-
-
-def shots_prompt(shots) -> str:
-    """``shot n, m, words; shot n, m, words;`` of (index, prompt, seconds) shots."""
-    return " ".join(f"shot {i}, {seconds}, {shot_words(text)};" for i, text, seconds in shots)
+shot_words, shots_prompt = A.shot_words, A.shots_prompt
 
 
 def prompt_of(job) -> str:
     """The prompt of ``job``: structured shots in Kling's shot form, else the job's prompt;
     ``negative:`` as its marked line (in the first shot's words)."""
-    negative = job.settings.negative
-    if job.structured:
-        shots = list(job.multi_prompt)
-        if negative:
-            i, text, seconds = shots[0]
-            shots[0] = (i, f"{text} {A.negative_line(negative)}", seconds)
-        return shots_prompt(shots)
-    return A.with_negative(job.prompt, negative) if negative else job.prompt
+    return A.sent(A.CURRENT, job.kind, job.prompt, job.multi_prompt if job.structured else (),
+                  job.settings.negative).prompt
 
 
 def video_request(job, callback_url: Optional[str] = None) -> tuple[dict, list[str]]:

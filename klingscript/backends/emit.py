@@ -145,17 +145,9 @@ def _render(planner: ScenePlanner, job: Job) -> Job:
     web = planner.renderer.webapp(scene, page, blocks, web_refs)
     label = shots_label(shots) if shots else f'scene "{scene.title}"'
     span = shots[0].span if len(shots) == 1 else scene.title_span
-    if prompt is not None and len(prompt) > planner.prompt_max:
-        planner.diags.append(make("KLS305", span, f"the prompt of {label} is {len(prompt):,} characters "
-                                  f"with these templates, over the {planner.prompt_max:,} Kling takes",
-                                  help=fix_help("KLS305", planner)))
-    for idx, text, _ in multi:
-        if len(text) > planner.shot_prompt_max:
-            shot = shots[idx - 1]
-            planner.diags.append(make("KLS305", shot.span,
-                                      f"the prompt of Shot {shot.number} is {len(text):,} characters with "
-                                      f"these templates, over the {planner.shot_prompt_max} Kling takes for "
-                                      f"one shot of a structured job", help=fix_help("KLS305", planner)))
+    for reason, where in planner.prompt_problems(job.kind, prompt, multi, shots, lambda: label,
+                                                 " with these templates"):
+        planner.diags.append(make("KLS305", where or span, reason, help=fix_help("KLS305", planner)))
     return job._replace(prompt=prompt, multi_prompt=multi, web=web)
 
 

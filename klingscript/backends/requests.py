@@ -200,17 +200,15 @@ def video_request(job, callback_url: Optional[str] = None) -> tuple[dict, list[s
     profile = job.profile
     negative = s.negative
     field = bool(negative) and A.has_negative_field(A.LEGACY, job.kind)
-    inline = negative if negative and not field else None
+    sent = A.sent(A.LEGACY, job.kind, job.prompt, job.multi_prompt if job.structured else (), negative)
     body: dict = {"model_name": profile.model_name}
     if job.structured:
-        shots = [{"index": i, "prompt": p, "duration": str(d)} for i, p, d in job.multi_prompt]
-        if inline:
-            shots[0]["prompt"] = A.with_negative(shots[0]["prompt"], inline)
+        shots = [{"index": i, "prompt": p, "duration": str(d)} for i, p, d in sent.shots]
         body.update(multi_shot=True, shot_type="customize", multi_prompt=shots)
     else:
         if _kling_cuts(job):
             body.update(multi_shot=True, shot_type="intelligence")
-        body["prompt"] = A.with_negative(job.prompt, inline) if inline else job.prompt
+        body["prompt"] = sent.prompt
     if field:
         body["negative_prompt"] = negative
     body.update(duration=str(job.duration), mode=profile.mode(s.resolution),

@@ -438,11 +438,13 @@ def element_images(images, p: profiles.Profile, problems: list[str]) -> None:
             problems.append(f"element_image_list.refer_images[{n}].image_url: required")
 
 
-# -- the current generation (added for the runtime and the simulator) ----------------------------
+# -- the current generation ---------------------------------------------------------------------
 # Kling's current API (``/text-to-video/kling-3.0``, ``/image-to-video/kling-3.0``,
 # ``/omni-video/kling-3.0-omni``): ``prompt`` or ``contents[]``, ``settings{}``, ``options{}``,
-# every setting optional with Kling's defaults. Limits from ``data/kling_api.toml`` [current]
-# (until the model profiles carry the current generation's).
+# every setting optional with Kling's defaults. The limits are the model profile's for the
+# current generation (``model/profiles.py``: the model whose create path the endpoint is, from
+# ``data/kling_api.toml`` [generations.current] endpoints); the API's own shapes (which
+# ``contents`` types and ``audio`` values each path takes) are ``data/kling_api.toml`` [current].
 
 CURRENT_KINDS = ("text-to-video", "image-to-video", "omni-video")
 _SETTINGS = {"text-to-video": {"multi_shot", "audio", "resolution", "aspect_ratio", "duration"},
@@ -456,18 +458,36 @@ def is_current(endpoint: str) -> bool:
     return len(parts) == 2 and parts[0] in CURRENT_KINDS
 
 
-def _current_limits() -> dict:
+def _current_shapes() -> dict:
     from ..resources import data_toml
 
     return data_toml("kling_api.toml")["current"]
 
 
-def current_problems(endpoint: str, body) -> list[str]:
-    """Every problem with ``body`` as a current-generation request to ``endpoint``."""
+def current_profile(endpoint: str) -> profiles.Profile:
+    """The profile (for the current generation) of the model a current create path makes: the
+    model whose endpoint it is in ``kling_api.toml``, else Kling 3.0's (text and image to video)
+    or Kling 3.0 Omni's (omni-video)."""
+    from ..resources import data_toml
+
+    path = "/" + endpoint.strip("/")
+    kind = path.split("/")[1]
+    endpoints = data_toml("kling_api.toml")["generations"]["current"]["endpoints"]
+    model = next((m for m, paths in endpoints.items() if path in paths.values()), None)
+    if model is None:
+        model = next((m for m, paths in endpoints.items()
+                      if any(p.split("/")[1] == kind for p in paths.values())), "kling-v3")
+    return profiles.by_model_name(model, profiles.CURRENT) or profiles.load("kling-v3", profiles.CURRENT)
+
+
+def current_problems(endpoint: str, body, profile: Optional[profiles.Profile] = None) -> list[str]:
+    """Every problem with ``body`` as a current-generation request to ``endpoint``, under the
+    limits of ``profile`` (by default the profile of the model the endpoint makes)."""
     kind = endpoint.strip("/").split("/")[0]
     if not isinstance(body, dict):
         return ["body: a request body is a JSON object"]
-    c = _current_limits()
+    p = profile if profile is not None and profile.generation == profiles.CURRENT else \
+        current_profile(endpoint)
     problems: list[str] = []
     top = {"prompt", "settings", "options"} if kind == "text-to-video" else {"contents", "settings", "options"}
     for key in sorted(set(body) - top):
@@ -482,10 +502,10 @@ def current_problems(endpoint: str, body) -> list[str]:
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         problems.append(f"settings.duration: must be a whole number of seconds, not {seconds!r}")
         seconds = None
-    elif not c["duration_min"] <= seconds <= c["duration_max"]:
-        problems.append(f"settings.duration: {seconds} is outside {c['duration_min']}-{c['duration_max']} seconds")
-    for key, allowed in (("resolution", c["resolutions"]), ("aspect_ratio", c["aspect_ratios"]),
-                         ("audio", c["audio"][kind])):
+    elif not p.job_min <= seconds <= p.job_max:
+        problems.append(f"settings.duration: {seconds} is outside {p.job_min}-{p.job_max} seconds")
+    for key, allowed in (("resolution", p.resolutions), ("aspect_ratio", p.aspect_ratios),
+                         ("audio", _current_shapes()["audio"][kind])):
         if key in settings and settings[key] not in allowed:
             problems.append(f"settings.{key}: {settings[key]!r} is not one of {', '.join(allowed)}")
     if "multi_shot" in settings and not isinstance(settings["multi_shot"], bool):
@@ -507,20 +527,21 @@ def current_problems(endpoint: str, body) -> list[str]:
         else:
             texts.append(("prompt", prompt))
     else:
-        texts += _current_contents(kind, body.get("contents"), settings, c, problems)
+        texts += _current_contents(kind, body.get("contents"), settings, p, problems)
     for where, text in texts:
-        if len(text) > c["prompt_max_chars"]:
-            problems.append(f"{where}: {len(text)} characters, over the {c['prompt_max_chars']} allowed")
-        _current_shots(where, text, seconds, c, problems)
+        if len(text) > p.prompt_max:
+            problems.append(f"{where}: {len(text)} characters, over the {p.prompt_max} allowed")
+        _current_shots(where, text, seconds, p, problems)
     return problems
 
 
-def _current_contents(kind: str, contents, settings: dict, c: dict, problems: list[str]) -> list:
+def _current_contents(kind: str, contents, settings: dict, p: profiles.Profile,
+                      problems: list[str]) -> list:
     if not isinstance(contents, list) or not contents:
         problems.append("contents: required (a list with a prompt and the inputs)")
         return []
     texts, types, ids = [], [], []
-    allowed = c["contents"][kind]
+    allowed = _current_shapes()["contents"][kind]
     for n, item in enumerate(contents):
         where = f"contents[{n}]"
         if not isinstance(item, dict):
@@ -560,39 +581,40 @@ def _current_contents(kind: str, contents, settings: dict, c: dict, problems: li
     if kind == "image-to-video":
         if not first:
             problems.append("contents: image-to-video needs a first_frame")
-        most = c["elements_max"]["image-to-video"]
+        most = p.references.image2video_elements_max
         if elements > most:
             problems.append(f"contents: {elements} elements, over the {most} image-to-video takes")
     else:
-        if first and elements > c["omni_elements_with_frame"]:
+        most = p.references.elements_with_frame_max
+        if first and elements > most:
             problems.append(f"contents: a first frame and {elements} elements; omni-video takes at most "
-                            f"{c['omni_elements_with_frame']} elements with a first frame")
+                            f"{most} elements with a first frame")
         refs = types.count("refer_image") + elements
-        if refs > c["omni_images_and_elements"]:
+        if refs > p.max_inputs:
             problems.append(f"contents: {refs} reference images and elements, over the "
-                            f"{c['omni_images_and_elements']} allowed")
+                            f"{p.max_inputs} allowed")
         videos = "feature_video" in types or "base_video" in types
         if not first and not videos and "aspect_ratio" not in settings:
             problems.append("settings.aspect_ratio: required on omni-video without a first frame")
     return texts
 
 
-def _current_shots(where: str, text: str, seconds, c: dict, problems: list[str]) -> None:
+def _current_shots(where: str, text: str, seconds, p: profiles.Profile, problems: list[str]) -> None:
     """Structured shots written in the prompt as ``shot n, m, words;``."""
     shots = _SHOT.findall(text)
     if not shots or not text.lstrip().lower().startswith("shot"):
         return
-    if len(shots) > c["shots_max"]:
-        problems.append(f"{where}: {len(shots)} shots, over the {c['shots_max']} allowed")
+    if len(shots) > p.shots_per_job:
+        problems.append(f"{where}: {len(shots)} shots, over the {p.shots_per_job} allowed")
     total = 0
     for k, (n, m, words) in enumerate(shots, 1):
         if int(n) != k:
             problems.append(f"{where}: shot {n} is numbered out of order (expected {k})")
-        if int(m) < 1:
-            problems.append(f"{where}: shot {n} lasts {m}s, under 1 second")
-        if len(words.strip()) > c["shot_max_chars"]:
+        if int(m) < p.shot_min:
+            problems.append(f"{where}: shot {n} lasts {m}s, under the {p.shot_min}s minimum of a shot")
+        if len(words.strip()) > p.shot_prompt_max:
             problems.append(f"{where}: shot {n} has {len(words.strip())} characters, over the "
-                            f"{c['shot_max_chars']} allowed")
+                            f"{p.shot_prompt_max} allowed")
         total += int(m)
     if seconds is not None and total != seconds:
         problems.append(f"{where}: shot durations add up to {total}, not the job's duration {seconds}")

@@ -210,8 +210,9 @@ def _job_place(job):
     return (job.part, shots[0].number if shots else 0, shots[-1].number if shots else 0)
 
 
-def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
-    """The memo of ``program``'s last build, or None when the cache is off or unusable."""
+def build_memo(program, templates=None, pricing=None, api=None, callback_url=None) -> Optional[BuildMemo]:
+    """The memo of ``program``'s last build, or None when the cache is off or unusable
+    (``api``, ``callback_url``: ``--api`` and ``--callback-url``, in its key)."""
     s = store()
     if s is None:
         return None
@@ -219,7 +220,7 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
 
     try:
         h = hashlib.sha256()
-        _hash_options(h, templates, pricing)
+        _hash_options(h, templates, pricing, api, callback_url)
         main = program.main
         scenes = main.doc.scenes
         text = main.text
@@ -250,10 +251,11 @@ def build_memo(program, templates=None, pricing=None) -> Optional[BuildMemo]:
     return BuildMemo(s, where, doc_key, keys, stored if isinstance(stored, dict) else {})
 
 
-def _hash_options(h, templates=None, pricing=None) -> None:
+def _hash_options(h, templates=None, pricing=None, api=None, callback_url=None) -> None:
     """Feed ``h`` what a build depends on beyond the script and klingc's stamp: Jinja2's and
-    pydantic's files, the profiles' fingerprint, the ``--templates`` folder (every file in it)
-    and the ``--pricing`` file. Raises OSError when one cannot be read."""
+    pydantic's files, the profiles' fingerprint, the ``--templates`` folder (every file in it),
+    the ``--pricing`` file, and ``--api`` and ``--callback-url`` when given. Raises OSError
+    when a file cannot be read."""
     from ..model import profiles
 
     for part in _build_stamp():
@@ -271,14 +273,18 @@ def _hash_options(h, templates=None, pricing=None) -> None:
     if pricing:
         with open(pricing, "rb") as f:
             h.update(b"pricing\0" + f.read() + b"\0")
+    if api is not None:
+        h.update(b"api\0" + api.encode("utf-8", "surrogatepass") + b"\0")
+    if callback_url is not None:
+        h.update(b"callback_url\0" + callback_url.encode("utf-8", "surrogatepass") + b"\0")
 
 
-def options_digest(templates=None, pricing=None) -> str:
+def options_digest(templates=None, pricing=None, api=None, callback_url=None) -> str:
     """``_hash_options`` as a hex digest (OSError when an option's file cannot be read)."""
     import hashlib
 
     h = hashlib.sha256()
-    _hash_options(h, templates, pricing)
+    _hash_options(h, templates, pricing, api, callback_url)
     return h.hexdigest()
 
 

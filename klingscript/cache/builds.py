@@ -58,14 +58,15 @@ def tree(target) -> Optional[tuple]:
 
 
 def _key(display: str, abspath: Path, text: str, allow_outside: bool, target: str,
-         templates: Optional[str], pricing: Optional[str]) -> Optional[str]:
+         templates: Optional[str], pricing: Optional[str], api: Optional[str] = None,
+         callback_url: Optional[str] = None) -> Optional[str]:
     from . import options_digest
     from .scenes import digest
 
     if templates and not os.path.isdir(templates):
         return None          # the build reports it
     try:
-        options = options_digest(templates, pricing)
+        options = options_digest(templates, pricing, api, callback_url)
     except (OSError, UnicodeError):
         return None
     return digest("build", display, str(abspath), str(abspath.parent), bool(allow_outside),
@@ -77,7 +78,8 @@ def _where(abspath: Path, target) -> tuple:
 
 
 def unchanged(path, target, allow_outside: bool = False, templates: Optional[str] = None,
-              pricing: Optional[str] = None) -> tuple:
+              pricing: Optional[str] = None, api: Optional[str] = None,
+              callback_url: Optional[str] = None) -> tuple:
     """(hit, tree): ``hit`` is (program with the files' texts, warnings, summary) of the last
     build of ``path`` into ``target`` when nothing it was made from, and nothing in ``target``,
     has changed, else None; ``tree`` is ``target`` as that build left it (``tree``), or None."""
@@ -98,7 +100,7 @@ def unchanged(path, target, allow_outside: bool = False, templates: Optional[str
         return None, None
     left = entry.get("tree")
     display = os.path.normpath(str(path))
-    key = _key(display, abspath, text, allow_outside, target, templates, pricing)
+    key = _key(display, abspath, text, allow_outside, target, templates, pricing, api, callback_url)
     try:
         # The key first: after an edit, the folder is not listed.
         if key is None or entry["whole"][0] != key or left != tree(target):
@@ -112,7 +114,8 @@ def unchanged(path, target, allow_outside: bool = False, templates: Optional[str
 
 
 def record(program, path, target, warnings, summary: str, allow_outside: bool = False,
-           templates: Optional[str] = None, pricing: Optional[str] = None, whole: Optional[tuple] = None) -> None:
+           templates: Optional[str] = None, pricing: Optional[str] = None, whole: Optional[tuple] = None,
+           api: Optional[str] = None, callback_url: Optional[str] = None) -> None:
     """Keep the build of ``program`` just written into ``target`` for ``unchanged``. ``whole``:
     the ``use`` files and images the check depended on, as its scene results keep them, when
     ``program`` holds only the blocks parsed in this run (``compiler.build_incremental``)."""
@@ -124,7 +127,8 @@ def record(program, path, target, warnings, summary: str, allow_outside: bool = 
         return
     main = program.main
     display = os.path.normpath(str(path))
-    key = _key(display, main.path, main.text, allow_outside, target, templates, pricing)
+    key = _key(display, main.path, main.text, allow_outside, target, templates, pricing, api,
+               callback_url)
     folder = tree(target)
     if key is None or folder is None:
         return
@@ -152,7 +156,8 @@ class Scenes(NamedTuple):
     blocks: tuple               # the scene blocks (parser.Block), in order
 
 
-def scenes_of(program, allow_outside: bool, templates: Optional[str], pricing: Optional[str]):
+def scenes_of(program, allow_outside: bool, templates: Optional[str], pricing: Optional[str],
+              api: Optional[str] = None, callback_url: Optional[str] = None):
     """The keys of ``program``'s scenes' outputs, or None when they cannot be made.
 
     A scene's outputs (its jobs' plan.json entries, their requests, its prompt page and
@@ -161,7 +166,9 @@ def scenes_of(program, allow_outside: bool, templates: Optional[str], pricing: O
     is not a scene, by its text and its place among the blocks), where it is (its path
     as shown and as it is, its project folder), ``--allow-outside`` and every ``use`` file
     by path and text; the options (``cache.options_digest``: the templates, the pricing,
-    the profiles, Jinja2's and pydantic's files); klingc's stamp is in every key.
+    the profiles, Jinja2's and pydantic's files, ``--api`` and
+    ``--callback-url`` when given);
+    klingc's stamp is in every key.
     """
     from . import options_digest
     from .scenes import digest
@@ -169,7 +176,7 @@ def scenes_of(program, allow_outside: bool, templates: Optional[str], pricing: O
 
     main = program.main
     try:
-        options = options_digest(templates, pricing)
+        options = options_digest(templates, pricing, api, callback_url)
     except (OSError, UnicodeError):
         return None
     blocks = split_file(main.text, main.display).blocks
@@ -278,21 +285,24 @@ def keep_parts(path, scenes: Scenes, parts: dict, elements: tuple, head: tuple, 
 
 
 def keep_build(c, allow_outside: bool = False, templates: Optional[str] = None,
-               pricing: Optional[str] = None) -> None:
+               pricing: Optional[str] = None, api: Optional[str] = None,
+               callback_url: Optional[str] = None) -> None:
     """Keep each scene's outputs of a full build (``c``, a ``compiler.Compilation`` with its
     output) for the next build after an edit; not those of a scene with a prompt over its
     limit (KLS305: measured again when rendered, which a build after an edit does not repeat
     for the scenes it takes from here), nor any with ``--templates`` (the build after an
-    edit takes the full path with them)."""
+    edit takes the full path with them), nor with ``api`` (``--api``: the build after an edit
+    takes the full path with it, see ``compiler.build_incremental``). The scenes are keyed by
+    ``callback_url`` too."""
     from . import store
 
-    if templates or store() is None:
+    if templates or api is not None or store() is None:
         return
     from ..backends.emit import _element_profiles
 
     program = c.program
     doc = program.main.doc
-    scenes = scenes_of(program, allow_outside, templates, pricing)
+    scenes = scenes_of(program, allow_outside, templates, pricing, None, callback_url)
     if scenes is None or doc is None or len(doc.scenes) != len(scenes.keys):
         return
     main = program.main.display

@@ -263,12 +263,12 @@ def run(args) -> int:
     from ..diagnostics.model import Severity
 
     target = Path(args.output) if args.output else Path("build") / Path(os.path.abspath(args.file)).stem
-    options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing)
-    # --api and --callback-url are not in the cache's keys: a build with them is made afresh.
+    options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing,
+                   api=args.api, callback_url=args.callback_url)
+    # --api and --callback-url are in the cache's keys (cache.options_digest).
     args.build_callback_url = args.callback_url
-    shortcut = args.api is None and args.callback_url is None
     # Nothing changed since the last build into this folder: say what it said (cache/builds.py).
-    hit, left = builds.unchanged(args.file, target, **options) if shortcut else (None, None)
+    hit, left = builds.unchanged(args.file, target, **options)
     if hit is not None:
         program, warnings, summary = hit
         if warnings:
@@ -276,7 +276,7 @@ def run(args) -> int:
         print(f"{target}: {summary}")
         return 0
     # After an edit: only the scenes edited are planned and emitted (compiler.build_incremental).
-    done = build_incremental(args.file, **options) if shortcut else None
+    done = build_incremental(args.file, **options)
     if done is not None:
         program, diagnostics, files, plan, whole = done
         warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
@@ -289,8 +289,7 @@ def run(args) -> int:
             return s.code
         program, files, plan, whole = c.program, build_files(c.output), c.output.plan, None
         warnings = [d for d in c.diagnostics if d.severity is Severity.WARNING]
-        if shortcut:
-            builds.keep_build(c, **options)
+        builds.keep_build(c, **options)
     try:
         write_build(target, files, left)
     except OSError as e:
@@ -304,6 +303,5 @@ def run(args) -> int:
     summary = (f"{t['jobs']} job{'s' if t['jobs'] != 1 else ''}{note}, {t['duration']}s, "
                f"{money(t, plan['currency'], plan['pricing'].get('credits') == 'estimate')}")
     print(f"{target}: {summary}")
-    if shortcut:
-        builds.record(program, args.file, target, warnings, summary, whole=whole, **options)
+    builds.record(program, args.file, target, warnings, summary, whole=whole, **options)
     return 0

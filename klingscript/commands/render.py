@@ -90,8 +90,44 @@ def add_arguments(p) -> None:
                    help="draw the dialogue into film.mp4 as subtitles (speaker: line)")
 
 
+def _spending(result, plan: dict, currency: str) -> str:
+    """What this render spent and the whole film so far, as ``klingc cost`` shows costs: units
+    and US dollars (the plan's estimates from Kling's table), credits marked as an estimate.
+    A plan without units (built by an older klingc) shows its credits alone."""
+    from ..planner.pricing import money, number
+
+    costs = {j.get("id"): (j.get("cost") or {"credits": j.get("credits") or 0})
+             for j in plan.get("jobs", [])}
+
+    def total(ids) -> dict:
+        out: dict = {}
+        for jid in ids:
+            for unit, value in costs.get(jid, {}).items():
+                out[unit] = out.get(unit, 0) + value
+        return {k: number(round(v, 4)) for k, v in out.items()}
+
+    estimate = (plan.get("pricing") or {}).get("credits") == "estimate"
+    now = total(o.id for o in result.outcomes if o.spent_now)
+    done = total(o.id for o in result.done)
+    whole = total(costs)
+    if "units" in whole:
+        for figures in (now, done):
+            figures.setdefault("units", 0)
+            figures.setdefault("usd", 0)
+            figures.setdefault("credits", 0)
+    if "units" in whole:
+        so_far = f"{done['units']} of {whole['units']} units"
+        if "usd" in whole:
+            so_far += f" (${done['usd']:.2f} of ${whole['usd']:.2f})"
+        credits = f"{done.get('credits', 0)} of {whole.get('credits', 0)} {currency}"
+        so_far += f", ~{credits} (estimate)" if estimate else f", {credits}"
+    else:
+        so_far = f"{done.get('credits', 0)} of {whole.get('credits', 0)} {currency}"
+    return (f"spent by this render: {money(now, currency, estimate)}; the whole film so far: "
+            f"{so_far}")
+
+
 def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) -> str:
-    from ..runtime.render import _num
 
     cur = plan.get("currency", "credits")
     title = plan.get("title") or plan.get("source") or "film"
@@ -102,10 +138,7 @@ def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) 
              + (f", {len(result.failed)} failed" if result.failed else "")]
     for o in result.failed:
         lines.append(f"  failed: {o.label} [{o.id}]: {o.message or o.state}")
-    lines.append(f"credits: {_num(result.spent_now)} {cur} spent by this render; "
-                 f"{_num(result.spent_total)} on this film's takes so far (one take of each job: "
-                 f"{_num(result.total_credits)})"
-                 + (" (simulated: nothing was charged)" if simulated else ""))
+    lines.append(_spending(result, plan, cur) + (" (simulated: nothing was charged)" if simulated else ""))
     if result.charged:
         from ..runtime.costs import fmt
 

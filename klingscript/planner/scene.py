@@ -224,37 +224,85 @@ class ScenePlanner:
         first, last = self.frames(i, j, n if shots else 0)
         kind, _ = self.endpoint(names, first, last)
         kling, images = self.lists(names, kind)
-        limits = self.input_limits(label, len(shots) <= 1, kind, kling, images, first, last)
-        limits += chain.frame_limits(self, label, len(shots) > 1 and not self.text_mode, first)
+        structured = len(shots) > 1 and not self.text_mode
+        limits = self.input_limits(label, len(shots) <= 1, kind, kling, images, first, last, structured)
+        limits += chain.frame_limits(self, label, structured, first)
         if limits:
             (code, reason, help, span), more = limits[0], tuple(limits[1:])
             return _Candidate(False, reason, code, span or one, help, more)
-        if not self.renderer.exact and shots and (len(shots) == 1 or not self.text_mode):
-            # A shot's prompt is longest as the first of its job, with every cast member
-            # described and numbered scene-wide: when that fits, every placement fits.
-            for k in range(i, j):
-                if self.longest(k) > (self.shot_prompt_max if len(shots) > 1 else self.prompt_max):
-                    break
-            else:
-                return _Candidate(True, "", "", None)
+        if not self.renderer.exact and shots and (len(shots) == 1 or structured) and \
+                self._fits_bound(i, j, kind, structured):
+            return _Candidate(True, "", "", None)
         refs = self.refs("api", kling, images)
         prompt, multi = self.prompts(i, j, refs)
-        if prompt is not None and len(prompt) > self.prompt_max:
-            return _Candidate(False, f"{label()} make{'s' if len(shots) <= 1 else ''} a prompt of "
-                              f"{len(prompt):,} characters, over the {self.prompt_max:,} Kling takes",
-                              "KLS305", one)
-        for idx, text, _ in multi:
-            if len(text) > self.shot_prompt_max:
-                shot = shots[idx - 1]
-                return _Candidate(False, f"the prompt of Shot {shot.number} is {len(text):,} characters, "
-                                  f"over the {self.shot_prompt_max} Kling takes for one shot of a "
-                                  f"structured job", "KLS305", shot.span)
+        problems = self.prompt_problems(kind, prompt, multi, shots, label)
+        if problems:
+            reason, span = problems[0]
+            return _Candidate(False, reason, "KLS305", span or one)
         return _Candidate(True, "", "", None)
 
-    def input_limits(self, label, single: bool, kind: str, kling, images, first, last) -> list:
+    def _negative_extra(self, kind: str) -> int:
+        """The characters ``negative:`` adds to a job's prompt (to its first shot's, for
+        structured shots) where the request has no negative field: its marked line and the
+        separator before it."""
+        from ..backends import api as A
+
+        inline = A.inline_negative(self.scene.settings.api, kind, self.scene.settings.negative)
+        return 1 + len(A.negative_line(inline)) if inline else 0
+
+    def _fits_bound(self, i: int, j: int, kind: str, structured: bool) -> bool:
+        """Whether the prompts of shots i..j-1 fit wherever they are placed: a shot's prompt is
+        longest as the first of its job, with every cast member described and numbered
+        scene-wide (``longest``), and Kling's shot form only shortens a shot's words. Counts
+        what the request adds: the ``negative:`` line where there is no field for it, and on
+        the current generation the whole ``shot n, m, words;`` prompt."""
+        extra = self._negative_extra(kind)
+        if not structured:
+            return self.longest(i) + extra <= self.prompt_max
+        if self.longest(i) + extra > self.shot_prompt_max:
+            return False
+        if any(self.longest(k) > self.shot_prompt_max for k in range(i + 1, j)):
+            return False
+        if not self.current:
+            return True
+        shots = self.scene.shots
+        total = extra + sum(len(f"shot {idx}, {shots[k].seconds}, ;") + self.longest(k)
+                            for idx, k in enumerate(range(i, j), 1)) + (j - i - 1)
+        return total <= self.prompt_max
+
+    def prompt_problems(self, kind: str, prompt, multi, shots, label, how: str = "") -> list:
+        """The prompt lengths Kling refuses in the request of a job of ``kind`` with these
+        prompts (``prompt``, or structured shots ``multi``), measured as the request sends them
+        (``backends/api.sent``: the ``negative:`` line where there is no field for it, the
+        current generation's ``shot n, m, words;`` form): (reason, span or None) for KLS305.
+        ``how`` follows the length in each reason (" with these templates")."""
+        from ..backends import api as A
+
+        out = []
+        sent = A.sent(self.scene.settings.api, kind, prompt, multi, self.scene.settings.negative)
+        avoid = " (with the `Avoid:` line of `negative:`)" if sent.negative else ""
+        if sent.prompt is not None and len(sent.prompt) > self.prompt_max:
+            if multi:
+                out.append((f"{label()} make a prompt of {len(sent.prompt):,} characters{how} in Kling's "
+                            f"shot form (`shot n, m, words;`{', with the `Avoid:` line of `negative:`' if avoid else ''}), "
+                            f"over the {self.prompt_max:,} Kling takes for a whole prompt", None))
+            else:
+                out.append((f"{label()} make{'s' if len(shots) <= 1 else ''} a prompt of "
+                            f"{len(sent.prompt):,} characters{how}{avoid}, over the {self.prompt_max:,} "
+                            f"Kling takes", None))
+        for idx, text, _ in sent.shots:
+            if len(text) > self.shot_prompt_max:
+                shot = shots[idx - 1]
+                out.append((f"the prompt of Shot {shot.number} is {len(text):,} characters{how}"
+                            f"{avoid if idx == 1 else ''}, over the {self.shot_prompt_max} Kling takes "
+                            f"for one shot of a structured job", shot.span))
+        return out
+
+    def input_limits(self, label, single: bool, kind: str, kling, images, first, last,
+                     structured: bool = False) -> list:
         """Every input limit of the profile that a job of ``kind`` with these elements, reference
-        images and frames breaks: (code, reason, help, span or None), the reason starting with
-        ``label()``."""
+        images and frames (as ``structured`` multi-shot, or not) breaks: (code, reason, help,
+        span or None), the reason starting with ``label()``."""
         out = []
         has = "has" if single else "have"
         profile = self.profile
@@ -274,6 +322,23 @@ class ScenePlanner:
                         "add a `first frame:` to the scene, or remove the last frame (when a scene "
                         "is split, the first frame goes with its first job and the last frame with "
                         "its last: keep such a scene to one job)", last.span))
+        # (A chained first frame with structured multi-shot is chain.frame_limits's KLS309.)
+        real = [f for f in (first, last) if f is not None and not getattr(f, "chained", False)]
+        if structured and real and not profile.frames.with_multishot:
+            if self.current and last is not None:
+                help = ("remove the frames, or write the scene as one shot (a scene with a last "
+                        "frame is one job; on Kling's current API `multishot: text` is structured "
+                        "multi-shot too)")
+            elif self.current:
+                help = (f"remove the frame, or let the shot it goes with be a job of its own "
+                        f"({self.job_min}s or more; on Kling's current API `multishot: text` is "
+                        f"structured multi-shot too)")
+            else:
+                help = ("write `multishot: text` in this scene (the shots go into one prompt), "
+                        "or remove the frame")
+            out.append(("KLS308", f"{label()} {has} {frame_words} and would be one structured "
+                        f"multi-shot job; {model} takes no frame with structured multi-shot",
+                        help, (first or last).span))
         if kind == "omni":
             count = len(kling) + len(images) + len(frames)
             if count > self.max_inputs:
@@ -360,7 +425,12 @@ class ScenePlanner:
                 why.append(f"{n} shots are over the {self.per_job} of one structured job")
             fewest = max(-(-scene.duration // self.job_max),
                          -(-n // self.per_job) if not self.text_mode else 1)
-            if len(jobs) > fewest:
+            framed = scene.first_frame is not None and not self.profile.frames.with_multishot \
+                and not self.text_mode and len(jobs[0].shots) == 1 and n > 1
+            if framed:
+                why.append(f"the first frame's shot is a job of its own ({self.profile.label} takes no "
+                           f"frame with structured multi-shot)")
+            if len(jobs) > fewest + framed:
                 why.append(("prompt lengths, reference inputs or chained first frames" if self.chain else
                             "prompt lengths or reference inputs") + " need more jobs (the first shot of each "
                            "job carries the scene's location, sound, preamble and style)")
@@ -515,12 +585,6 @@ class ScenePlanner:
                 if not getattr(frames, key.replace(" ", "_")):
                     once(key, "KLS308", frame.span, f"{label} does not take a {key}",
                          f"remove the `{key}:` line or choose another model")
-                if job.structured and not frames.with_multishot:
-                    once(key + "/multishot", "KLS308", frame.span,
-                         f"{label} does not take a {key} together with structured multi-shot "
-                         f"({shots_label(job.shots)} are one structured job)",
-                         "write `multishot: text` in this scene (the shots go into one prompt), "
-                         "or remove the frame")
         negative = scene.settings.negative
         if negative and len(negative) > profile.negative_max:
             span = scene.setting_spans.get("negative", scene.title_span)
@@ -557,7 +621,7 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
         pricing = load_pricing()
     jobs: list[Job] = []
     diags: list[Diagnostic] = []
-    from ..backends.api import negative_notes
+    from ..backends.api import name_warnings, negative_notes
 
     for scene in production.scenes:
         planner = ScenePlanner(scene, production, renderer, pricing)
@@ -565,4 +629,5 @@ def make_plan(production: L.Production, renderer=None, pricing: dict | None = No
         jobs.extend(planned)
         diags.extend(planner.diags)
         diags.extend(negative_notes(scene, planned))     # KLS407: `negative:` in the prompt
+        diags.extend(name_warnings(planner, planned))    # KLS408: element names Kling may confuse
     return Plan(production, tuple(jobs), tuple(diags), pricing)
