@@ -28,11 +28,11 @@ from typing import NamedTuple, Optional
 
 from ..model import languages, profiles, timing
 from ..model.settings import DEFAULTS
+from ..passes.check import PLACEHOLDER_PREFIX
 from .screenplay import Action, Heading, Remark, Screenplay, Speech
 
 # The description an imported character gets until the writer gives one (KLS410).
-PLACEHOLDER = "TODO: describe {cue}"
-PLACEHOLDER_PREFIX = "TODO:"
+PLACEHOLDER = PLACEHOLDER_PREFIX + " describe {cue}"
 
 OPENING = "OPENING"
 LANGUAGE = DEFAULTS["language"]
