@@ -73,7 +73,7 @@ def report(summary, out: Path) -> str:
         lines.append("  also: " + ", ".join(f"{c[k]} {k}" for k in extra))
     comments = [(k.removesuffix(" as comments"), v) for k, v in c.items() if k.endswith(" as comments")
                 and not k.startswith("parentheticals")]
-    lines.append("  comments: " + (", ".join(f"{v} {k}" for k, v in comments) if comments else "none"))
+    lines.append("  comments: " + (", ".join(f"{k} {v}" for k, v in comments) if comments else "none"))
     lines.append(f"  characters ({len(summary.characters)}): "
                  + ", ".join(f"{cue} -> @{name}" for cue, name in summary.characters))
     lines.append(f"  locations ({len(summary.locations)}): "

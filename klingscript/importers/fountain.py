@@ -37,6 +37,8 @@ def read(text: str) -> Screenplay:
     for blank, group in itertools.groupby(lines[start:], F._is_blank):
         group = list(group)
         first, line_no = line_no, line_no + len(group)
+        while pending and pending[0][0] < first:   # boneyard that stood before this group
+            after.setdefault(len(out), []).append(Remark("boneyard", _lines(pending.pop(0)[1])))
         if blank:
             continue
         joined = "\n".join(group)

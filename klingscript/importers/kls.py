@@ -39,8 +39,8 @@ LANGUAGE = DEFAULTS["language"]
 # Of a shot's prompt limit, how much an imported shot's own words may use: the rest is
 # left for what the prompt adds to it (the location, a description once it is written).
 SHOT_SHARE = 0.6
-# A sentence: up to its end mark and the spaces after it.
-_SENTENCE = re.compile(r"[^.!?\u2026]*(?:[.!?\u2026]+[\"'\u201d\u2019)]*\s*|$)")
+# Where a sentence ends: the spaces after an end mark (and a closing quote).
+_SENTENCE = re.compile(r"(?<=[.!?\u2026])\s+|(?<=[.!?\u2026][\"'\u201d\u2019)])\s+")
 # Heading prefixes (screenplain's slug forms) and a leading `.` (a forced heading).
 _PREFIX = re.compile(r"^(?:(?:INT\.?/EXT|EXT\.?/INT|INT|EXT|EST|I/E)\.?(?:\s+|$))", re.I)
 _PART = re.compile(r"\s+[-\u2013\u2014]+\s+|,\s*")
@@ -139,7 +139,7 @@ class _Writer:
         out = [f"scene {_quote(title)}{where}:"]
         if heading is not None and heading.number:
             out.append(f"    # scene number {heading.number}")
-            self.count("scene numbers as comments")
+            self.count("scene number as comments")
         shots = _Shots(self)
         for p in paragraphs:
             if isinstance(p, Remark):
@@ -154,7 +154,7 @@ class _Writer:
         return out
 
     def remark(self, r: Remark, indent: str) -> list[str]:
-        self.count(f"{r.kind}s as comments" if not r.kind.endswith("s") else f"{r.kind} as comments")
+        self.count(f"{r.kind} as comments")
         label = {"title page": "", "other": ""}.get(r.kind, r.kind + ": ")
         lines = [line for line in r.lines] or [""]
         out = [f"{indent}# {label}{lines[0]}".rstrip()]
@@ -247,7 +247,7 @@ def _prose(text: str) -> str:
 def chunks(text: str, fits) -> list[str]:
     """``text`` cut at sentence ends (or, for a sentence too long, at spaces) into pieces
     that each ``fits``; nothing is lost: the pieces joined with spaces are the text."""
-    sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
     pieces: list[str] = []
     for sentence in sentences:
         if pieces and fits(pieces[-1] + " " + sentence):
