@@ -28,13 +28,25 @@ HELP = "write a review page of a render (review.html): every scene, shot and tak
 
 def add_arguments(p) -> None:
     from ._args import port
-    from .build import add_common, add_pricing
+    from .build import add_api, add_common, add_pricing
 
     add_common(p)
+    add_api(p)
     p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
     add_pricing(p)
     p.add_argument("--serve", action="store_true", help="serve the page on loopback and pick takes by clicking")
     p.add_argument("--port", type=port, default=0, metavar="N", help="with --serve: the port (default: a free one)")
+
+
+def _rendered_api(folder: Path):
+    from ..runtime import ledger as L
+
+    try:
+        with L.Ledger.open_readonly(folder) as ledger:
+            api = ledger.meta("api")
+    except Exception:   # no ledger (yet), or not one: the script's own setting
+        return None
+    return api if api in ("current", "legacy") else None
 
 
 def run(args) -> int:
@@ -43,11 +55,14 @@ def run(args) -> int:
     from ..runtime.review import Review, serve
     from .build import Stop, compile_args
 
+    folder = Path(args.output) if args.output else Path("render") / Path(args.file).stem
+    if args.api is None:
+        # The page shows the takes of the plan the render made: the API generation it recorded.
+        args.api = _rendered_api(folder)
     try:
         c = compile_args(args, OUTPUTS)
     except Stop as s:
         return s.code
-    folder = Path(args.output) if args.output else Path("render") / c.program.main.path.stem
     if not (folder / FILENAME).is_file():
         print(f"klingc: {folder} holds no render yet (no {FILENAME}): run `klingc render {args.file}` first",
               file=sys.stderr)
