@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 # and `run(args) -> int`. Modules import their heavy dependencies inside `run`.
 COMMAND_NAMES = ("check", "fmt", "explain", "build", "prompt", "cost", "render",
                  "simulate", "status", "voices", "lsp",
-                 "pick", "review", "export")
+                 "pick", "review", "export", "import")
 
 
 def _command_module(name: str):

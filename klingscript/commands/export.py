@@ -1,4 +1,5 @@
 """klingc export RENDER_DIR [--otio F] [--fcpxml F] [--edl F] [--srt F] [--vtt F]
+klingc export FILE.kls --fountain [-o FILE.fountain]
 
 Hands a rendered film to an editor: the picked take of every job, in film
 order, as an OpenTimelineIO timeline (``--otio``; ``--fcpxml`` for Final Cut
@@ -10,9 +11,10 @@ the film. Timeline, subtitles and ``film.mp4`` agree to the frame.
 
 What is exported is said by the first argument: a render folder (what
 ``klingc render -o DIR`` made) takes the options above; a script (``.kls``)
-will take the options that export a script rather than a film.
+takes ``--fountain``: the screenplay, for a screenplay app (``tools/fountain_export.py``),
+written to ``-o FILE`` (default: FILE.fountain beside the script).
 
-Exit codes: 0 written; 2 usage errors, a folder that is not a complete render,
+Exit codes: 0 written; 1 a script with errors (they are shown); 2 usage errors, a folder that is not a complete render,
 a file that cannot be written.
 """
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HELP = "export a rendered film for an editor: OpenTimelineIO, FCPXML, EDL, SRT and WebVTT subtitles"
+HELP = ("export a rendered film for an editor (OpenTimelineIO, FCPXML, EDL, SRT and WebVTT subtitles), "
+        "or a script as a Fountain screenplay")
 
 FILM_OUTPUTS = (("otio", "an OpenTimelineIO timeline (.otio)"),
                 ("fcpxml", "a Final Cut Pro X timeline (.fcpxml)"),
@@ -31,9 +34,13 @@ FILM_OUTPUTS = (("otio", "an OpenTimelineIO timeline (.otio)"),
 
 
 def add_arguments(p) -> None:
-    p.add_argument("source", metavar="RENDER_DIR", help="a render folder (klingc render -o DIR)")
+    p.add_argument("source", metavar="RENDER_DIR|FILE.kls",
+                   help="a render folder (klingc render -o DIR), or a script for --fountain")
     for name, what in FILM_OUTPUTS:
         p.add_argument(f"--{name}", metavar="FILE", type=Path, help=f"write {what}")
+    p.add_argument("--fountain", action="store_true", help="write the script FILE.kls as a Fountain screenplay")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="with --fountain: where to write it (default: FILE.fountain beside the script)")
 
 
 def run(args) -> int:
@@ -42,8 +49,13 @@ def run(args) -> int:
     source = Path(args.source)
     wanted = [(name, getattr(args, name)) for name, _ in FILM_OUTPUTS if getattr(args, name) is not None]
     if source.suffix == ".kls" and not source.is_dir():
-        print(f"klingc: {source} is a script: export a rendered film from its render folder "
-              f"(klingc export render/{source.stem} --otio film.otio)", file=sys.stderr)
+        if args.fountain and not wanted:
+            return _fountain(source, args.output)
+        print(f"klingc: {source} is a script: export it with --fountain, or a rendered film from its "
+              f"render folder (klingc export render/{source.stem} --otio film.otio)", file=sys.stderr)
+        return 2
+    if args.fountain or args.output is not None:
+        print(f"klingc: --fountain and -o export a script (FILE.kls); {source} is not one", file=sys.stderr)
         return 2
     if not wanted:
         print("klingc: nothing to export: give one or more of "
@@ -71,4 +83,36 @@ def run(args) -> int:
     seconds = f.frames / f.rate
     print(f"{f.title}: {len(f.parts)} clips, {len(f.lines)} lines of dialogue, "
           f"{f.frames} frames at {f.rate:g} fps ({seconds:.2f}s)")
+    return 0
+
+
+def _fountain(source: Path, output) -> int:
+    """``--fountain``: the script as a screenplay, through the compiler's front end."""
+    from ..compiler import front_end
+    from ..diagnostics.model import has_errors
+    from ..diagnostics.render import render_text, summary, use_colour
+    from ..files import write_atomic
+    from ..project import InputError, load_program
+    from ..tools.fountain_export import fountain
+
+    out = output or source.with_suffix(".fountain")
+    try:
+        program = load_program(source)
+    except InputError as e:
+        print(f"klingc: {e}", file=sys.stderr)
+        return 2
+    diags = front_end(program)
+    if has_errors(diags):
+        errors = [d for d in diags if d.severity.value == "error"]
+        sys.stdout.write(render_text(errors, program.source_of, colour=use_colour(sys.stdout)))
+        sys.stdout.write(summary(errors) + "\n")
+        return 1
+    text = fountain(program)
+    try:
+        write_atomic(out, text)
+    except OSError as e:
+        print(f"klingc: cannot write {out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    scenes = len(program.main.doc.scenes)
+    print(f"fountain: {out} ({scenes} scene{'' if scenes == 1 else 's'})")
     return 0

@@ -48,6 +48,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS406", W, "a `#` inside action text (sent to Kling, not a comment)"),
     Code("KLS407", N, "`negative:` sent in the prompt (the request has no negative prompt field)"),
     Code("KLS408", W, "an element name that is part of another, or that the prompt also uses as text"),
+    Code("KLS410", W, "an element's description is still a placeholder (TODO:)"),
     Code("KLS501", E, "image missing, unreadable, or outside the model's image limits"),
     Code("KLS502", E, "a path that leaves the project folder"),
     Code("KLS503", E, "voice sample missing, unreadable, or outside Kling's limits"),

@@ -6,7 +6,7 @@
 - KLS303 shot numbering; KLS304 speech languages the model does not speak.
 - KLS307 element limits (a bound voice on an element that cannot carry one included);
   KLS501 images (bytes by use: frame, reference image, element image); KLS502 paths
-  leaving the project folder; KLS503 voice samples.
+  leaving the project folder; KLS503 voice samples; KLS410 a placeholder description.
 
 Every limit comes from the model profile of the document, or of the scene
 when the scene overrides ``model:``.
@@ -27,6 +27,8 @@ from ..diagnostics.model import Diagnostic, Label
 from ..project import Program, SourceFile
 from ..model.settings import join_and
 from .resolve import KIND_WORD
+
+PLACEHOLDER_PREFIX = "TODO:"   # a description that says it is yet to be written (KLS410)
 
 
 def run(program: Program) -> list[Diagnostic]:
@@ -216,6 +218,17 @@ class _Checker:
         return examples.get(key, "give it a value or delete the line")
 
     # -- elements -----------------------------------------------------------
+    def placeholder(self, el: A.Element) -> None:
+        """KLS410: a description still ``TODO: …`` (what ``klingc import`` writes): it is sent
+        to Kling as what the element looks like."""
+        fld = el.field("description")
+        if fld is not None and fld.values and fld.value.lstrip().startswith(PLACEHOLDER_PREFIX):
+            self.add("KLS410", fld.values[0].span,
+                     f"the description of @{el.name} is a placeholder: Kling would get "
+                     f"\"{fld.value}\" as what {el.name} looks like",
+                     help=f'describe {el.name}: `description: "…"` (at most '
+                          f'{self.main_profile.element.description_max_chars} characters)')
+
     def element(self, f: SourceFile, el: A.Element) -> None:
         profile = self.main_profile
         limits = profile.element
@@ -229,6 +242,7 @@ class _Checker:
                      f"{el.name} has images but no description; Kling needs both to create an element",
                      help=f'add `description: "…"` under {el.kind} {el.name} '
                           f'(at most {limits.description_max_chars} characters)')
+        self.placeholder(el)
         seen: dict[str, A.Setting] = {}
         for fld in el.fields:
             if fld.key not in S.ELEMENT_FIELDS:
