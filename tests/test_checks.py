@@ -523,3 +523,44 @@ def test_any_jumble_of_lines_is_checked_without_a_fault(tmp_path, pieces):
     rendered(program)
     for d in program.diagnostics:
         assert d.span.line >= 1 and d.span.column >= 1
+
+
+# -- a misspelt shot header is still a shot (issue 11) ----------------------------
+
+_ELIAS = 'title: T\n\ncharacter Elias:\n    description: "a tall man"\n\nscene "Street":\n'
+
+
+@pytest.mark.parametrize("header, message, fix", [
+    ("Shot 3 (3s) @Elias raises his hands.", "a shot header needs a `:` after it",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+    ("shot 3 (3s): @Elias raises his hands.", "a shot header starts with `Shot`, with a capital S",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+    ("SHOT 3 (3s) @Elias raises his hands.", "a shot header needs a `:` after it",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+])
+def test_a_misspelt_shot_header_gets_one_error_and_is_read_as_a_shot(tmp_path, header, message, fix):
+    text = (_ELIAS + '    Shot 1 (3s): @Elias walks.\n    Shot 2 (3s): @Elias stops.\n'
+            f'    {header}\n        @Elias: "Enough."\n    Shot 4 (3s): @Elias smiles.\n')
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.message, d.help) for d in program.diagnostics] == [("KLS100", message, fix)], rendered(program)
+    d = program.diagnostics[0]
+    assert (d.span.line, d.span.column, d.span.end_column) == (9, 5, 16)
+    shot = program.program.main.doc.items[-1].shots[2]
+    assert (shot.number, shot.duration.seconds, shot.text.value) == (3, 3, "@Elias raises his hands.")
+    assert [type(l).__name__ for l in shot.lines] == ["Dialogue"]
+
+
+def test_a_header_without_colon_or_text_opens_its_block(tmp_path):
+    text = _ELIAS + '    Shot 1 (3s)\n        @Elias: "Hello there."\n'
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.help) for d in program.diagnostics] == [("KLS100", "write `Shot 1 (3s):`")], rendered(program)
+    shot = program.program.main.doc.items[-1].shots[0]
+    assert shot.span.end_line == 8 and shot.head_span.end_column == 16  # the added colon is not in the span
+
+
+def test_a_misspelt_header_deeper_than_the_scene_stays_an_action_line(tmp_path):
+    text = _ELIAS + '    Shot 1 (3s): @Elias walks.\n        Shot 2 (3s) deeper\n'
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.message) for d in program.diagnostics] == [
+        ("KLS100", "a shot header needs a `:` after it")], rendered(program)
+    assert len(program.program.main.doc.items[-1].shots) == 1
