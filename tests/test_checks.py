@@ -564,3 +564,21 @@ def test_a_misspelt_header_deeper_than_the_scene_stays_an_action_line(tmp_path):
     assert [(d.code, d.message) for d in program.diagnostics] == [
         ("KLS100", "a shot header needs a `:` after it")], rendered(program)
     assert len(program.program.main.doc.items[-1].shots) == 1
+
+
+# -- code frames (issue 11) -------------------------------------------------------
+
+def test_every_line_of_a_frame_stands_on_its_gutter(tmp_path):
+    # Line 9, 10 and 100: the `|` of each frame and its `= help` / `= note` lines in one column.
+    from klingscript.diagnostics.codes import make
+    from klingscript.diagnostics.model import Label
+
+    text = "".join(f"line {i}\n" for i in range(1, 120))
+    diags = [make("KLS100", A.Span("f.kls", n, 1, n, 5, 0, 0), "m", help="one\ntwo",
+                  labels=[Label(A.Span("f.kls", 1, 1, 1, 2, 0, 0), "here")]) for n in (9, 10, 100)]
+    out = render_text(diags, lambda _f: text).splitlines()
+    frames = [out[i:i + 7] for i in range(0, len(out), 7)]
+    for frame, n in zip(frames, (9, 10, 100)):
+        bar = len(str(n)) + 1
+        assert [line[bar] for line in frame[1:6]] == ["|", "|", "|", "=", "="], frame
+        assert frame[6] == " " * (bar + len("= help: ")) + "two"
