@@ -80,10 +80,13 @@ def add_figures(scenes: int, jobs: list, prices: dict) -> Figures:
                    bool(prices.get("credits_are_estimates", True)))
 
 
-def figures(c: Compilation) -> Figures:
-    """The Figures of a check without errors: from the plan, or the incremental check's summary."""
+def figures(c: Compilation) -> Optional[Figures]:
+    """The Figures of a check without errors: from the plan, or the incremental check's summary
+    (None where neither is known)."""
     if c.summary is not None:
         return Figures(*c.summary)
+    if c.program.main.doc is None:
+        return None
     from .planner.pricing import load_pricing
 
     prices = c.plan.pricing if c.plan is not None else load_pricing()

@@ -281,3 +281,17 @@ def test_a_current_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monk
     assert ('rain.kls:1:7: error[KLS308]: the request of scene 1, part 1 breaks a Kling API rule: '
             'settings.duration: not today') in err
     assert err.count("KLS308") == 1 and calls == ["/text-to-video/kling-3.0"]
+
+
+def test_web_app_pages_list_the_images_to_upload_for_each_element(monkeypatch, capsys):
+    # issue 11: a writer in the web app creates each @Element from its image files.
+    from klingscript.compiler import PROMPTS, compile_script
+
+    c = compile_script(EXAMPLES / "series" / "episode1.kls", emit=PROMPTS)
+    elements = c.production.elements
+    for job in c.plan.jobs:
+        lines = job.web.splitlines()
+        named = next(l for l in lines if l.startswith("Elements: "))[len("Elements: "):].split(", ")
+        uploads = [l for l in lines if l.startswith("Images to upload for ")]
+        assert uploads == [f"Images to upload for {n}: {', '.join(elements[n[1:]].images)}" for n in named]
+        assert len(uploads) == 3 and all(".png" in u for u in uploads)

@@ -203,7 +203,8 @@ def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: st
     w = entry.get("whole")
     if not w or w[0] != whole_key:
         return None
-    _, uses, images, diags, summary = w
+    _, uses, images, diags = w[:4]
+    summary = w[4] if len(w) > 4 else None   # the check's Figures (a build's entry has none)
     from ..compiler import Compilation
     from ..project import Program, SourceFile
 

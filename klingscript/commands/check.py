@@ -46,7 +46,8 @@ def run(args) -> int:
             sys.stdout.write(summary(diags) + "\n")
         if not (args.quiet or unreadable or has_errors(diags)):
             for shown, f in done:
-                sys.stdout.write(success_line(shown, f))
+                if f is not None:
+                    sys.stdout.write(success_line(shown, f))
     if unreadable:
         return 2
     return 1 if has_errors(diags) else 0
