@@ -582,3 +582,39 @@ def test_every_line_of_a_frame_stands_on_its_gutter(tmp_path):
         bar = len(str(n)) + 1
         assert [line[bar] for line in frame[1:6]] == ["|", "|", "|", "=", "="], frame
         assert frame[6] == " " * (bar + len("= help: ")) + "two"
+
+
+# -- hints a writer needs (issue 11) -------------------------------------------------
+
+_CAST = ('title: T\n\ncharacter Grace:\n    description: "woman in a green scarf"\n'
+         'character OldMan:\n    description: "old man, white beard"\n'
+         'location Kitchen:\n    description: "a small kitchen"\n\n')
+
+
+@pytest.mark.parametrize("speaker, named", [
+    ("Grace", "Grace"), ("GRACE", "Grace"), ("Old Man", "OldMan"), ("@Grace", None), ("Waiter", None),
+    ("Kitchen", None),   # a location does not speak
+])
+def test_a_speaker_without_at_who_is_declared_gets_a_hint(tmp_path, speaker, named):
+    text = _CAST + f'scene "S":\n    Shot 1 (4s): @Grace and @OldMan in the @Kitchen.\n        {speaker}: "Hello."\n'
+    program = run_check(tmp_path, text)
+    hints = only(program, "KLS408")
+    assert [h.help for h in hints] == ([f"write `@{named}` for `{speaker}`"] if named else []), rendered(program)
+    if named:
+        assert hints[0].severity.value == "warning"
+        assert (hints[0].span.line, hints[0].span.column, hints[0].span.end_column) == (12, 9, 9 + len(speaker))
+
+
+@pytest.mark.parametrize("durations, over", [
+    ((5, 6, 6), 2), ((5, 5, 8), 3), ((5, 6, 8), None), ((3, 3, 3, 3, 3, 3, 2), None), ((5, 5, 5), None),
+])
+def test_a_scene_a_few_seconds_over_one_job_names_the_trim(tmp_path, durations, over):
+    shots = "".join(f"    Shot {i} ({d}s): Rain {i}.\n" for i, d in enumerate(durations, 1))
+    program = run_check(tmp_path, 'title: T\n\nscene "S":\n' + shots)
+    notes = only(program, "KLS409")
+    if over is None:   # 19s is too far over; 7 shots split it anyway; 15s is one job
+        assert notes == [], rendered(program)
+    else:
+        assert [n.message for n in notes] == [
+            f'scene "S" lasts {sum(durations)}s: {over}s over a single 15s job, so it is made as 2 generations']
+        assert notes[0].help == f"trim {over}s from its shots (15s in all) to make it one generation"

@@ -46,6 +46,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS405", W, "a line shaped like dialogue without quotes (sent as action)"),
     Code("KLS406", W, "a `#` inside action text (sent to Kling, not a comment)"),
     Code("KLS407", N, "`negative:` sent in the prompt (the request has no negative prompt field)"),
+    Code("KLS408", W, "a speaker written without `@` who is a declared element (`Grace:` for @Grace)"),
+    Code("KLS409", N, "a scene a few seconds over one job, made as two generations"),
     Code("KLS501", E, "image missing, unreadable, or outside the model's image limits"),
     Code("KLS502", E, "a path that leaves the project folder"),
     Code("KLS503", E, "voice sample missing, unreadable, or outside Kling's limits"),
