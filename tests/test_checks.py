@@ -598,7 +598,7 @@ _CAST = ('title: T\n\ncharacter Grace:\n    description: "woman in a green scarf
 def test_a_speaker_without_at_who_is_declared_gets_a_hint(tmp_path, speaker, named):
     text = _CAST + f'scene "S":\n    Shot 1 (4s): @Grace and @OldMan in the @Kitchen.\n        {speaker}: "Hello."\n'
     program = run_check(tmp_path, text)
-    hints = only(program, "KLS408")
+    hints = only(program, "KLS411")
     assert [h.help for h in hints] == ([f"write `@{named}` for `{speaker}`"] if named else []), rendered(program)
     if named:
         assert hints[0].severity.value == "warning"
@@ -611,7 +611,7 @@ def test_a_speaker_without_at_who_is_declared_gets_a_hint(tmp_path, speaker, nam
 def test_a_scene_a_few_seconds_over_one_job_names_the_trim(tmp_path, durations, over):
     shots = "".join(f"    Shot {i} ({d}s): Rain {i}.\n" for i, d in enumerate(durations, 1))
     program = run_check(tmp_path, 'title: T\n\nscene "S":\n' + shots)
-    notes = only(program, "KLS409")
+    notes = only(program, "KLS412")
     if over is None:   # 19s is too far over; 7 shots split it anyway; 15s is one job
         assert notes == [], rendered(program)
     else:

@@ -8,7 +8,7 @@
 - KLS405 (warning): an action line shaped like dialogue without quotes
   (``Waiter (cheerful, French): Voilà…``, or ``Grace: …`` when ``@Grace`` is
   declared): it is sent as action, and Kling may or may not speak it.
-- KLS408 (warning): a dialogue speaker written without ``@`` who is a
+- KLS411 (warning): a dialogue speaker written without ``@`` who is a
   declared element (``passes/speakers.py``).
 - KLS406 (warning): a ``#`` in action text that looks like a comment
   (``She stops.   # note``): only a ``#`` starting a line, or after a closing

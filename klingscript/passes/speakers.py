@@ -1,4 +1,4 @@
-"""KLS408 (warning): a dialogue speaker written without ``@`` who is a declared element.
+"""KLS411 (warning): a dialogue speaker written without ``@`` who is a declared element.
 
 ``Grace: "Thank you."`` next to ``character Grace:`` is a line of an unnamed
 role called Grace: the declared @Grace's description and voice are not used
@@ -30,13 +30,13 @@ def declared_as(role: str, elements) -> Optional[str]:
 
 
 def speaker_hint(line: A.Dialogue, elements) -> Optional[object]:
-    """KLS408 for a dialogue line whose speaker is a declared element written without ``@``."""
+    """KLS411 for a dialogue line whose speaker is a declared element written without ``@``."""
     if not isinstance(line.speaker, A.Role):
         return None
     name = declared_as(line.speaker.name, elements)
     if name is None:
         return None
-    return make("KLS408", line.speaker.span,
+    return make("KLS411", line.speaker.span,
                 f"the speaker {line.speaker.name} is written without `@`, so this line is not @{name}'s: "
                 f"the description and voice of @{name} are not used for it",
                 help=f"write `@{name}` for `{line.speaker.name}`")
