@@ -39,10 +39,59 @@ class Compilation(NamedTuple):
     plan: object                 # planner's Plan, or None when nothing was planned
     diagnostics: list            # every stage's, sorted and without repeats
     output: object = None        # backends' Output (plan.json data, requests, prompts) with OUTPUTS
+    summary: object = None       # the incremental check's Figures (it has no plan), or None
 
     @property
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
+
+
+class Figures(NamedTuple):
+    """What ``klingc check`` says of a script that checks clean: its scenes, jobs and seconds, and
+    the jobs' estimated cost (``cost``: ``{"units", "usd", "credits"}``, added up as plan.json's
+    totals are; ``units`` and ``usd`` when the pricing has them)."""
+    scenes: int
+    jobs: int
+    seconds: int
+    cost: dict
+    currency: str
+    estimate: bool
+
+
+def job_figures(job, prices: dict) -> tuple:
+    """A planned job's (seconds, cost) as the incremental check keeps them with its scene."""
+    from .planner.pricing import cost
+
+    s = job.settings
+    return job.duration, cost(prices, job.profile.model_name, s.resolution, s.audio, job.duration, job.credits)
+
+
+def add_figures(scenes: int, jobs: list, prices: dict) -> Figures:
+    """The Figures of ``scenes`` scenes whose jobs' ``job_figures`` are ``jobs``."""
+    from .planner.pricing import number
+
+    costs = [c for _, c in jobs]
+    total = {}
+    for key in ("units", "usd"):
+        if costs and all(key in c for c in costs):
+            total[key] = number(round(sum(c[key] for c in costs), 4))
+    total["credits"] = number(sum(c.get("credits", 0) for c in costs))
+    return Figures(scenes, len(jobs), sum(d for d, _ in jobs), total, prices.get("currency", "credits"),
+                   bool(prices.get("credits_are_estimates", True)))
+
+
+def figures(c: Compilation) -> Optional[Figures]:
+    """The Figures of a check without errors: from the plan, or the incremental check's summary
+    (None where neither is known)."""
+    if c.summary is not None:
+        return Figures(*c.summary)
+    if c.program.main.doc is None:
+        return None
+    from .planner.pricing import load_pricing
+
+    prices = c.plan.pricing if c.plan is not None else load_pricing()
+    jobs = [job_figures(j, prices) for j in c.plan.jobs] if c.plan is not None else []
+    return add_figures(len(c.program.main.doc.scenes), jobs, prices)
 
 
 def compile_script(path: str | os.PathLike, *, allow_outside: bool = False, loader: Optional[Loader] = None,
@@ -308,6 +357,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     missed = []    # (key, block's first file line, offset, block end offset, BlockResult)
     block_lines: dict = {}
     results = []   # every block's result in order, the scenes parsed now among them
+    in_order = []  # each scene block's (scenes, jobs) if kept, its key if parsed now
     for is_scene, a, offset, block in cut:
         if not is_scene:
             results.append(next(r for b, r in others if b == a))
@@ -316,6 +366,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         hit = stored.get(key) or new_scenes.get(key)
         if hit is not None and S.deps_hold(hit[5]) and hit[7] in (None, a):
             n, syntax, front, names, jobs, deps, count, _ = hit
+            in_order.append((n, jobs))
             errors += count
             scene_diags.extend(memo.decoded(key, syntax + front, a, offset))
             used.update(names)
@@ -327,6 +378,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         if r.capped or not all(isinstance(i, A.Scene) for i in r.items):
             raise S.FullPath
         missed.append((key, a, offset, offset + len(block), r))
+        in_order.append(key)
         block_lines[key] = block.count("\n")
         results.append(r)
     if errors >= P.MAX_SYNTAX_ERRORS:
@@ -357,15 +409,16 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     everything = merge(program.diagnostics, front, tabs, *(c[2] for c in computed))
     production = lower_clean(program, everything)
     planned: dict = {}
+    from .planner.pricing import load_pricing
+
+    prices = load_pricing()
     if production is not None:
-        from .planner.pricing import load_pricing
         from .planner.scene import make_plan
 
-        prices = load_pricing()
         for scene in production.scenes:
             plan = make_plan(production._replace(scenes=(scene,)), None, prices)
-            jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint)
-                         for j in plan.jobs)
+            jobs = tuple((j.part, j.parts, j.duration, j.credits, tuple(j.shot_numbers), j.endpoint,
+                          job_figures(j, prices)) for j in plan.jobs)
             planned[scene.span.start] = (list(plan.diagnostics), jobs)
     for key, r, mine, names, deps, a, offset, end in computed:
         plan_diags, jobs = [], ()
@@ -383,16 +436,24 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
         scene_diags.extend(mine[len(r.syntax + r.dedents + r.built):])
         scene_diags.extend(plan_diags)
     final = merge(program.diagnostics, front, resolve.unused(program, used, has_scenes), scene_diags)
+    scene_count, job_figs = 0, []
+    for kept in in_order:
+        if not isinstance(kept, tuple):
+            kept = (new_scenes[kept][0], new_scenes[kept][4])
+        n, jobs = kept
+        scene_count += n
+        job_figs += [j[6] for j in jobs]
+    summary = tuple(add_figures(scene_count, job_figs, prices)) if not has_errors(final) else None
     images = set(touched_doc)
     for hit in new_scenes.values():
         images.update(Path(p) for p, _ in hit[5])
     uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in program.files.values()
                  if f.path != abspath)
     deps = tuple((str(p), S.signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
-    new_entry = {"whole": (whole_key, uses, deps, memo.encoded(final)), "scenes": new_scenes,
+    new_entry = {"whole": (whole_key, uses, deps, memo.encoded(final), summary), "scenes": new_scenes,
                  "blocks": new_blocks}
     memo.done()
-    return Compilation(program, None, None, final), new_entry
+    return Compilation(program, None, None, final, summary=summary), new_entry
 
 
 class _Memo:

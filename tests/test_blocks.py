@@ -36,6 +36,7 @@ def reference_parse(text: str, path: str = "<input>"):
     diags = []
     P._scan_tabs(src, lines, diags)
     comments = P._scan_comments(src, lines)
+    mended = P.mend_shot_headers(src, lines)
     parser = P.get_parser()
     blanked: set[int] = set()
     errors = 0
@@ -57,7 +58,7 @@ def reference_parse(text: str, path: str = "<input>"):
                 for i in range(len(lines)):
                     lines[i] = ""
     diags += P.dedent_errors(src, lines, bad_dedents)
-    items = P._Builder(src, lines, diags).document(tree)
+    items = P._Builder(src, lines, diags, mended).document(tree)
     end_line = max(1, len(lines) - 2)
     return A.Document(path, tuple(items), tuple(comments), A.Span(path, 1, 1, end_line + 1, 1, 0, len(text))), diags
 

@@ -4,6 +4,7 @@ example, atomic and deterministic writes, nothing written on errors, exit codes.
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -83,6 +84,45 @@ def test_cost_table_is_plain_text_off_a_terminal(monkeypatch, capsys):
     assert lines[2].split()[1:] == ["1", "1/1", "1-4", "15s", "1080p", "audio", "1", "15", "2.10", "180"]
     assert lines[-1] == "total: 1 job, 15s, 15 units ($2.10), ~180 credits (estimate)"
     assert "\x1b[" not in out
+
+
+def test_cost_of_a_series_gives_each_script_and_the_total(monkeypatch, capsys):
+    # issue 11: `klingc cost ep1.kls ep2.kls`.
+    eps = ["series/episode1.kls", "series/episode2.kls"]
+    alone = []
+    for ep in eps:
+        code, out, _ = run(["cost", ep], monkeypatch, capsys, EXAMPLES)
+        assert code == 0
+        alone.append(out)
+    code, out, _ = run(["cost", *eps], monkeypatch, capsys, EXAMPLES)
+    assert code == 0
+    assert out == (f"== {eps[0]} ==\n{alone[0]}\n== {eps[1]} ==\n{alone[1]}\n"
+                   "all 2 scripts: 3 jobs, 35s, 35 units ($4.90), ~420 credits (estimate)\n")
+    code, out, _ = run(["cost", "--format", "json", *eps], monkeypatch, capsys, EXAMPLES)
+    data = json.loads(out)
+    one = [json.loads(run(["cost", "--format", "json", ep], monkeypatch, capsys, EXAMPLES)[1]) for ep in eps]
+    assert data["scripts"] == one
+    assert data["totals"] == {"jobs": 3, "duration": 35, "credits": 420, "units": 35, "usd": 4.9}
+
+
+def test_cost_of_several_scripts_with_an_error_gives_no_figures(tmp_path, monkeypatch, capsys):
+    (tmp_path / "bad.kls").write_text('scene "S":\n    Shot 1 (3s): @Nobody waits.\n', encoding="utf-8")
+    shutil.copy(EXAMPLES / "fantasy_hero.kls", tmp_path)
+    for d in ("refs", "frames"):
+        shutil.copytree(EXAMPLES / d, tmp_path / d)
+    code, out, err = run(["cost", "fantasy_hero.kls", "bad.kls"], monkeypatch, capsys, tmp_path)
+    assert (code, out) == (1, "") and "KLS201" in err
+    code, out, err = run(["cost", "fantasy_hero.kls", "missing.kls", "bad.kls"], monkeypatch, capsys, tmp_path)
+    assert (code, out) == (2, "") and "missing.kls" in err and "KLS201" in err
+
+
+@pytest.mark.parametrize("command", ["build", "render", "prompt", "review"])
+def test_a_command_of_one_script_says_so(command, klingc, tmp_path):
+    r = klingc(command, "a.kls", "b.kls", cwd=tmp_path)
+    assert r.returncode == 2
+    assert (f"klingc: `klingc {command}` takes one script, and was given 2 (a.kls, b.kls); run it once for each "
+            "(`klingc check` and `klingc cost` take several)") in r.stderr
+    assert "unrecognized" not in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cost_with_own_pricing(tmp_path, monkeypatch, capsys):
@@ -241,3 +281,17 @@ def test_a_current_request_that_breaks_an_api_rule_is_kls308_once(tmp_path, monk
     assert ('rain.kls:1:7: error[KLS308]: the request of scene 1, part 1 breaks a Kling API rule: '
             'settings.duration: not today') in err
     assert err.count("KLS308") == 1 and calls == ["/text-to-video/kling-3.0"]
+
+
+def test_web_app_pages_list_the_images_to_upload_for_each_element(monkeypatch, capsys):
+    # issue 11: a writer in the web app creates each @Element from its image files.
+    from klingscript.compiler import PROMPTS, compile_script
+
+    c = compile_script(EXAMPLES / "series" / "episode1.kls", emit=PROMPTS)
+    elements = c.production.elements
+    for job in c.plan.jobs:
+        lines = job.web.splitlines()
+        named = next(l for l in lines if l.startswith("Elements: "))[len("Elements: "):].split(", ")
+        uploads = [l for l in lines if l.startswith("Images to upload for ")]
+        assert uploads == [f"Images to upload for {n}: {', '.join(elements[n[1:]].images)}" for n in named]
+        assert len(uploads) == 3 and all(".png" in u for u in uploads)

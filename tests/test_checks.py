@@ -523,3 +523,98 @@ def test_any_jumble_of_lines_is_checked_without_a_fault(tmp_path, pieces):
     rendered(program)
     for d in program.diagnostics:
         assert d.span.line >= 1 and d.span.column >= 1
+
+
+# -- a misspelt shot header is still a shot (issue 11) ----------------------------
+
+_ELIAS = 'title: T\n\ncharacter Elias:\n    description: "a tall man"\n\nscene "Street":\n'
+
+
+@pytest.mark.parametrize("header, message, fix", [
+    ("Shot 3 (3s) @Elias raises his hands.", "a shot header needs a `:` after it",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+    ("shot 3 (3s): @Elias raises his hands.", "a shot header starts with `Shot`, with a capital S",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+    ("SHOT 3 (3s) @Elias raises his hands.", "a shot header needs a `:` after it",
+     "write `Shot 3 (3s): @Elias raises his hands.`"),
+])
+def test_a_misspelt_shot_header_gets_one_error_and_is_read_as_a_shot(tmp_path, header, message, fix):
+    text = (_ELIAS + '    Shot 1 (3s): @Elias walks.\n    Shot 2 (3s): @Elias stops.\n'
+            f'    {header}\n        @Elias: "Enough."\n    Shot 4 (3s): @Elias smiles.\n')
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.message, d.help) for d in program.diagnostics] == [("KLS100", message, fix)], rendered(program)
+    d = program.diagnostics[0]
+    assert (d.span.line, d.span.column, d.span.end_column) == (9, 5, 16)
+    shot = program.program.main.doc.items[-1].shots[2]
+    assert (shot.number, shot.duration.seconds, shot.text.value) == (3, 3, "@Elias raises his hands.")
+    assert [type(l).__name__ for l in shot.lines] == ["Dialogue"]
+
+
+def test_a_header_without_colon_or_text_opens_its_block(tmp_path):
+    text = _ELIAS + '    Shot 1 (3s)\n        @Elias: "Hello there."\n'
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.help) for d in program.diagnostics] == [("KLS100", "write `Shot 1 (3s):`")], rendered(program)
+    shot = program.program.main.doc.items[-1].shots[0]
+    assert shot.span.end_line == 8 and shot.head_span.end_column == 16  # the added colon is not in the span
+
+
+def test_a_misspelt_header_deeper_than_the_scene_stays_an_action_line(tmp_path):
+    text = _ELIAS + '    Shot 1 (3s): @Elias walks.\n        Shot 2 (3s) deeper\n'
+    program = run_check(tmp_path, text)
+    assert [(d.code, d.message) for d in program.diagnostics] == [
+        ("KLS100", "a shot header needs a `:` after it")], rendered(program)
+    assert len(program.program.main.doc.items[-1].shots) == 1
+
+
+# -- code frames (issue 11) -------------------------------------------------------
+
+def test_every_line_of_a_frame_stands_on_its_gutter(tmp_path):
+    # Line 9, 10 and 100: the `|` of each frame and its `= help` / `= note` lines in one column.
+    from klingscript.diagnostics.codes import make
+    from klingscript.diagnostics.model import Label
+
+    text = "".join(f"line {i}\n" for i in range(1, 120))
+    diags = [make("KLS100", A.Span("f.kls", n, 1, n, 5, 0, 0), "m", help="one\ntwo",
+                  labels=[Label(A.Span("f.kls", 1, 1, 1, 2, 0, 0), "here")]) for n in (9, 10, 100)]
+    out = render_text(diags, lambda _f: text).splitlines()
+    frames = [out[i:i + 7] for i in range(0, len(out), 7)]
+    for frame, n in zip(frames, (9, 10, 100)):
+        bar = len(str(n)) + 1
+        assert [line[bar] for line in frame[1:6]] == ["|", "|", "|", "=", "="], frame
+        assert frame[6] == " " * (bar + len("= help: ")) + "two"
+
+
+# -- hints a writer needs (issue 11) -------------------------------------------------
+
+_CAST = ('title: T\n\ncharacter Grace:\n    description: "woman in a green scarf"\n'
+         'character OldMan:\n    description: "old man, white beard"\n'
+         'location Kitchen:\n    description: "a small kitchen"\n\n')
+
+
+@pytest.mark.parametrize("speaker, named", [
+    ("Grace", "Grace"), ("GRACE", "Grace"), ("Old Man", "OldMan"), ("@Grace", None), ("Waiter", None),
+    ("Kitchen", None),   # a location does not speak
+])
+def test_a_speaker_without_at_who_is_declared_gets_a_hint(tmp_path, speaker, named):
+    text = _CAST + f'scene "S":\n    Shot 1 (4s): @Grace and @OldMan in the @Kitchen.\n        {speaker}: "Hello."\n'
+    program = run_check(tmp_path, text)
+    hints = only(program, "KLS411")
+    assert [h.help for h in hints] == ([f"write `@{named}` for `{speaker}`"] if named else []), rendered(program)
+    if named:
+        assert hints[0].severity.value == "warning"
+        assert (hints[0].span.line, hints[0].span.column, hints[0].span.end_column) == (12, 9, 9 + len(speaker))
+
+
+@pytest.mark.parametrize("durations, over", [
+    ((5, 6, 6), 2), ((5, 5, 8), 3), ((5, 6, 8), None), ((3, 3, 3, 3, 3, 3, 2), None), ((5, 5, 5), None),
+])
+def test_a_scene_a_few_seconds_over_one_job_names_the_trim(tmp_path, durations, over):
+    shots = "".join(f"    Shot {i} ({d}s): Rain {i}.\n" for i, d in enumerate(durations, 1))
+    program = run_check(tmp_path, 'title: T\n\nscene "S":\n' + shots)
+    notes = only(program, "KLS412")
+    if over is None:   # 19s is too far over; 7 shots split it anyway; 15s is one job
+        assert notes == [], rendered(program)
+    else:
+        assert [n.message for n in notes] == [
+            f'scene "S" lasts {sum(durations)}s: {over}s over a single 15s job, so it is made as 2 generations']
+        assert notes[0].help == f"trim {over}s from its shots (15s in all) to make it one generation"

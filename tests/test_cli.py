@@ -104,6 +104,43 @@ def test_check_several_files(project, klingc):
     assert r.returncode == 0
 
 
+def _cost_total(klingc, cwd, *files) -> str:
+    """`klingc cost`'s total line, without its `total: ` (the figures the success line gives)."""
+    r = klingc("cost", *files, cwd=cwd, env={"NO_COLOR": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.splitlines()[-1].split(": ", 1)[1]
+
+
+def test_check_says_what_a_clean_script_makes(project, klingc):
+    # One line: scenes, jobs, seconds and the estimated cost, the same with the cache off, cold,
+    # warm (the whole-file shortcut) and after an edit (scene results kept and made).
+    total = _cost_total(klingc, project, "clean.kls")
+    assert total == "1 job, 4s, 3.6 units ($0.50), ~36 credits (estimate)"
+    want = f"clean.kls: ok, 1 scene, {total}\n"
+    assert klingc("check", "clean.kls", cwd=project, env={"KLINGSCRIPT_NO_CACHE": "1"}).stdout == want
+    cache = {"XDG_CACHE_HOME": str(project / "cache"), "KLINGSCRIPT_NO_CACHE": None}
+    assert klingc("check", "clean.kls", cwd=project, env=cache).stdout == want
+    assert klingc("check", "clean.kls", cwd=project, env=cache).stdout == want
+    (project / "clean.kls").write_text(CLEAN + 'scene "Sun" (12s):\n    @Ana closes it.\n', encoding="utf-8")
+    want = "clean.kls: ok, 2 scenes, " + _cost_total(klingc, project, "clean.kls").replace("1 job", "2 jobs") + "\n"
+    for env in (cache, {"KLINGSCRIPT_NO_CACHE": "1"}):
+        assert klingc("check", "clean.kls", cwd=project, env=env).stdout == want
+
+
+def test_check_success_line_quiet_json_and_errors(project, klingc):
+    assert klingc("check", "-q", "clean.kls", cwd=project).stdout == ""
+    assert klingc("check", "--quiet", "clean.kls", "clean.kls", cwd=project).stdout == ""
+    r = klingc("check", "--format", "json", "clean.kls", cwd=project)
+    assert json.loads(r.stdout) == []
+    r = klingc("check", "clean.kls", "clean.kls", cwd=project)
+    assert r.stdout.count("clean.kls: ok, 1 scene, 1 job") == 2
+    # A run with an error (in any file) says no success.
+    r = klingc("check", "clean.kls", "broken.kls", cwd=project)
+    assert ": ok," not in r.stdout
+    (project / "cast.kls").write_text(CLEAN.split("scene")[0], encoding="utf-8")
+    assert klingc("check", "cast.kls", cwd=project).stdout == "cast.kls: ok, 0 scenes\n"
+
+
 @pytest.mark.parametrize("target", ["missing.kls", "."])
 def test_unreadable_file_exits_2(project, klingc, target):
     r = klingc("check", target, cwd=project)

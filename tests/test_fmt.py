@@ -230,6 +230,37 @@ def test_crlf_bom_and_tabs_are_normalised():
     assert fmt(src) == 'title: T\n\nscene "S":\n    Shot 1 (3s): x\n        @A: "y"\n'
 
 
+@pytest.mark.parametrize("lines", [
+    # A tab the editor showed at 8 columns, under a shot indented with four spaces.
+    ['    Shot 1 (3s): x', '\t@A: "y"'],
+    # A shot indented by six spaces, its line by a tab: to the parser a dedent to nowhere.
+    ['      Shot 1 (3s): x', '\t@A: "y"'],
+])
+def test_a_tab_the_parser_reads_wrongly_is_still_fixed(lines):
+    # `check` says "replace the tab with spaces (klingc fmt does this)": fmt must, even when
+    # four spaces a tab leave the file unreadable (issue 11).
+    from klingscript.syntax.parser import parse
+
+    src = 'title: T\n\nscene "S":\n' + "\n".join(lines) + "\n"
+    assert [d.message for d in parse(src)[1] if "tab" not in d.message]  # not only the tab
+    out = check_properties(src)
+    assert out == 'title: T\n\nscene "S":\n    Shot 1 (3s): x\n        @A: "y"\n'
+    assert not parse(out)[1]
+
+
+def test_a_tab_is_read_as_the_parser_reads_it_when_that_parses():
+    # Four spaces a tab, as `check` read it: the dialogue stays under the shot, not deeper.
+    src = 'title: T\n\nscene "S":\n\tShot 1 (3s): x\n\t    @A: "y"\n\tShot 2 (3s): z\n'
+    assert fmt(src) == 'title: T\n\nscene "S":\n    Shot 1 (3s): x\n        @A: "y"\n    Shot 2 (3s): z\n'
+
+
+def test_a_tab_does_not_hide_a_real_syntax_error():
+    src = 'title: T\n\nscene "S":\n\tShot 1 (3s): x\n\t\t@A: "y\n'
+    out, diags = format_text(src, "bad.kls")
+    assert out is None and [d.code for d in diags] == ["KLS102"]
+    assert (diags[0].span.line, diags[0].span.column) == (5, 7)
+
+
 def test_syntax_errors_are_reported_not_formatted():
     src = 'title: T\nscene "S":\n  Shot 1 (3s) missing colon\n'
     out, diags = format_text(src, "bad.kls")

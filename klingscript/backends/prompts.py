@@ -331,7 +331,10 @@ class Renderer:
         s = scene.settings
         settings = Ctx(model=scene.profile.label,
                        resolution=s.resolution, aspect=s.aspect, audio=s.audio)
-        job = Ctx(**job, blocks=[Ctx(**b) for b in blocks])
+        # Each element the page names, with the image files to upload for it in the web app.
+        uploads = [Ctx(name=n, images=list(refs.elements[n[1:]].images)) for n in job.get("elements", ())
+                   if n[1:] in refs.elements and refs.elements[n[1:]].images]
+        job = Ctx(**job, blocks=[Ctx(**b) for b in blocks], uploads=uploads)
         return normalize_page(self._render("webapp.j2", scene=_scene(scene, refs), job=job,
                                            settings=settings))
 

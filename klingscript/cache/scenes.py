@@ -203,7 +203,8 @@ def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: st
     w = entry.get("whole")
     if not w or w[0] != whole_key:
         return None
-    _, uses, images, diags = w
+    _, uses, images, diags = w[:4]
+    summary = w[4] if len(w) > 4 else None   # the check's Figures (a build's entry has none)
     from ..compiler import Compilation
     from ..project import Program, SourceFile
 
@@ -223,4 +224,4 @@ def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: st
     program.files[abspath] = main
     for f in files:
         program.files.setdefault(f.path, f)
-    return Compilation(program, None, None, decode(diags))
+    return Compilation(program, None, None, decode(diags), summary=summary)

@@ -14,6 +14,7 @@ empty.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -24,8 +25,16 @@ from typing import Optional
 HELP = "compile a script into Kling jobs: plan.json, requests and prompts"
 
 
-def add_common(p) -> None:
-    p.add_argument("file", metavar="FILE")
+def add_common(p, several: bool = False) -> None:
+    """FILE (``several``: FILE…, as ``args.files``), ``--templates`` and ``--allow-outside``.
+
+    A command that takes one script says so when given more (not argparse's
+    "unrecognized arguments"), and names the commands that take several."""
+    if several:
+        p.add_argument("files", nargs="+", metavar="FILE")
+    else:
+        p.add_argument("file", metavar="FILE")
+        p.add_argument("more", nargs="*", action=_OneScript, help=argparse.SUPPRESS)
     p.add_argument("--templates", metavar="DIR",
                    help="a folder of prompt templates that override the built-in ones")
     p.add_argument("--allow-outside", action="store_true",
@@ -51,6 +60,18 @@ def add_arguments(p) -> None:
     add_api(p)
     p.add_argument("--callback-url", metavar="URL",
                    help="write Kling's callback option into every job's request (klingc render still polls)")
+
+
+class _OneScript(argparse.Action):
+    """The scripts after the first, for a command that takes one: a clear usage error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values:
+            command = parser.prog.split()[-1]
+            parser.error(f"`klingc {command}` takes one script, and was given {len(values) + 1} "
+                         f"({namespace.file}, {', '.join(values)}); run it once for each "
+                         f"(`klingc check` and `klingc cost` take several)")
+        setattr(namespace, self.dest, [])
 
 
 class Stop(Exception):

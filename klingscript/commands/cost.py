@@ -1,4 +1,4 @@
-"""klingc cost FILE [--format table|json] [--pricing FILE] [--api current|legacy] — what a render costs.
+"""klingc cost FILE… [--format table|json] [--pricing FILE] [--api current|legacy] — what a render costs.
 
 Per job, scene and in total: Kling's resource-pack units (seconds times the
 units per second of the job's model, resolution and audio, from Kling's
@@ -6,10 +6,15 @@ published table) and their US dollars, and the web app's credits, an
 estimate (Kling publishes no per-second credit table). The figures come from
 the pricing data file (``klingscript/data/pricing.toml``, or ``--pricing``);
 ``plan.json`` carries the same ones.
+
+Several scripts (the episodes of a series) give each one's figures, as for
+one, and then the total of them all; a script with errors gives no figures
+at all (its diagnostics, and exit 1).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -19,7 +24,7 @@ HELP = "estimate what a render costs (units, US dollars, credits), per job, scen
 def add_arguments(p) -> None:
     from .build import add_api, add_common, add_pricing
 
-    add_common(p)
+    add_common(p, several=True)
     p.add_argument("--format", choices=("table", "json"), default="table")
     add_pricing(p)
     add_api(p)
@@ -45,6 +50,28 @@ def report(plan, out) -> dict:
     return {"source": out.plan["source"], "title": out.plan["title"], "api": out.plan["api"],
             "currency": out.plan["currency"], "pricing": out.plan["pricing"],
             "jobs": jobs, "elements": elements, "scenes": out.plan["scenes"], "totals": out.plan["totals"]}
+
+
+def _added(totals: list) -> dict:
+    """Several scripts' ``totals`` added up (``units`` and ``usd`` when every script has them)."""
+    from ..planner.pricing import number
+
+    out = {"jobs": sum(t["jobs"] for t in totals), "duration": sum(t["duration"] for t in totals),
+           "credits": number(sum(t["credits"] for t in totals))}
+    for key in ("units", "usd"):
+        if all(key in t for t in totals):
+            out[key] = number(round(sum(t[key] for t in totals), 4))
+    return out
+
+
+def _total_line(data: list) -> str:
+    """The line under several scripts' figures: the total of them all."""
+    from ..planner.pricing import money
+
+    t = _added([d["totals"] for d in data])
+    estimate = data[0]["pricing"].get("credits") == "estimate"
+    return (f"all {len(data)} scripts: {t['jobs']} job{'s' if t['jobs'] != 1 else ''}, {t['duration']}s, "
+            f"{money(t, data[0]['currency'], estimate)}")
 
 
 def _shots(shots) -> str:
@@ -131,17 +158,40 @@ def run(args) -> int:
     from ..compiler import OUTPUTS
     from .build import Stop, compile_args
 
-    try:
-        c = compile_args(args, OUTPUTS)
-    except Stop as s:
-        return s.code
-    data = report(c.plan, c.output)
+    data, shown_as, code = [], [], 0
+    for path in args.files:
+        try:
+            c = compile_args(argparse.Namespace(**{**vars(args), "file": path}), OUTPUTS)
+        except Stop as s:
+            code = max(code, s.code)
+            continue
+        data.append(report(c.plan, c.output))
+        shown_as.append(path)
+    if code:
+        return code
     if args.format == "json":
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    else:
-        from ..diagnostics.render import use_colour
-        if use_colour(sys.stdout):
-            _rich(data)
+        shown = data[0] if len(data) == 1 else {"scripts": data, "totals": _added([d["totals"] for d in data])}
+        sys.stdout.write(json.dumps(shown, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    from ..diagnostics.render import use_colour
+    rich = use_colour(sys.stdout)
+    for i, one in enumerate(data):
+        if len(data) > 1:
+            head = f"{'' if i == 0 else chr(10)}== {shown_as[i]} =="
+            if rich:
+                from rich.console import Console
+                Console().print(head, markup=False, highlight=False, style="bold")
+            else:
+                sys.stdout.write(head + "\n")
+        if rich:
+            _rich(one)
         else:
-            sys.stdout.write(_plain(data))
+            sys.stdout.write(_plain(one))
+    if len(data) > 1:
+        line = _total_line(data)
+        if rich:
+            from rich.console import Console
+            Console().print("\n" + line, markup=False, highlight=False, style="bold")
+        else:
+            sys.stdout.write("\n" + line + "\n")
     return 0

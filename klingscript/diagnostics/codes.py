@@ -49,6 +49,8 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("KLS407", N, "`negative:` sent in the prompt (the request has no negative prompt field)"),
     Code("KLS408", W, "an element name that is part of another, or that the prompt also uses as text"),
     Code("KLS410", W, "an element's description is still a placeholder (TODO:)"),
+    Code("KLS411", W, "a speaker written without `@` who is a declared element (`Grace:` for @Grace)"),
+    Code("KLS412", N, "a scene a few seconds over one job, made as two generations"),
     Code("KLS501", E, "image missing, unreadable, or outside the model's image limits"),
     Code("KLS502", E, "a path that leaves the project folder"),
     Code("KLS503", E, "voice sample missing, unreadable, or outside Kling's limits"),

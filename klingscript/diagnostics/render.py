@@ -43,25 +43,26 @@ def render_text(diags: Iterable[Diagnostic], source_of: Callable[[str], Optional
         col_code, word = heads[d.severity]
         sev = _paint(f"{word}[{d.code}]", col_code, colour)
         out.append(f"{s.file}:{s.line}:{s.column}: {sev}: {d.message}")
-        frame = _frame(source_lines(s.file), s.line, s.column, s.end_line, s.end_column,
-                       colour, col_code)
-        out.extend(frame)
+        # The gutter is as wide as the largest line number the frame shows, and the
+        # `= note` and `= help` lines stand under its `|`.
+        gutter = " " * len(str(s.line))
+        out.extend(_frame(source_lines(s.file), s.line, s.column, s.end_line, s.end_column,
+                          colour, col_code, gutter))
         for label in d.labels:
             ls = label.span
-            out.append(f"   = note: {label.message} ({ls.file}:{ls.line}:{ls.column})")
+            out.append(f"{gutter} = note: {label.message} ({ls.file}:{ls.line}:{ls.column})")
         if d.help:
+            head = f"{gutter} = help: "
             for i, h in enumerate(d.help.splitlines()):
-                out.append(("   = help: " if i == 0 else "           ") + h)
+                out.append((head if i == 0 else " " * len(head)) + h)
     return "\n".join(out) + ("\n" if out else "")
 
 
 def _frame(lines: list[str], line: int, column: int, end_line: int, end_column: int,
-           colour: bool, col_code: str) -> list[str]:
+           colour: bool, col_code: str, gutter: str) -> list[str]:
     if not (1 <= line <= len(lines)):
         return []
     text = lines[line - 1].replace("\t", " ")
-    width = len(str(line))
-    gutter = " " * width
     if end_line == line:
         length = max(1, end_column - column)
     else:

@@ -8,6 +8,8 @@
 - KLS405 (warning): an action line shaped like dialogue without quotes
   (``Waiter (cheerful, French): Voilà…``, or ``Grace: …`` when ``@Grace`` is
   declared): it is sent as action, and Kling may or may not speak it.
+- KLS411 (warning): a dialogue speaker written without ``@`` who is a
+  declared element (``passes/speakers.py``).
 - KLS406 (warning): a ``#`` in action text that looks like a comment
   (``She stops.   # note``): only a ``#`` starting a line, or after a closing
   quote, is a comment; this one is sent to Kling as prompt text.
@@ -28,6 +30,7 @@ from ..project import Program
 from ..model.settings import join_and
 from ..model import context
 from ..syntax.shapes import PARENS, REF, ROLE
+from .speakers import speaker_hint
 
 # The language a script most likely means, for the fix of KLS402.
 _SCRIPT_LANGUAGE = {"Hangul": "Korean", "Hiragana": "Japanese", "Katakana": "Japanese",
@@ -63,6 +66,9 @@ def _scene(scene: A.Scene, ctx, diags: list[Diagnostic], elements=()) -> None:
     for line in scene.lines():
         if isinstance(line, A.Dialogue):
             _script(line, lang, profile.languages, diags)
+            hint = speaker_hint(line, elements) if elements else None
+            if hint is not None:
+                diags.append(hint)
         elif isinstance(line, A.Action):
             _prose(line.text, elements, diags)
     for shot in scene.shots:

@@ -17,6 +17,7 @@ from . import chain
 from .jobs import Job, Plan, shots_label
 from .pricing import load_pricing, rate
 from .split import reachable, split
+from .trim import trim_note
 
 
 class _Candidate(NamedTuple):
@@ -439,6 +440,9 @@ class ScenePlanner:
                 "KLS404", scene.title_span,
                 f'scene "{scene.title}" is split into {len(jobs)} jobs{reason}: {parts}',
                 help="each job repeats the scene's location, sound, preamble and style"))
+            note = trim_note(scene, jobs, self.job_max, n <= self.per_job or self.text_mode, fewest)
+            if note is not None:
+                self.diags.append(note)
         self._combinations(jobs)
         return jobs
 

@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 from . import ast as A, blocks
 from .shapes import (DIALOGUE_RE, DIALOGUE_START_RE, DURATION_RE, ELEMENT_HEAD_RE, ESCAPE_RE, KEY_RE, REF_RE,
-                     SCENE_HEAD_RE, SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
+                     MISSPELT_SHOT_RE, SCENE_HEAD_RE, SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
 from ..diagnostics.codes import make
 from ..diagnostics.model import Diagnostic
 from ..model.languages import classify_direction_item
@@ -299,6 +299,7 @@ def parse_block(block: str, first_line: int, first_offset: int, path: str,
     src = _Source("\n" + block, path, first_line, first_offset)
     lines = src.padded.split("\n")
     syntax: list[Diagnostic] = []
+    mended = mend_shot_headers(src, lines)
     parser = get_parser()
     blanked: set[int] = set()
     tree = None
@@ -334,8 +335,62 @@ def parse_block(block: str, first_line: int, first_offset: int, path: str,
 
     dedents = dedent_errors(src, lines, bad_dedents)
     built: list[Diagnostic] = []
-    items = _Builder(src, lines, built).document(tree) if tree is not None else ()
+    items = _Builder(src, lines, built, mended).document(tree) if tree is not None else ()
     return BlockResult(tuple(items), tuple(syntax), tuple(dedents), tuple(built), errors, capped)
+
+
+def mend_shot_headers(src: _Source, lines: list[str]) -> dict:
+    """Read a scene's misspelt shot headers as the shots they meant to be.
+
+    At a scene's own indentation, ``Shot 3 (3s) text`` (no colon) and
+    ``shot 3 (3s): text`` (lowercase) are mended in ``lines`` without moving
+    a character (a blank after the header becomes the colon, ``shot``
+    becomes ``Shot``), so that the line is a shot: the lines after it are not
+    "not indented under" the shot before, and the shots after it keep their
+    numbers. Returns ``{padded line: (its KLS100, width as written or None)}``;
+    the builder reports the KLS100 with the shot, and a colon added at a
+    line's end is left out of its span (the width).
+    """
+    mended: dict = {}
+    indent = None  # the indentation of the scene's lines; None outside a scene or before its first line
+    in_scene = False
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if is_blank(line):
+            continue
+        if starts_block(line):
+            in_scene, indent = bool(SCENE_HEAD_RE.match(line)), None
+            continue
+        stripped = line.lstrip(" \t")
+        width = len(line) - len(stripped)
+        if not in_scene:
+            continue
+        if indent is None:
+            indent = width
+        m = MISSPELT_SHOT_RE.match(stripped) if width == indent else None
+        if m is None or (m.group("colon") and m.group("word") == "Shot"):
+            continue
+        body = stripped.rstrip("\r")
+        head = "Shot" + body[len(m.group("word")):m.end("head")]
+        fix = f"{head}: {body[m.end():].strip()}".rstrip()
+        fixed = "Shot" + stripped[len(m.group("word")):]
+        written = None
+        if m.group("colon"):
+            message = "a shot header starts with `Shot`, with a capital S"
+        else:
+            message = "a shot header needs a `:` after it"
+            gap = m.end("head")
+            if gap < len(body) and body[gap] in " \t":
+                fixed = fixed[:gap] + ":" + fixed[gap + 1:]
+            elif gap == len(body):
+                fixed = fixed[:gap] + ":" + fixed[gap:]
+                written = width + gap
+            else:
+                continue  # `Shot 3 (3s)text`: left as the action line it is
+        span = src.span(i + 1, width + 1, i + 1, width + 1 + m.end("head"))
+        mended[i + 1] = (make("KLS100", span, message, help=f"write `{fix}`"), written)
+        lines[i] = line[:width] + fixed
+    return mended
 
 
 def too_many_errors(span: A.Span) -> Diagnostic:
@@ -542,10 +597,11 @@ def unescape(raw: str) -> tuple[str, bool]:
 
 
 class _Builder:
-    def __init__(self, src: _Source, lines: list[str], diags: list[Diagnostic]):
+    def __init__(self, src: _Source, lines: list[str], diags: list[Diagnostic], mended: Optional[dict] = None):
         self.src = src
         self.lines = lines
         self.diags = diags
+        self.mended = mended or {}  # mend_shot_headers: padded line -> (KLS100, width as written)
 
     # -- tokens --------------------------------------------------------------
     def span(self, tok) -> A.Span:
@@ -771,7 +827,12 @@ class _Builder:
             value = m.group("text")
             tspan = head_span.sub(m.start("text"), len(value))
             text = A.Text(value, self.refs(value, tspan), tspan)
-        head_span = head_span.sub(0, m.end("text"))
+        written = None
+        if self.mended:
+            diag, written = self.mended.get(tree.children[0].line, (None, None))
+            if diag is not None:
+                self.diags.append(diag)
+        head_span = head_span.sub(0, m.end("text") if written is None else written - head_span.column + 1)
         end = head_span
         lines: list = []
         for c in tree.children[1:]:

@@ -37,6 +37,9 @@ SHOT_RE = re.compile(r"Shot[ \t]+(?P<num>" + SHOT_NUMBER + r")[ \t]*(?P<dur>" + 
                      r"[ \t]*(?P<text>.*?)[ \t]*$")
 # "Shot 3 (4s) text" without the colon: an action line that meant to be a shot.
 SHOT_WITHOUT_COLON_RE = re.compile(r"Shot[ \t]+\d+[ \t]*(\([^)]*\))?")
+# A shot header as a writer may misspell it: `shot 3 (3s): …`, `Shot 3 (3s) …`, `SHOT 3:`.
+MISSPELT_SHOT_RE = re.compile(r"(?P<word>[Ss][Hh][Oo][Tt])(?P<head>[ \t]+\d+(?:[ \t]*\([^)\r\n]*\))?)"
+                              r"(?P<colon>[ \t]*:)?")
 DURATION_RE = re.compile(r"\(\s*(\d+)\s*s\s*\)$")
 # A dialogue line the grammar has accepted (so the speaker is not checked again).
 DIALOGUE_RE = re.compile("(?P<who>" + REF + r"|[^(:]*?)[ \t]*(?P<dir>" + PARENS + r")?[ \t]*:[ \t]*"

@@ -3,7 +3,9 @@
 One layout, so that two writers' scripts look alike and diffs show only real
 changes:
 
-- 4-space indents (a tab in the indentation becomes spaces), LF line ends,
+- 4-space indents (a tab in the indentation becomes spaces: four, as the
+  parser counts it, or, where that leaves the file unreadable, as far as an
+  editor's tab stops of 8, 4 or 2 columns take it), LF line ends,
   no byte-order mark, one newline at the end of the file;
 - exactly one blank line between top-level blocks; consecutive settings stay
   together, and so do consecutive ``use`` lines; one blank line between a
@@ -55,20 +57,24 @@ def format_text(text: str, path: str = "<input>") -> tuple[Optional[str], list[D
     """
     from ..syntax.parser import parse
 
-    clean, mapping = _prepare(text)
-    if "\r" in clean:
-        # A CR that ends no line is a syntax error; report it as the file has it.
-        doc, diags = parse(text, path)
+    first = None
+    for expand in _TAB_READINGS if _INDENT_TAB.search(text) else _TAB_READINGS[:1]:
+        clean, mapping = _prepare(text, expand)
+        if "\r" in clean:
+            # A CR that ends no line is a syntax error; report it as the file has it.
+            doc, diags = parse(text, path)
+            errors = [d for d in diags if d.code in SYNTAX_CODES]
+            if errors:
+                return None, errors
+        # The parser skips one BOM itself; give it the same start as the file.
+        bom = "\ufeff" if text.startswith("\ufeff") else ""
+        doc, diags = parse(bom + clean, path)
         errors = [d for d in diags if d.code in SYNTAX_CODES]
-        if errors:
-            return None, errors
-    # The parser skips one BOM itself; give it the same start as the file.
-    bom = "\ufeff" if text.startswith("\ufeff") else ""
-    doc, diags = parse(bom + clean, path)
-    errors = [d for d in diags if d.code in SYNTAX_CODES]
-    if errors:
-        return None, [mapping.diagnostic(d) for d in errors]
-    return _Formatter(doc, clean.split("\n")).run(), []
+        if not errors:
+            return _Formatter(doc, clean.split("\n")).run(), []
+        if first is None:
+            first = [mapping.diagnostic(d) for d in errors]
+    return None, first
 
 
 def quote(s: A.Str) -> str:
@@ -134,8 +140,27 @@ class _Mapping:
                           labels=tuple(l._replace(span=self.span(l.span)) for l in d.labels))
 
 
-def _prepare(text: str) -> tuple[str, _Mapping]:
-    """Drop one BOM, turn CRLF into LF and tabs in the indentation into spaces."""
+def _fixed(width: int):
+    """Each tab in an indentation is ``width`` spaces (as the parser counts it)."""
+    return lambda lead: lead.replace("\t", " " * width)
+
+
+def _stops(width: int):
+    """A tab in an indentation goes to the next multiple of ``width`` (as an editor shows it)."""
+    return lambda lead: lead.expandtabs(width)
+
+
+# How a tab in the indentation is read, in order: first as the parser reads it (four
+# spaces), so that a file `check` reads whole keeps its meaning; when that leaves the
+# file unreadable (a tab that the writer's editor showed deeper or shallower than four
+# spaces), as an editor's tab stops of 8, 4 and 2 columns. The first reading that
+# parses without a syntax error is the one written (docs/decisions.md).
+_TAB_READINGS = (_fixed(TAB_WIDTH), _stops(8), _stops(4), _stops(2))
+_INDENT_TAB = re.compile(r"^[ ]*\t", re.M)
+
+
+def _prepare(text: str, expand=_TAB_READINGS[0]) -> tuple[str, _Mapping]:
+    """Drop one BOM, turn CRLF into LF and tabs in the indentation into spaces (``expand``)."""
     body = text[1:] if text.startswith("\ufeff") else text
     if not body.endswith("\n"):  # as the parser does: a CR at the very end ends the line
         body += "\n"
@@ -146,7 +171,7 @@ def _prepare(text: str) -> tuple[str, _Mapping]:
         stripped = line.lstrip(" \t")
         lead = line[: len(line) - len(stripped)]
         if "\t" in lead:
-            lead = lead.replace("\t", " " * TAB_WIDTH)
+            lead = expand(lead)
             lines[i] = lead + stripped
         added.append((len(lead), len(line) - len(stripped)))
     return "\n".join(lines), _Mapping(text, added)
