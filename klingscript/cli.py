@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 errors in the script (or `fmt --check` found work);
 2 usage errors and unreadable input files; 3 an internal fault (one line,
-never a traceback) or, for `render`, a failed generation.
+never a traceback) or, for `render`, a failed generation; 130 interrupted
+(Ctrl-C), the shells' convention for SIGINT (128 + 2).
 Heavy modules (pydantic, jinja2, httpx) are imported only by the commands
 that need them, so `klingc check` starts fast.
 """
@@ -18,6 +19,12 @@ from . import __version__
 
 class _Parser(argparse.ArgumentParser):
     building = False    # while the commands add their arguments (see _get_formatter)
+
+    def __init__(self, *args, **kwargs):
+        # No prefixes of long options (issue 12): `--api legacy` must not be read as
+        # `--api-base legacy`. Subcommand parsers are made with this class too.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):  # usage errors exit 2 with one clear line
         self.print_usage(sys.stderr)

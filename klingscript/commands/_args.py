@@ -24,3 +24,38 @@ seconds = number(float, lambda x: 0 < x <= 3600, "must be more than 0 and at mos
 credits = number(float, lambda x: x >= 0, "cannot be negative", "a number of credits")
 rate = number(float, lambda x: 0 <= x <= 1, "must be between 0 and 1", "a number")
 port = number(int, lambda n: 0 <= n <= 65535, "must be 0 to 65535 (0: any free port)", "a port number")
+
+
+def api_base_url(text: str) -> str:
+    """An argparse ``type`` for ``--api-base``: an http(s) URL with a host, and no user name or
+    password in it (they would be stored with the render's ledger; issue 12). A bad value is a
+    usage error at once, not an internal error or a minute of retries. The value is never echoed
+    back when it holds credentials."""
+    import argparse
+    import re
+    from urllib.parse import urlsplit
+
+    def bad(why: str):
+        return argparse.ArgumentTypeError(f"not a usable API base URL: {why}")
+
+    if "@" in urlsplit_netloc(text):
+        raise bad("it holds a user name or password; give the keys in KLING_API_KEY "
+                  "(or KLING_ACCESS_KEY and KLING_SECRET_KEY) instead")
+    try:
+        url = urlsplit(text.strip())
+        host, _ = url.hostname, url.port          # both check the authority part
+    except ValueError as e:
+        raise bad(f"{e} (expected e.g. https://api-singapore.klingai.com)") from None
+    if url.scheme not in ("http", "https"):
+        raise bad(f"{text!r} does not start with http:// or https://")
+    if not host or not re.fullmatch(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+", host):
+        raise bad(f"{text!r} has no valid host name")
+    return text
+
+
+def urlsplit_netloc(text: str) -> str:
+    """The authority part of a URL (what is between ``//`` and the path), without parsing it."""
+    rest = text.strip().partition("//")[2] if "//" in text else ""
+    for end in "/?#":
+        rest = rest.split(end, 1)[0]
+    return rest

@@ -44,7 +44,7 @@ HELP = "generate the clips with Kling (or the local simulator) and assemble the 
 
 
 def add_arguments(p) -> None:
-    from ._args import credits, positive_int, seconds
+    from ._args import api_base_url, credits, positive_int, seconds
 
     def budget(text):
         import argparse
@@ -59,7 +59,7 @@ def add_arguments(p) -> None:
 
     add_common(p)
     p.add_argument("-o", "--output", metavar="DIR", help="render folder (default: render/<stem>/)")
-    p.add_argument("--api-base", metavar="URL",
+    p.add_argument("--api-base", metavar="URL", type=api_base_url,
                    help="Kling API base URL (default: $KLING_API_BASE, else https://api-singapore.klingai.com)")
     p.add_argument("--concurrency", type=positive_int, default=4, metavar="N",
                    help="tasks in flight at Kling at once (default 4; lowered when Kling says 1303)")

@@ -19,7 +19,9 @@ HELP = "list the Kling account's preset and custom voices (name, id, source)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--api-base", metavar="URL",
+    from ._args import api_base_url
+
+    p.add_argument("--api-base", metavar="URL", type=api_base_url,
                    help="Kling API base URL (default: $KLING_API_BASE, else https://api-singapore.klingai.com)")
     p.add_argument("--simulate", action="store_true", help="list the voices of a local Kling simulator")
     p.add_argument("--format", choices=("table", "json"), default="table")

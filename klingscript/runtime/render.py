@@ -64,6 +64,7 @@ from .costs import CREDITS, Budget, BudgetUnknown, fmt, to_spend
 from .progress import Progress
 
 PLAN_FILE = "plan.json"
+LOCK_FILE = "render.lock"       # held by the render in progress (lock_folder)
 BATCH = 50           # external ids per batched query (our choice: about 700 characters of URL)
 
 
@@ -448,10 +449,46 @@ def prepare_folder(folder: Path) -> None:
     if folder.exists():
         if not folder.is_dir():
             raise OSError(f"{folder} exists and is not a folder")
-        if not (folder / L.FILENAME).exists() and any(folder.iterdir()):
+        if not (folder / L.FILENAME).exists() and any(p.name != LOCK_FILE for p in folder.iterdir()):
             raise OSError(f"{folder} exists and is not a klingc render folder (no {L.FILENAME}); "
                           f"choose another folder with -o")
     folder.mkdir(parents=True, exist_ok=True)
+
+
+class FolderBusy(OSError):
+    """Another process is rendering into the folder (it holds the folder's lock)."""
+
+
+def lock_folder(folder: Path) -> Optional[int]:
+    """Take the folder's render lock (issue 12: one render per folder) and return its descriptor,
+    held until ``unlock_folder``; the lock file keeps the holder's process id. A folder another
+    process holds raises ``FolderBusy`` naming that process, and nothing in it is changed. The
+    lock is ``flock``'s, so it goes with the process (a killed render leaves no stale lock);
+    where there is no ``fcntl`` (not POSIX) there is no lock."""
+    try:
+        import fcntl
+    except ImportError:                                 # pragma: no cover - POSIX only
+        return None
+    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        who = f"process {holder}" if holder.isdigit() else "another process"
+        raise FolderBusy(f"{who} is already rendering into this folder (it holds {LOCK_FILE}); "
+                         f"wait for it to finish, or render into another folder with -o") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    return fd
+
+
+def unlock_folder(fd: Optional[int]) -> None:
+    if fd is not None:
+        os.close(fd)                                    # closing the descriptor drops the lock
 
 
 # -- the render ------------------------------------------------------------------------------
@@ -496,11 +533,15 @@ class Render:
             raise MissingCredentials(f"this plan uses Kling's {self.generation} API, which takes an API key: "
                                      f"export {API_KEY_ENV}")
         prepare_folder(self.folder)
-        self.ledger = L.Ledger.open(self.folder)
+        lock = lock_folder(self.folder)
         try:
-            return await self._run()
+            self.ledger = L.Ledger.open(self.folder)
+            try:
+                return await self._run()
+            finally:
+                self.ledger.close()
         finally:
-            self.ledger.close()
+            unlock_folder(lock)
 
     def _set_goals(self, entries: dict) -> None:
         """The successful takes each job should have: ``takes``, and one more than it has for a
