@@ -1063,23 +1063,22 @@ class Render:
             previous = time.monotonic()
             polls += 1
             task = await self.api.query(endpoint, task.task_id, min_delay=interval)
-            if task.status != last:
-                last = task.status
-                if not task.finished:
-                    self.ledger.update(key, state=_ledger_state(task.status))
-                    self.progress.state(key, label, task.status, f"task {task.task_id}")
+            last = self._moved(key, label, task, last)
         return task
+
+    def _moved(self, key: str, label: str, task: Task, last: str) -> str:
+        """Record and show a task's new status (not its end: that is the caller's); its status."""
+        if task.status != last and not task.finished:
+            self.ledger.update(key, state=_ledger_state(task.status))
+            self.progress.state(key, label, task.status, f"task {task.task_id}")
+        return task.status
 
     async def _poll_batched(self, key: str, task: Task, label: str) -> Task:
         ext = self.ledger.get(key).external_task_id or task.external_task_id
         last = task.status
         while not task.finished:
             task = await self.poller.change(ext, last)
-            if task.status != last:
-                last = task.status
-                if not task.finished:
-                    self.ledger.update(key, state=_ledger_state(task.status))
-                    self.progress.state(key, label, task.status, f"task {task.task_id}")
+            last = self._moved(key, label, task, last)
         return task
 
     async def _download(self, jid: str, job: dict, task: Task, label: str) -> None:
