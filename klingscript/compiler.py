@@ -358,9 +358,10 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     block_lines: dict = {}
     results = []   # every block's result in order, the scenes parsed now among them
     in_order = []  # each scene block's (scenes, jobs) if kept, its key if parsed now
+    rest = iter(others)   # the blocks that are not scenes, in the same order as in ``cut``
     for is_scene, a, offset, block in cut:
         if not is_scene:
-            results.append(next(r for b, r in others if b == a))
+            results.append(next(rest)[1])
             continue
         key = memo.key((doc_key, block), doc_key, block)
         hit = stored.get(key) or new_scenes.get(key)
@@ -447,9 +448,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     images = set(touched_doc)
     for hit in new_scenes.values():
         images.update(Path(p) for p, _ in hit[5])
-    uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in program.files.values()
-                 if f.path != abspath)
-    deps = tuple((str(p), S.signature(p)) for p in sorted(images | (program.looked_for - set(program.files))))
+    uses, deps = S.whole_deps(program, images)
     new_entry = {"whole": (whole_key, uses, deps, memo.encoded(final), summary), "scenes": new_scenes,
                  "blocks": new_blocks}
     memo.done()

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from .syntax import ast as A
 from .model import context, profiles, timing
+from .model.settings import PREVIOUS_FRAME
 from .model.context import Settings
 from .project import Program, SourceFile
 
@@ -175,7 +176,7 @@ def _scene(program: Program, f: SourceFile, scene: A.Scene, number: int, ctx: co
     def frame(key: str) -> Frame | None:
         s = scene.setting(key)
         if key == "first frame" and s is not None and not s.values and s.bare is not None \
-                and s.bare.value.strip() == "previous":
+                and s.bare.value.strip() == PREVIOUS_FRAME:
             spans[key] = s.span
             return previous_frame(number - 1, None, s.span)
         if s is None or not s.values or not s.values[0].value.strip():

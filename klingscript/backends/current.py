@@ -101,8 +101,6 @@ class OmniVideo(_Video):
 
 MODELS = {"text2video": TextToVideo, "image2video": ImageToVideo, "omni": OmniVideo}
 
-shot_words, shots_prompt = A.shot_words, A.shots_prompt
-
 
 def prompt_of(job) -> str:
     """The prompt of ``job``: structured shots in Kling's shot form, else the job's prompt;

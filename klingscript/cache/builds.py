@@ -135,10 +135,7 @@ def record(program, path, target, warnings, summary: str, allow_outside: bool = 
     if whole is not None:
         uses, deps = whole
     else:
-        others = [f for f in program.files.values() if f.path != main.path]
-        uses = tuple((str(f.path), f.display, S.digest(f.text)) for f in others)
-        looked = set(program.touched) | (program.looked_for - set(program.files))
-        deps = tuple((str(p), S.signature(p)) for p in sorted(looked))
+        uses, deps = S.whole_deps(program, set(program.touched))
     entry = {"whole": (key, uses, deps, S.encode(warnings)), "tree": folder, "summary": summary}
     s.put(NAMESPACE, _where(main.path, target), entry, MAX_BUILDS)
 

@@ -198,6 +198,16 @@ def block_result(kept: tuple):
                        tuple(decode(built)), errors, False)
 
 
+def whole_deps(program, images: set) -> tuple:
+    """What a whole-file result depends on beyond the script's text: each ``use`` file's path,
+    name as shown and digest, and the signatures of ``images`` and of the ``use`` files looked
+    for but not read (``whole_hit`` looks at both again)."""
+    main = program.main.path
+    uses = tuple((str(f.path), f.display, digest(f.text)) for f in program.files.values() if f.path != main)
+    looked = images | (program.looked_for - set(program.files))
+    return uses, tuple((str(p), signature(p)) for p in sorted(looked))
+
+
 def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool,
            loader):
     w = entry.get("whole")

@@ -89,7 +89,7 @@ def _print_diagnostics(diags, program) -> None:
         sys.stderr.write(summary(diags) + "\n")
 
 
-def compile_args(args, emit: str, texts: bool = False):
+def compile_args(args, emit: str, texts: bool = False, callback_url: Optional[str] = None):
     """Run the pipeline (``compiler.compile_script``) for a command's arguments, up to ``emit``.
 
     Prints the diagnostics (only the warnings when there is no error) and raises
@@ -104,7 +104,7 @@ def compile_args(args, emit: str, texts: bool = False):
         c = compile_script(args.file, allow_outside=args.allow_outside,
                            templates=getattr(args, "templates", None), pricing=getattr(args, "pricing", None),
                            emit=emit, texts=texts, api=getattr(args, "api", None),
-                           callback_url=getattr(args, "build_callback_url", None))
+                           callback_url=callback_url)
     except (InputError, SetupError) as e:
         print(f"klingc: {e}", file=sys.stderr)
         raise Stop(2)
@@ -287,7 +287,6 @@ def run(args) -> int:
     options = dict(allow_outside=args.allow_outside, templates=args.templates, pricing=args.pricing,
                    api=args.api, callback_url=args.callback_url)
     # --api and --callback-url are in the cache's keys (cache.options_digest).
-    args.build_callback_url = args.callback_url
     # Nothing changed since the last build into this folder: say what it said (cache/builds.py).
     hit, left = builds.unchanged(args.file, target, **options)
     if hit is not None:
@@ -305,7 +304,7 @@ def run(args) -> int:
             _print_diagnostics(warnings, program)
     else:
         try:
-            c = compile_args(args, OUTPUTS, texts=True)
+            c = compile_args(args, OUTPUTS, texts=True, callback_url=args.callback_url)
         except Stop as s:
             return s.code
         program, files, plan, whole = c.program, build_files(c.output), c.output.plan, None

@@ -17,8 +17,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from ..compiler import diagnose, figures
-    from ..diagnostics.model import has_errors, sort_key
+    from ..compiler import diagnose, figures, merge
+    from ..diagnostics.model import has_errors
     from ..diagnostics.render import render_json, render_text, summary, use_colour
     from ..project import InputError
 
@@ -37,7 +37,7 @@ def run(args) -> int:
             sources.setdefault(f.display, f.text)
         diags.extend(c.diagnostics)
         done.append((c.program.main.display, figures(c) if c.ok else None))
-    diags = sorted(set(diags), key=sort_key)
+    diags = merge(diags)
     if args.format == "json":
         sys.stdout.write(render_json(diags))
     else:

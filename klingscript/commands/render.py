@@ -115,7 +115,6 @@ def _spending(result, plan: dict, currency: str) -> str:
             figures.setdefault("units", 0)
             figures.setdefault("usd", 0)
             figures.setdefault("credits", 0)
-    if "units" in whole:
         so_far = f"{done['units']} of {whole['units']} units"
         if "usd" in whole:
             so_far += f" (${done['usd']:.2f} of ${whole['usd']:.2f})"

@@ -78,8 +78,7 @@ def _apply(items, values: dict, spans: dict, document: bool = False) -> None:
 
 def generation(values: dict) -> str:
     """The API generation a document or scene is made for (``profiles.GENERATIONS``): the one
-    place that chooses it. Everything is made for the legacy generation until the `api:`
-    setting (issue 9, item 1) puts its value in ``values["api"]``."""
+    place that chooses it, from the `api:` setting (or `--api`) in ``values["api"]``."""
     return values.get("api") or profiles.DEFAULT_GENERATION
 
 

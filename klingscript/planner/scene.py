@@ -26,7 +26,7 @@ class _Candidate(NamedTuple):
     code: str                    # the code of the reason (KLS302/305/306/308)
     span: object | None          # where the reason points, when it is one shot
     help: str | None = None      # the fix of an input limit (KLS306/KLS308), when it has its own
-    more: tuple = ()             # further input limits the job breaks: (code, reason, help)
+    more: tuple = ()             # further input limits the job breaks: (code, reason, help, span)
 
 
 

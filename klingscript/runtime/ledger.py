@@ -210,8 +210,8 @@ def take_name(job: str, take: int) -> str:
 
 
 # The fields of an entry that belong to the take it follows.
-TAKE_FIELDS = ("state", "external_task_id", "task_id", "message", "result_url", "file", "bytes", "sha256",
-               "charged", "charge_unit", "billing", "first_frame")
+TAKE_FIELDS = frozenset(("state", "external_task_id", "task_id", "message", "result_url", "file", "bytes", "sha256",
+               "charged", "charge_unit", "billing", "first_frame"))
 
 
 class LedgerError(Exception):
@@ -431,8 +431,10 @@ class Ledger:
         with self._tx():
             self.db.execute(f"UPDATE entries SET {cols}, updated_at = ? WHERE id = ?",
                             (*fields.values(), now, id))
-            row = self.db.execute("SELECT kind, take FROM entries WHERE id = ?", (id,)).fetchone()
-            if row is not None and row["kind"] == "job" and set(fields) & set(TAKE_FIELDS):
+            row = None
+            if not TAKE_FIELDS.isdisjoint(fields):
+                row = self.db.execute("SELECT kind, take FROM entries WHERE id = ?", (id,)).fetchone()
+            if row is not None and row["kind"] == "job":
                 if self.db.execute("SELECT 1 FROM takes WHERE job = ? AND take = ?",
                                    (id, row["take"])).fetchone() is None:
                     self._new_take_row(self.get(id), row["take"], now)

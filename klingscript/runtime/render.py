@@ -60,7 +60,7 @@ from . import generations as G
 from . import ledger as L
 from .client import (BadDownload, Credentials, GaveUp, KlingClient, KlingError, MissingCredentials, NotFound,
                      RateLimited, Rejected, RetryPolicy, Stop, Task)
-from .costs import CREDITS, Budget, BudgetUnknown, fmt, to_spend
+from .costs import CREDITS, Budget, BudgetUnknown, _num, fmt, to_spend
 from .progress import Progress
 
 PLAN_FILE = "plan.json"
@@ -156,9 +156,6 @@ class ElementFailed(Exception):
 class _LocalProblem(Exception):
     """A problem found before sending (an image that cannot be read)."""
 
-
-def _num(x: float):
-    return int(x) if float(x).is_integer() else round(x, 2)
 
 
 # -- concurrency ----------------------------------------------------------------------------

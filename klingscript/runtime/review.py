@@ -43,9 +43,6 @@ _IMAGE_KEYS = {"image": "first frame", "image_tail": "last frame", "first_frame"
                "last_frame": "last frame", "refer_image": "reference image", "frontal_image": "element image"}
 
 
-def _num(x):
-    return int(x) if float(x).is_integer() else round(x, 2)
-
 
 def _prose(text) -> str:
     return "".join(p if isinstance(p, str) else p.name for p in text or ())
