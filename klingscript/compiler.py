@@ -40,6 +40,8 @@ class Compilation(NamedTuple):
     diagnostics: list            # every stage's, sorted and without repeats
     output: object = None        # backends' Output (plan.json data, requests, prompts) with OUTPUTS
     summary: object = None       # the incremental check's Figures (it has no plan), or None
+    whole: object = None         # the incremental check's (whole-file key, use files, images):
+                                 # what its result depends on (cache/scenes.py), or None
 
     @property
     def ok(self) -> bool:
@@ -281,9 +283,9 @@ def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
         entry = s.get(S.NAMESPACE, where) if saved else None
         if not isinstance(entry, dict):
             entry = {}
-    from .model import profiles
+    from .cache.shown import base_key
 
-    base = (display, str(abspath), str(abspath.parent), bool(allow_outside), profiles.fingerprint())
+    base = base_key(display, abspath, allow_outside)
     whole_key = S.digest(base, text)
     try:
         done = S.whole_hit(entry, whole_key, abspath, display, text, allow_outside, loader)
@@ -452,7 +454,7 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
     new_entry = {"whole": (whole_key, uses, deps, memo.encoded(final), summary), "scenes": new_scenes,
                  "blocks": new_blocks}
     memo.done()
-    return Compilation(program, None, None, final, summary=summary), new_entry
+    return Compilation(program, None, None, final, summary=summary, whole=(whole_key, uses, deps)), new_entry
 
 
 class _Memo:

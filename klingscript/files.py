@@ -1,8 +1,20 @@
-"""Writing files so that nothing half-written is ever seen under their name."""
+"""Reading the files a script names, and writing files so that nothing half-written is ever
+seen under their name."""
 
 from __future__ import annotations
 
 import os
+
+
+def read_source(path) -> str:
+    """A script's (or a ``use`` file's) text."""
+    with open(path, "rb") as f:
+        return decode(f.read())
+
+
+def decode(data: bytes) -> str:
+    """Decode a file's bytes; invalid UTF-8 becomes U+FFFD (and a diagnostic)."""
+    return data.decode("utf-8", errors="replace")
 
 
 def write_atomic(path, data: bytes | str, *, mode: int | None = None, fsync: bool = False) -> None:

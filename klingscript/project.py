@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
+from .files import read_source
 from .syntax import ast as A
 from .diagnostics.codes import make
 from .diagnostics.model import Diagnostic, Label
@@ -84,9 +85,6 @@ class Program:
             return False
 
 
-def decode(data: bytes) -> str:
-    """Decode a file's bytes; invalid UTF-8 becomes U+FFFD (and a diagnostic)."""
-    return data.decode("utf-8", errors="replace")
 
 
 class Loader:
@@ -96,7 +94,7 @@ class Loader:
     def read(self, path: Path) -> str:
         if path in self.overlays:
             return self.overlays[path]
-        return decode(path.read_bytes())
+        return read_source(path)
 
     def parse(self, path: Path, text: str, display: str) -> tuple[A.Document, list[Diagnostic]]:
         """Parse a file's text; a file read from disk goes through the parse cache."""

@@ -48,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from pathlib import Path
 from typing import Optional
 
 from . import store
@@ -208,6 +207,22 @@ def whole_deps(program, images: set) -> tuple:
     return uses, tuple((str(p), signature(p)) for p in sorted(looked))
 
 
+def deps_unchanged(uses, images, read) -> Optional[list]:
+    """The texts of the ``use`` files when what a whole-file result depended on
+    (``whole_deps``) is as it was (each ``use`` file's text, read with ``read(path)``, and
+    each image's signature); else None."""
+    texts = []
+    for p, _, want in uses:
+        try:
+            used = read(p)
+        except OSError:
+            return None
+        if digest(used) != want:
+            return None
+        texts.append(used)
+    return texts if deps_hold(images) else None
+
+
 def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool,
            loader):
     w = entry.get("whole")
@@ -215,23 +230,17 @@ def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: st
         return None
     _, uses, images, diags = w[:4]
     summary = w[4] if len(w) > 4 else None   # the check's Figures (a build's entry has none)
+    from pathlib import Path
+
     from ..compiler import Compilation
     from ..project import Program, SourceFile
 
-    files = []
-    for p, shown, want in uses:
-        try:
-            used = loader.read(Path(p))
-        except OSError:
-            return None
-        if digest(used) != want:
-            return None
-        files.append(SourceFile(Path(p), shown, used, None))
-    if not deps_hold(images):
+    texts = deps_unchanged(uses, images, lambda p: loader.read(Path(p)))
+    if texts is None:
         return None
     main = SourceFile(abspath, display, text, None)
     program = Program(abspath.parent, main, allow_outside=allow_outside)
     program.files[abspath] = main
-    for f in files:
-        program.files.setdefault(f.path, f)
-    return Compilation(program, None, None, decode(diags), summary=summary)
+    for (p, shown, _), used in zip(uses, texts):
+        program.files.setdefault(Path(p), SourceFile(Path(p), shown, used, None))
+    return Compilation(program, None, None, decode(diags), summary=summary, whole=(whole_key, uses, images))

@@ -17,15 +17,27 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from ..cache import shown
+    from ..terminal import use_colour
+
+    # What a check prints depends on the scripts and on these options only.
+    options = ("check", args.format, args.format == "text" and use_colour(sys.stdout), args.quiet)
+    again = shown.replay(args.files, options, args.allow_outside)
+    if again is not None:
+        out, code = again
+        sys.stdout.write(out)
+        return code
+
     from ..compiler import diagnose, figures, merge
     from ..diagnostics.model import has_errors
-    from ..diagnostics.render import render_json, render_text, summary, use_colour
+    from ..diagnostics.render import render_json, render_text, summary
     from ..project import InputError
 
     diags = []
     sources: dict[str, str] = {}
     unreadable = False
     done = []  # (file as shown, its Figures or None when it has errors)
+    compilations = []
     for path in args.files:
         try:
             c = diagnose(path, allow_outside=args.allow_outside)
@@ -33,24 +45,26 @@ def run(args) -> int:
             print(f"klingc: {e}", file=sys.stderr)
             unreadable = True
             continue
+        compilations.append(c)
         for f in c.program.files.values():
             sources.setdefault(f.display, f.text)
         diags.extend(c.diagnostics)
         done.append((c.program.main.display, figures(c) if c.ok else None))
     diags = merge(diags)
     if args.format == "json":
-        sys.stdout.write(render_json(diags))
+        out = render_json(diags)
     else:
-        sys.stdout.write(render_text(diags, sources.get, colour=use_colour(sys.stdout)))
+        out = render_text(diags, sources.get, colour=options[2])
         if diags:
-            sys.stdout.write(summary(diags) + "\n")
+            out += summary(diags) + "\n"
         if not (args.quiet or unreadable or has_errors(diags)):
-            for shown, f in done:
-                if f is not None:
-                    sys.stdout.write(success_line(shown, f))
+            out += "".join(success_line(name, f) for name, f in done if f is not None)
+    sys.stdout.write(out)
     if unreadable:
         return 2
-    return 1 if has_errors(diags) else 0
+    code = 1 if has_errors(diags) else 0
+    shown.record(args.files, options, compilations, out, code)
+    return code
 
 
 def success_line(shown: str, f) -> str:

@@ -6,19 +6,10 @@ import os
 import sys
 from typing import Callable, Iterable, Optional
 
+from ..terminal import use_colour  # noqa: F401  (the commands ask here)
 from .model import Diagnostic, Severity
 
 _COLOURS = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.NOTE: "1;36"}
-
-
-def use_colour(stream=None) -> bool:
-    stream = stream or sys.stdout
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _paint(text: str, code: str, colour: bool) -> str:

@@ -17,7 +17,7 @@ class ImportFailure(ValueError):
 
 def read(path: Path):
     """The ``Screenplay`` in ``path``, by its extension."""
-    from ..project import decode
+    from ..files import decode
 
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:

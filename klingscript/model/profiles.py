@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..resources import data_path, data_toml
+from .profile_source import ENV, fingerprint  # noqa: F401  (fingerprint: for cache keys)
 
-ENV = "KLINGSCRIPT_PROFILES"
 _BUILT_IN = str(data_path("profiles"))
 
 
@@ -384,21 +384,6 @@ def folder() -> Path:
 
 def _where() -> str:
     return os.environ.get(ENV) or _BUILT_IN
-
-
-def fingerprint() -> str:
-    """What the profiles read now depend on, for cache keys: empty for the built-in folder
-    (part of the package), else the folder and each file's size and modification time."""
-    if not os.environ.get(ENV):
-        return ""
-    parts = [str(folder())]
-    for p in sorted(folder().glob("*.toml")):
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        parts.append(f"{p.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts)
 
 
 def available() -> list[str]:
