@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Optional
 
 from . import __version__
 
@@ -58,7 +57,7 @@ def _command_module(name: str):
         raise
 
 
-def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _Parser.building = True
     try:
         return _build_parser(only)
@@ -66,7 +65,7 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
         _Parser.building = False
 
 
-def _build_parser(only: Optional[str]) -> argparse.ArgumentParser:
+def _build_parser(only: str | None) -> argparse.ArgumentParser:
     p = _Parser(prog="klingc", description="Compile KlingScript screenplays (.kls) for Kling 3.0.")
     p.add_argument("--version", action="version", version=f"klingc {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -83,7 +82,7 @@ def _build_parser(only: Optional[str]) -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=first if first in COMMAND_NAMES else None)

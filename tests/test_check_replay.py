@@ -128,8 +128,8 @@ def test_a_damaged_entry_is_a_miss(project, capsys, monkeypatch):
 def test_an_entry_of_another_shape_is_a_miss(project, capsys, monkeypatch):
     first = run(capsys, "pilot.kls")
     s = shown.S.store()
-    where = shown._where(["pilot.kls"], ("check", "text", False, False))
-    for odd in ([1, 2], ("k",), (("k",), (((), ()),), b"out", 0), None, "text"):
+    where = shown._where(["pilot.kls"], ("check", "text", False, False), shown._keys(["pilot.kls"], False))
+    for odd in ([1, 2], ("k",), ((((), ()),), b"out", 0), ((((), ()),), "out", "0"), None, "text"):
         s.put(shown.NAMESPACE, where, odd, shown.MAX_ENTRIES)
         assert shown.replay(["pilot.kls"], ("check", "text", False, False), False) is None
     assert run(capsys, "pilot.kls") == first

@@ -41,7 +41,6 @@ the command line and the language server.
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from .stamp import module_stamp, package_stamp
 from .store import Store
@@ -65,7 +64,7 @@ def folder(*parts: str) -> str:
     return os.path.join(base, "klingscript", *parts)
 
 
-def store() -> Optional[Store]:
+def store() -> Store | None:
     """The store of this user's cache folder, or None when the cache is off or klingc's
     own files cannot be read."""
     if not enabled():
@@ -82,7 +81,7 @@ def store() -> Optional[Store]:
 
 # -- parse results ---------------------------------------------------------------
 
-_ast_classes: Optional[frozenset] = None
+_ast_classes: frozenset | None = None
 
 
 def _parse_classes() -> frozenset:
@@ -210,7 +209,7 @@ def _job_place(job):
     return (job.part, shots[0].number if shots else 0, shots[-1].number if shots else 0)
 
 
-def build_memo(program, templates=None, pricing=None, api=None, callback_url=None) -> Optional[BuildMemo]:
+def build_memo(program, templates=None, pricing=None, api=None, callback_url=None) -> BuildMemo | None:
     """The memo of ``program``'s last build, or None when the cache is off or unusable
     (``api``, ``callback_url``: ``--api`` and ``--callback-url``, in its key)."""
     s = store()
@@ -288,7 +287,7 @@ def options_digest(templates=None, pricing=None, api=None, callback_url=None) ->
     return h.hexdigest()
 
 
-_stamp: Optional[list] = None
+_stamp: list | None = None
 
 
 def _build_stamp() -> list:

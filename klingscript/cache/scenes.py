@@ -48,7 +48,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Optional
 
 from . import store
 
@@ -147,7 +146,7 @@ def digest(*parts) -> str:
 
 # -- the check -----------------------------------------------------------------
 
-def unsaved(loader, path: Path, text: str, seen: Optional[dict] = None) -> bool:
+def unsaved(loader, path: Path, text: str, seen: dict | None = None) -> bool:
     """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk.
 
     ``seen``: a dict kept between calls (path -> the file's signature and text), so
@@ -178,7 +177,7 @@ class FullPath(Exception):
     pass
 
 
-def block_entry(r) -> Optional[tuple]:
+def block_entry(r) -> tuple | None:
     from . import codec
 
     try:
@@ -207,7 +206,7 @@ def whole_deps(program, images: set) -> tuple:
     return uses, tuple((str(p), signature(p)) for p in sorted(looked))
 
 
-def deps_unchanged(uses, images, read) -> Optional[list]:
+def deps_unchanged(uses, images, read) -> list | None:
     """The texts of the ``use`` files when what a whole-file result depended on
     (``whole_deps``) is as it was (each ``use`` file's text, read with ``read(path)``, and
     each image's signature); else None."""

@@ -22,7 +22,6 @@ an unchanged check does. Measured with ``bench/run.py``: docs/decisions.md,
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from . import scenes as S
 
@@ -39,36 +38,46 @@ def base_key(display: str, abspath, allow_outside: bool) -> tuple:
     return (display, abspath, os.path.dirname(abspath), bool(allow_outside), fingerprint())
 
 
-def _where(files, options: tuple) -> tuple:
-    return (options, tuple(os.path.abspath(f) for f in files))
+def _where(files, options: tuple, keys: tuple) -> tuple:
+    return (options, tuple(os.path.abspath(f) for f in files), keys)
 
 
-def replay(files, options: tuple, allow_outside: bool) -> Optional[tuple[str, int]]:
+def _keys(files, allow_outside: bool) -> tuple | None:
+    """Each script's whole-file key as it is now, or None when one cannot be read."""
+    from ..files import read_source
+
+    keys = []
+    for path in files:
+        abspath = os.path.abspath(path)
+        try:
+            text = read_source(abspath)
+        except OSError:
+            return None
+        keys.append(S.digest(base_key(os.path.normpath(str(path)), abspath, allow_outside), text))
+    return tuple(keys)
+
+
+def replay(files, options: tuple, allow_outside: bool) -> tuple[str, int] | None:
     """(what was printed, the exit code) of the last check of ``files`` with ``options``,
-    when nothing it depends on has changed since; else None."""
+    when nothing it depends on has changed since; else None. The scripts' whole-file keys
+    are in the entry's key, so that after an edit a miss reads nothing more."""
     s = S.store()
     if s is None:
         return None
-    entry = s.get(NAMESPACE, _where(files, options))
+    keys = _keys(files, allow_outside)
+    if keys is None:
+        return None
+    entry = s.get(NAMESPACE, _where(files, options, keys))
     try:
-        keys, deps, out, code = entry
-        if len(keys) != len(files) or len(deps) != len(files):
+        deps, out, code = entry
+        if len(deps) != len(files) or not isinstance(out, str) or not isinstance(code, int):
             return None
         from ..files import read_source
 
-        for path, key, (uses, images) in zip(files, keys, deps):
-            abspath = os.path.abspath(path)
-            try:
-                text = read_source(abspath)
-            except OSError:
-                return None
-            if S.digest(base_key(os.path.normpath(str(path)), abspath, allow_outside), text) != key:
-                return None
+        for uses, images in deps:
             if S.deps_unchanged(uses, images, read_source) is None:
                 return None
     except (TypeError, ValueError):   # no entry, or an authentic one of another shape
-        return None
-    if not isinstance(out, str) or not isinstance(code, int):
         return None
     return out, code
 
@@ -82,5 +91,5 @@ def record(files, options: tuple, compilations, out: str, code: int) -> None:
     s = S.store()
     if s is None:
         return
-    value = (tuple(w[0] for w in wholes), tuple((w[1], w[2]) for w in wholes), out, code)
-    s.put(NAMESPACE, _where(files, options), value, MAX_ENTRIES)
+    value = (tuple((w[1], w[2]) for w in wholes), out, code)
+    s.put(NAMESPACE, _where(files, options, tuple(w[0] for w in wholes)), value, MAX_ENTRIES)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Optional
 
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +60,7 @@ def file_stamp(path: str) -> str:
     return f"{st.st_size} {st.st_mtime_ns}"
 
 
-def module_stamp(module: str, names: Optional[tuple] = None) -> str:
+def module_stamp(module: str, names: tuple | None = None) -> str:
     """An installed package's stamp, without importing it: the size and modification time
     of ``names`` in its folder (by default, each of its Python and extension files)."""
     from importlib.util import find_spec

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 MAGIC = b"klingscript cache 1\n"
 KEY_FILE = "key"
@@ -47,8 +47,8 @@ class Store:
     def __init__(self, root: str, stamp: str):
         self.root = root
         self.stamp = stamp.encode("utf-8", "surrogatepass")
-        self._key: Optional[bytes] = None
-        self._usable: Optional[bool] = None     # None: not looked at yet
+        self._key: bytes | None = None
+        self._usable: bool | None = None     # None: not looked at yet
         self._folders: dict[str, bool] = {}     # namespace -> its folder is ours
 
     # -- the interface -----------------------------------------------------------
@@ -99,7 +99,7 @@ class Store:
         if path is not None:
             _touch(path)
 
-    def path(self, namespace: str, key_parts: Iterable) -> Optional[str]:
+    def path(self, namespace: str, key_parts: Iterable) -> str | None:
         """Where the entry of ``key_parts`` is (whether or not it exists)."""
         return self._place(namespace, key_parts)[0]
 
@@ -227,7 +227,7 @@ def _private_folder(path: str, create: bool) -> bool:
         return False
 
 
-def _read_key(path: str) -> Optional[bytes]:
+def _read_key(path: str) -> bytes | None:
     """The key, if its file is a regular file of this user's that only they may read and write."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -246,15 +246,16 @@ def _read_key(path: str) -> Optional[bytes]:
         os.close(fd)
 
 
-def _make_key(root: str) -> Optional[bytes]:
+def _make_key(root: str) -> bytes | None:
     """A new key, written whole before it appears under its name (a hard link never replaces a
     file: if another process made one meanwhile, its key is the one)."""
     import secrets
-    import tempfile
+
+    from ..files import make_temp
 
     path = os.path.join(root, KEY_FILE)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".key.", dir=root)   # 0600
+        fd, tmp = make_temp(root, ".key.")   # 0600
     except OSError:
         return None
     try:
