@@ -220,13 +220,14 @@ def run(benches: list[Benchmark], runs: int) -> None:
 
 def table(benches: list[Benchmark]) -> str:
     ref = next((b for b in benches if b.reference and b.times), None)
-    rows = [("benchmark", "lines", "best", "median", "vs reference")]
+    rows = [("benchmark", "lines", "best", "median", "vs reference, best (median)")]
     for b in benches:
         if b.skipped:
             rows.append((b.name, "", "skipped", "", b.skipped))
             continue
         best, med = min(b.times), statistics.median(b.times)
-        ratio = "" if ref is None or b is ref else f"{best / min(ref.times):.2f}x"
+        ratio = "" if ref is None or b is ref else \
+            f"{best / min(ref.times):.2f}x ({med / statistics.median(ref.times):.2f}x)"
         lines = b.lines
         rows.append((b.name, f"{lines:,}" if lines else "", f"{best * 1000:.0f} ms", f"{med * 1000:.0f} ms",
                      ratio if b is not ref else "1.00x (reference)"))
