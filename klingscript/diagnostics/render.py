@@ -6,6 +6,7 @@ import os
 import sys
 from typing import Callable, Iterable, Optional
 
+from ..syntax.positions import split_lines
 from .model import Diagnostic, Severity
 
 _COLOURS = {Severity.ERROR: "1;31", Severity.WARNING: "1;33", Severity.NOTE: "1;36"}
@@ -33,7 +34,7 @@ def render_text(diags: Iterable[Diagnostic], source_of: Callable[[str], Optional
     def source_lines(file: str) -> list[str]:
         if file not in lines_cache:
             text = source_of(file)
-            lines_cache[file] = text.splitlines() if text is not None else []
+            lines_cache[file] = split_lines(text) if text is not None else []
         return lines_cache[file]
 
     out: list[str] = []
