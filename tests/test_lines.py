@@ -11,7 +11,7 @@ from klingscript import compiler, project
 from klingscript.diagnostics.render import render_text
 from klingscript.lsp.codec import Lines
 from klingscript.syntax.parser import parse
-from klingscript.syntax.positions import line_and_column, line_breaks, line_starts, split_lines
+from klingscript.syntax.positions import line_and_column, line_breaks, line_starts, lines_with_ends, split_lines
 from klingscript.tools.fmt import format_text
 
 # What str.splitlines ends a line at and LSP does not.
@@ -27,6 +27,14 @@ def test_only_lsp_line_ends_end_a_line(ch):
     assert line_starts(text) == [0, 4, 7, 9]
     assert line_and_column(text, text.index("e")) == (4, 1)
     assert line_and_column(text, text.index("b")) == (1, 3)
+
+
+@pytest.mark.parametrize("text", ["", "a", "a\n", "\n", "a\nb", "a\r\nb\rc\n", "a\fb\x85c\u2028d\r"])
+def test_lines_with_their_ends_make_the_text_again(text):
+    lines = lines_with_ends(text)
+    assert "".join(lines) == text
+    assert [l.rstrip("\r\n") for l in lines] == (split_lines(text)[:-1] if text.endswith(("\n", "\r"))
+                                                  else split_lines(text) if text else [])
 
 
 def test_a_line_end_counts_once_and_a_slice_counts_its_own():
@@ -102,3 +110,16 @@ def test_lsp_lines_keep_other_characters_inside_the_line(ch):
     assert lines.offset(9, 0) == len(text)                # past the last line: the end
     assert lines.apply_change((3, 0), (3, 0), "@Zed ") == text.replace("end", "@Zed end")
     assert lines.apply_change((0, 9), (1, 0), "") == f"title: T{ch}scene \"A\":\r\n    Shot 1 (3s): 😊 waves.\rend"
+
+
+def test_fmt_diff_and_a_utf8_error_count_lsp_lines(klingc, tmp_path):
+    script = tmp_path / "cr.kls"
+    script.write_bytes(b'title: T\r# a\x0cb\rscene "A":\r    Shot 1 (3s):   waves.\r')
+    out = klingc("fmt", "--diff", script, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "No newline at end of file" not in out.stdout
+    assert "-    Shot 1 (3s):   waves." in out.stdout and "+    Shot 1 (3s): waves." in out.stdout
+    bad = tmp_path / "bad.kls"
+    bad.write_bytes(b'title: T\r# \x0c\r\xff\n')
+    out = klingc("fmt", bad, cwd=tmp_path)
+    assert "bad.kls:3:1: error[KLS100]" in out.stdout

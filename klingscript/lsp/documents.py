@@ -21,7 +21,7 @@ from urllib.parse import unquote
 from lsprotocol import types as T
 from pygls.workspace import TextDocument, Workspace as _Workspace
 
-from ..syntax.positions import split_lines
+from ..syntax.positions import lines_with_ends
 from .codec import lines_of
 
 log = logging.getLogger("klingscript.lsp")
@@ -41,16 +41,7 @@ class Document(TextDocument):
     @property
     def lines(self):
         """The lines with their line ends, as LSP counts them (for pygls's own helpers)."""
-        text = self.source
-        out, at = [], 0
-        for line in split_lines(text):
-            at += len(line)
-            end = 2 if text.startswith("\r\n", at) else 1 if at < len(text) else 0
-            out.append(line + text[at:at + end])
-            at += end
-        if out and out[-1] == "":
-            out.pop()
-        return tuple(out)
+        return tuple(lines_with_ends(self.source))
 
     @property
     def source(self) -> str:

@@ -38,6 +38,17 @@ def split_lines(text: str) -> list[str]:
     return LINE_END.split(text)
 
 
+def lines_with_ends(text: str) -> list[str]:
+    """The lines of ``text``, each with its line end (as ``str.splitlines(True)``, on LSP's
+    line ends: a text ending in a line end has no empty last line)."""
+    out = LINE_END.split(text) if "\r" in text else text.split("\n")
+    ends = [m.group() for m in LINE_END.finditer(text)] if "\r" in text else ["\n"] * (len(out) - 1)
+    lines = [line + end for line, end in zip(out, ends)]
+    if out[-1]:
+        lines.append(out[-1])
+    return lines
+
+
 def line_breaks(text: str, start: int = 0, end: int | None = None) -> int:
     """How many line ends ``text[start:end]`` holds."""
     if "\r" not in text:
