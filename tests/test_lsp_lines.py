@@ -39,13 +39,14 @@ def server(folder):
     assert "Traceback" not in s.log(), s.log()
 
 
-def expected(path: Path, text: str) -> list[tuple]:
-    """What `klingc check` says of ``text``, as an LSP client should see it."""
+def expected(path: Path, text: str, units=utf16) -> list[tuple]:
+    """What `klingc check` says of ``text``, as an LSP client should see it (``units``: how
+    the session counts characters)."""
     checked = compiler.check(path, loader=project.Loader({path: text}))
     lines = lsp_lines(text[1:] if text.startswith("\ufeff") else text)
 
     def pos(line: int, column: int) -> tuple[int, int]:
-        return line - 1, utf16(lines[line - 1][: column - 1]) if line <= len(lines) else 0
+        return line - 1, units(lines[line - 1][: column - 1]) if line <= len(lines) else 0
 
     out = []
     for d in checked.diagnostics:
@@ -130,6 +131,26 @@ def test_diagnostic_ranges_stay_inside_the_lines_the_client_sees(server, folder,
     doc.edit((2, 18), (2, 24), "@Zed")
     doc.assert_as_check()
     doc.close()
+
+
+def test_an_edit_lands_on_its_line_in_utf8_units_too(folder):
+    s = RawServer(cwd=folder)
+    try:
+        answer = s.initialize(folder, encoding="utf-8")
+        assert answer["result"]["capabilities"]["positionEncoding"] == "utf-8"
+        text = 'title: é😊\fx\ncharacter Zed:\n    description: "a tall man"\nscene "A":\n    Shot 1 (3s): 😊 waves.\n'
+        path = folder / "utf8.kls"
+        s.open(path.as_uri(), text)
+        s.diagnostics(path.as_uri(), 1)
+        at = {"line": 4, "character": len("    Shot 1 (3s): 😊 ".encode("utf-8"))}
+        s.change(path.as_uri(), 2, [{"range": {"start": at, "end": at}, "text": "@Ghost "}])
+        text = text.replace("😊 waves", "😊 @Ghost waves")
+        utf8 = lambda t: len(t.encode("utf-8"))   # noqa: E731
+        want = expected(path, text, utf8)
+        assert any(d[0] == "KLS201" for d in want)
+        assert received(s.diagnostics(path.as_uri(), 2)) == want
+    finally:
+        assert s.stop() == 0
 
 
 # -- the fuzzer -----------------------------------------------------------------------------
