@@ -123,3 +123,11 @@ def test_fmt_diff_and_a_utf8_error_count_lsp_lines(klingc, tmp_path):
     bad.write_bytes(b'title: T\r# \x0c\r\xff\n')
     out = klingc("fmt", bad, cwd=tmp_path)
     assert "bad.kls:3:1: error[KLS100]" in out.stdout
+
+
+def test_a_byte_order_mark_is_a_character_to_the_client_when_a_change_is_applied():
+    lines = Lines("\ufefftitle: T\n")
+    assert lines.offset(0, 0) == 0 and lines.offset(0, 1) == 1 and lines.offset(1, 0) == 10
+    assert lines.apply_change((0, 0), (0, 0), "# a\n") == "# a\n\ufefftitle: T\n"
+    assert lines.apply_change((0, 1), (0, 6), "") == "\ufeff: T\n"
+    assert lines.to_lsp(1, 1) == (0, 1)       # while our column 1 is after it

@@ -43,10 +43,11 @@ def expected(path: Path, text: str, units=utf16) -> list[tuple]:
     """What `klingc check` says of ``text``, as an LSP client should see it (``units``: how
     the session counts characters)."""
     checked = compiler.check(path, loader=project.Loader({path: text}))
-    lines = lsp_lines(text[1:] if text.startswith("\ufeff") else text)
+    lines = lsp_lines(text)
+    bom = text.startswith("\ufeff")   # a character to the client, not a column to klingc
 
     def pos(line: int, column: int) -> tuple[int, int]:
-        return line - 1, units(lines[line - 1][: column - 1]) if line <= len(lines) else 0
+        return line - 1, units(lines[line - 1][: column - 1 + (bom and line == 1)]) if line <= len(lines) else 0
 
     out = []
     for d in checked.diagnostics:
@@ -76,12 +77,18 @@ class Doc:
         server.open(self.uri, text)
 
     def edit(self, start: tuple[int, int], end: tuple[int, int], new: str) -> None:
-        a, b = lsp_offset(self.text, *start), lsp_offset(self.text, *end)
-        self.text = self.text[:a] + new + self.text[b:]
+        self.edits([(start, end, new)])
+
+    def edits(self, changes: list[tuple]) -> None:
+        """One didChange of several changes, each applied to the text the one before left."""
+        sent = []
+        for start, end, new in changes:
+            a, b = lsp_offset(self.text, *start), lsp_offset(self.text, *end)
+            self.text = self.text[:a] + new + self.text[b:]
+            sent.append({"range": {"start": {"line": start[0], "character": start[1]},
+                                   "end": {"line": end[0], "character": end[1]}}, "text": new})
         self.version += 1
-        self.server.change(self.uri, self.version, [{"range": {"start": {"line": start[0], "character": start[1]},
-                                                               "end": {"line": end[0], "character": end[1]}},
-                                                     "text": new}])
+        self.server.change(self.uri, self.version, sent)
 
     def replace(self, new: str) -> None:
         self.text = new
@@ -133,6 +140,16 @@ def test_diagnostic_ranges_stay_inside_the_lines_the_client_sees(server, folder,
     doc.close()
 
 
+def test_a_byte_order_mark_typed_before_a_diagnostic_moves_it_one_unit(server, folder):
+    doc = Doc(server, folder, 'scene "A":\n    Shot 1: x\n')
+    doc.assert_as_check()
+    doc.edit((0, 0), (0, 0), "\ufeff")
+    doc.assert_as_check()
+    doc.edit((0, 0), (0, 1), "")
+    doc.assert_as_check()
+    doc.close()
+
+
 def test_an_edit_lands_on_its_line_in_utf8_units_too(folder):
     s = RawServer(cwd=folder)
     try:
@@ -159,8 +176,9 @@ PIECES = ['title: T', 'character Zed:', '    description: "a tall man"', 'scene 
           '    Shot 1 (3s): @Zed waves.', '    Shot 2 (2s): @Ghost 😊 runs.', '        @Zed (soft): "Hi."',
           'x', '', '# note', '    ', '@Zed ', '"', ':', 'é', '😊']
 TERMS = LINE_ENDS * 3 + NOT_LINE_ENDS
-texts = st.lists(st.tuples(st.sampled_from(PIECES), st.sampled_from(TERMS + [""])), max_size=10).map(
-    lambda parts: "".join(a + b for a, b in parts))
+texts = st.tuples(st.sampled_from(["", "", "", "\ufeff"]), st.lists(
+    st.tuples(st.sampled_from(PIECES), st.sampled_from(TERMS + [""])), max_size=10)).map(
+    lambda t: t[0] + "".join(a + b for a, b in t[1]))
 inserts = st.lists(st.sampled_from(PIECES + TERMS), max_size=3).map("".join)
 
 
@@ -186,8 +204,15 @@ def test_fuzz_edits_publish_what_klingc_check_says(server, folder, start, data):
         if data.draw(st.integers(0, 5)) == 0:
             doc.replace(data.draw(texts))
         else:
-            a = _position(data, doc.text)
-            b = _position(data, doc.text, a)
-            doc.edit(a, b, data.draw(inserts))
+            # One to three changes in one message, each on the text the one before left.
+            text, changes = doc.text, []
+            for _ in range(data.draw(st.integers(1, 3))):
+                a = _position(data, text)
+                b = _position(data, text, a)
+                new = data.draw(inserts)
+                changes.append((a, b, new))
+                x, y = lsp_offset(text, *a), lsp_offset(text, *b)
+                text = text[:x] + new + text[y:]
+            doc.edits(changes)
     doc.assert_as_check()
     doc.close()

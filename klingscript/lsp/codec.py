@@ -64,15 +64,15 @@ class Lines:
     def offset(self, line0: int, character: int) -> int:
         """The offset in the document's text of an LSP position. As LSP says, a character
         past the end of its line means the line's end, and a line past the last one the
-        document's end."""
+        document's end. A byte-order mark is a character here, as it is to the client."""
         if line0 >= len(self.lines):
             return len(self.source)
         if self._starts is None:
-            body = self.source[1:] if self.bom else self.source
-            self._starts = line_starts(body)
-        line, column = self.from_lsp(max(0, line0), max(0, character))
-        column = min(column, len(self.lines[line - 1]) + 1)
-        return int(self.bom) + self._starts[line - 1] + column - 1
+            self._starts = line_starts(self.source)
+        line0 = max(0, line0)
+        raw = ("\ufeff" if self.bom and line0 == 0 else "") + self.lines[line0]
+        column = min(_from_units(raw, max(0, character), self.encoding), len(raw) + 1)
+        return self._starts[line0] + column - 1
 
     def apply_change(self, start: tuple[int, int], end: tuple[int, int], new: str) -> str:
         """The text after replacing the LSP range ``start``-``end`` (each (line, character))

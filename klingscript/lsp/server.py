@@ -158,11 +158,13 @@ class KlingScriptServer(LanguageServer):
         cache, fresh = st.converted, {}
         out = []
         for d in diags:
-            # Offsets do not reach the client, and a line's text decides its columns.
+            # Offsets do not reach the client, and a line's text decides its columns (and on
+            # line 1, a byte-order mark: a unit to the client).
             s = d.span
             key = (d.code, d.message, d.help, s.file, s.line, s.column, s.end_line, s.end_column,
                    tuple((l.span.file, l.span.line, l.span.column, l.message) for l in d.labels),
-                   lines.text(s.line), lines.text(s.end_line) if s.end_line != s.line else None)
+                   lines.text(s.line), lines.text(s.end_line) if s.end_line != s.line else None,
+                   lines.bom and s.line == 1)
             item = cache.get(key) or self.lsp_diagnostic(d, program, lines)
             fresh[key] = item
             out.append(item)
