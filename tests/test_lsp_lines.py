@@ -174,7 +174,7 @@ def test_an_edit_lands_on_its_line_in_utf8_units_too(folder):
 
 PIECES = ['title: T', 'character Zed:', '    description: "a tall man"', 'scene "A":', 'scene "B" at @Zed:',
           '    Shot 1 (3s): @Zed waves.', '    Shot 2 (2s): @Ghost 😊 runs.', '        @Zed (soft): "Hi."',
-          'x', '', '# note', '    ', '@Zed ', '"', ':', 'é', '😊']
+          'x', '', '# note', '    ', '@Zed ', '"', ':', 'é', '😊', '\tShot 3 (4s): y', 'use "cast.kls"', '\x00']
 TERMS = LINE_ENDS * 3 + NOT_LINE_ENDS
 texts = st.tuples(st.sampled_from(["", "", "", "\ufeff"]), st.lists(
     st.tuples(st.sampled_from(PIECES), st.sampled_from(TERMS + [""])), max_size=10)).map(
