@@ -23,6 +23,7 @@ from typing import NamedTuple, Optional
 
 from .diagnostics.model import Diagnostic, Severity, has_errors, sort_key
 from .project import Loader, Program, load_program
+from .syntax.positions import line_breaks
 
 # How far ``compile_script`` goes after the plan.
 PROMPTS = "prompts"      # each job's prompts and web-app page, from the templates
@@ -570,7 +571,7 @@ def _resplit(old: str, cut: tuple, new: str, display: str):
     region = new[start:end0 + delta]
     if region.startswith("\ufeff"):    # not a byte-order mark there: split_file would take it for one
         return None
-    lines = new.count("\n", start, end0 + delta) - old.count("\n", start, end0)
+    lines = line_breaks(new, start, end0 + delta) - line_breaks(old, start, end0)
     got = P.split_file(region, display)
     shift = first - 1
 
@@ -585,7 +586,7 @@ def _resplit(old: str, cut: tuple, new: str, display: str):
 
     new_blocks = (blocks[:i] + [(b.is_scene, b.line + shift, b.offset + start, b.text) for b in got.blocks]
                   + [(sc, a + lines, o + delta, t) for sc, a, o, t in blocks[j:]])
-    line_count = new.count("\n") + (0 if new.endswith("\n") else 1)
+    line_count = line_breaks(new) + (0 if new.endswith(("\n", "\r")) else 1)
     return line_count, merged(tabs, got.tabs), merged(comments, got.comments), new_blocks
 
 

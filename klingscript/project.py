@@ -15,6 +15,7 @@ from typing import Callable, NamedTuple, Optional
 
 from .files import read_source
 from .syntax import ast as A
+from .syntax.positions import line_and_column
 from .diagnostics.codes import make
 from .diagnostics.model import Diagnostic, Label
 
@@ -148,8 +149,7 @@ def load_parsed(abspath: Path, display: str, text: str, doc: A.Document, diags: 
 
 def _not_utf8(f: SourceFile) -> Diagnostic:
     idx = f.text.index("\ufffd")
-    line = f.text.count("\n", 0, idx) + 1
-    col = idx - (f.text.rfind("\n", 0, idx) + 1) + 1
+    line, col = line_and_column(f.text, idx)
     if line == 1 and f.text.startswith("\ufeff"):
         col -= 1  # the byte-order mark is not a column
     return make("KLS100", A.Span(f.display, line, col, line, col + 1, idx, idx + 1),

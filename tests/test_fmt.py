@@ -66,7 +66,7 @@ _HEAD_COMMENT = re.compile(r"[ \t]*:[ \t]*(#[^\r\n]*?)[ \t]*\r?$")
 def comments(text: str) -> list[str]:
     """Every comment of ``text`` in source order: whole lines, after strings, after heads."""
     doc, _ = parse(text)
-    lines = (text[1:] if text.startswith("\ufeff") else text).split("\n")
+    lines = re.split("\r\n|\r|\n", text[1:] if text.startswith("\ufeff") else text)   # LSP's lines
     found = [(c.span.line, c.span.column, c.text) for c in doc.comments]
     for node in A.walk(doc):
         c = getattr(node, "comment", None)

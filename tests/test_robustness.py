@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,19 +46,17 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
 
 
 def _line_starts(text: str) -> list[int]:
-    """Offset of each 1-based line (index 0 unused); a BOM is not part of line 1."""
+    """Offset of each 1-based line (index 0 unused); a BOM is not part of line 1. Lines end
+    at LF, CRLF or a lone CR, as LSP counts them."""
     starts = [0, 1 if text.startswith("\ufeff") else 0]
-    i = text.find("\n")
-    while i != -1:
-        starts.append(i + 1)
-        i = text.find("\n", i + 1)
+    starts.extend(m.end() for m in re.finditer("\r\n|\r|\n", text))
     return starts
 
 
 def _line_content(text: str, starts: list[int], line: int) -> str:
-    if line + 1 < len(starts):  # ended by LF or CRLF; a lone CR is text
-        content = text[starts[line]:starts[line + 1] - 1]
-        return content[:-1] if content.endswith("\r") else content
+    if line + 1 < len(starts):  # ended by LF, CRLF or a lone CR
+        content = text[starts[line]:starts[line + 1]]
+        return content[:-2] if content.endswith("\r\n") else content[:-1]
     return text[starts[line]:]
 
 

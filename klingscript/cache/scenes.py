@@ -146,7 +146,7 @@ def digest(*parts) -> str:
 
 # -- the check -----------------------------------------------------------------
 
-def unsaved(loader, path: Path, text: str, seen: dict | None = None) -> bool:
+def unsaved(loader, path: os.PathLike, text: str, seen: dict | None = None) -> bool:
     """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk.
 
     ``seen``: a dict kept between calls (path -> the file's signature and text), so
@@ -222,7 +222,7 @@ def deps_unchanged(uses, images, read) -> list | None:
     return texts if deps_hold(images) else None
 
 
-def whole_hit(entry: dict, whole_key: str, abspath: Path, display: str, text: str, allow_outside: bool,
+def whole_hit(entry: dict, whole_key: str, abspath: os.PathLike, display: str, text: str, allow_outside: bool,
            loader):
     w = entry.get("whole")
     if not w or w[0] != whole_key:

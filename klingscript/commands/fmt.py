@@ -77,20 +77,21 @@ def _reason(e: OSError) -> str:
 
 
 def _not_utf8(display: str, data: bytes, e: UnicodeDecodeError) -> None:
-    before = data[: e.start]
-    line = before.count(b"\n") + 1
-    col = len(before[before.rfind(b"\n") + 1:].decode("utf-8", errors="replace")) + 1
+    from ..syntax.positions import line_and_column
+    before = data[: e.start].decode("utf-8", errors="replace")
+    line, col = line_and_column(before, len(before))
     print(f"{display}:{line}:{col}: error[KLS100]: this file is not valid UTF-8 text; not formatted\n"
           f"   = help: save the file as UTF-8")
 
 
 def _diff(old: str, new: str, display: str) -> str:
     import difflib
-    lines = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+    from ..syntax.positions import lines_with_ends
+    lines = difflib.unified_diff(lines_with_ends(old), lines_with_ends(new),
                                  fromfile=f"{display} (original)", tofile=f"{display} (formatted)")
     out = []
     for line in lines:
-        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+        out.append(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
     return "".join(out)
 
 

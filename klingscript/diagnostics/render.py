@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Callable, Iterable, Optional
 
+from ..syntax.positions import split_lines
 from ..terminal import use_colour  # noqa: F401  (the commands ask here)
 from .model import Diagnostic, Severity
 
@@ -24,7 +23,7 @@ def render_text(diags: Iterable[Diagnostic], source_of: Callable[[str], Optional
     def source_lines(file: str) -> list[str]:
         if file not in lines_cache:
             text = source_of(file)
-            lines_cache[file] = text.splitlines() if text is not None else []
+            lines_cache[file] = split_lines(text) if text is not None else []
         return lines_cache[file]
 
     out: list[str] = []

@@ -8,5 +8,8 @@
   no LSP library);
 - diagnostics on every edit from the scene results of ``cache/scenes.py`` (the same
   as ``klingc check``'s), and the full check on request: ``server.py``;
-- the pygls server that wires them to the protocol (``server.py``).
+- the pygls server that wires them to the protocol (``server.py``), with its
+  copies of the open documents on LSP's lines (``documents.py``: a document
+  that is not open is never read) and a reader that keeps it in step after a
+  broken frame (``frames.py``).
 """

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from ..syntax import ast as A
+from ..syntax.positions import split_lines
 from ..syntax.shapes import NAME_RE, SPEAKER
 from ..project import Declaration, Loader, Program, SourceFile
 
@@ -406,7 +407,7 @@ def complete(program: Optional[Program], text: str, line: int, column: int) -> l
     from ..model import profiles
     from ..model.languages import OFFSCREEN
     from ..model.settings import DOCUMENT_SETTINGS, ELEMENT_FIELDS, SCENE_SETTINGS, allowed
-    lines = text.split("\n")
+    lines = split_lines(text)
     if lines and lines[0].startswith("\ufeff"):
         lines[0] = lines[0][1:]
     cur = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""

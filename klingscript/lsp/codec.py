@@ -4,13 +4,17 @@
 A client may negotiate UTF-8 or UTF-32 instead; ``Lines`` converts for
 whichever encoding the session uses. A byte-order mark that a client keeps in
 the document text is one unit on line 1 that our columns do not count.
+
+Lines end as LSP (and klingc) count them: at "\r\n", "\r" or "\n" only
+(``positions.split_lines``), never at a form feed, NEL or U+2028, which
+``str.splitlines`` (and so pygls's own document model) takes for line ends.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from ..syntax.positions import from_utf16_column, to_utf16_column
+from ..syntax.positions import from_utf16_column, line_starts, split_lines, to_utf16_column
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 
@@ -42,18 +46,41 @@ class Lines:
     """The lines of one document, for position conversions (not changed after it is made)."""
 
     def __init__(self, text: str, encoding: str = UTF16):
+        self.source = text
         self.bom = text.startswith("\ufeff")
         body = text[1:] if self.bom else text
-        self.lines = tuple(body.split("\n"))
+        self.lines = tuple(split_lines(body))
         self.encoding = str(encoding or UTF16)
         if self.encoding not in (UTF8, UTF16, UTF32):
             self.encoding = UTF16
+        self._starts = None
 
     def text(self, line: int) -> str:
         """Text of 1-based ``line`` without its line end ("" past the end)."""
         if 1 <= line <= len(self.lines):
-            return self.lines[line - 1].rstrip("\r")
+            return self.lines[line - 1]
         return ""
+
+    def offset(self, line0: int, character: int) -> int:
+        """The offset in the document's text of an LSP position. As LSP says, a character
+        past the end of its line means the line's end, and a line past the last one the
+        document's end. A byte-order mark is a character here, as it is to the client."""
+        if line0 >= len(self.lines):
+            return len(self.source)
+        if self._starts is None:
+            self._starts = line_starts(self.source)
+        line0 = max(0, line0)
+        raw = ("\ufeff" if self.bom and line0 == 0 else "") + self.lines[line0]
+        column = min(_from_units(raw, max(0, character), self.encoding), len(raw) + 1)
+        return self._starts[line0] + column - 1
+
+    def apply_change(self, start: tuple[int, int], end: tuple[int, int], new: str) -> str:
+        """The text after replacing the LSP range ``start``-``end`` (each (line, character))
+        with ``new``."""
+        a, b = self.offset(*start), self.offset(*end)
+        if b < a:
+            a, b = b, a
+        return self.source[:a] + new + self.source[b:]
 
     def _bom_units(self, line: int) -> int:
         if line == 1 and self.bom:

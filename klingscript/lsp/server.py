@@ -107,16 +107,22 @@ class KlingScriptServer(LanguageServer):
             self.docs[uri] = st
         return st
 
-    def text(self, uri: str) -> str:
-        return self.workspace.get_text_document(uri).source
+    def document(self, uri: str):
+        """The client's open document ``uri`` (``documents.Document``), or None: a document
+        that is not open is never read from disk."""
+        find = getattr(self.workspace, "document", None)
+        return find(uri) if find is not None else None
+
+    def text(self, uri: str) -> Optional[str]:
+        doc = self.document(uri)
+        return doc.source if doc is not None else None
 
     def overlays(self) -> dict[Path, str]:
         out = {}
         for uri, st in self.docs.items():
-            try:
-                out[st.path] = self.text(uri)
-            except Exception:
-                continue
+            text = self.text(uri)
+            if text is not None:
+                out[st.path] = text
         return out
 
     def encoding(self) -> str:
@@ -152,11 +158,13 @@ class KlingScriptServer(LanguageServer):
         cache, fresh = st.converted, {}
         out = []
         for d in diags:
-            # Offsets do not reach the client, and a line's text decides its columns.
+            # Offsets do not reach the client, and a line's text decides its columns (and on
+            # line 1, a byte-order mark: a unit to the client).
             s = d.span
             key = (d.code, d.message, d.help, s.file, s.line, s.column, s.end_line, s.end_column,
                    tuple((l.span.file, l.span.line, l.span.column, l.message) for l in d.labels),
-                   lines.text(s.line), lines.text(s.end_line) if s.end_line != s.line else None)
+                   lines.text(s.line), lines.text(s.end_line) if s.end_line != s.line else None,
+                   lines.bom and s.line == 1)
             item = cache.get(key) or self.lsp_diagnostic(d, program, lines)
             fresh[key] = item
             out.append(item)
@@ -178,11 +186,10 @@ class KlingScriptServer(LanguageServer):
             st = self.docs.get(uri)
             if st is None:
                 return
-            try:
-                doc = self.workspace.get_text_document(uri)
-                text, version = doc.source, doc.version
-            except Exception:
+            doc = self.document(uri)
+            if doc is None:
                 return
+            text, version = doc.source, doc.version
             if st.checked == text and not st.stale:
                 if st.published_version != version:   # an undo back to the text published
                     st.checked = None
@@ -206,7 +213,9 @@ class KlingScriptServer(LanguageServer):
             if self.docs.get(uri) is not st:
                 return
             st.uses = set(checked.program.files) - {st.path}
-            current = self.workspace.get_text_document(uri)
+            current = self.document(uri)
+            if current is None:
+                return
             if current.source == text:
                 self.publish(st, current.version, text, program, checked.diagnostics)
                 st.checked = text
@@ -233,7 +242,7 @@ class KlingScriptServer(LanguageServer):
     def on_change(self, uri: str) -> None:
         st = self.state(uri)
         if self.report_timings:
-            version = self.workspace.get_text_document(uri).version
+            version = self.document(uri).version
             st.changed_at = {v: t for v, t in st.changed_at.items() if v > (version or 0) - 50}
             st.changed_at[version] = time.perf_counter()
         self.request_check(uri)
@@ -255,9 +264,8 @@ class KlingScriptServer(LanguageServer):
             return None
         if not fresh and st.full is not None:
             return st.full
-        try:
-            text = self.text(uri)
-        except Exception:
+        text = self.text(uri)
+        if text is None:
             return None
         generation = st.generation
         if st.full is not None and (st.full.text, st.full.generation) == (text, generation):
@@ -366,6 +374,8 @@ def initialize(ls: KlingScriptServer, params: T.InitializeParams):
     # The first diagnostics wait for what the first check loads (the driver's modules,
     # klingc's stamp, the profiles): load it while the client reads this answer and
     # opens its documents, a time the server would otherwise spend waiting.
+    from . import documents
+    documents.install(ls.protocol)
     threading.Thread(target=_preload, name="klingc-preload", daemon=True).start()
 
 
@@ -396,7 +406,8 @@ async def did_open(ls: KlingScriptServer, params: T.DidOpenTextDocumentParams):
 
 @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: KlingScriptServer, params: T.DidChangeTextDocumentParams):
-    ls.on_change(params.text_document.uri)
+    if ls.document(params.text_document.uri) is not None:   # a change to a document not open: ignored
+        ls.on_change(params.text_document.uri)
 
 
 @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
@@ -435,6 +446,8 @@ async def completion(ls: KlingScriptServer, params: T.CompletionParams):
     from . import analysis
     uri = params.text_document.uri
     text = ls.text(uri)
+    if text is None:   # not open: nothing to complete
+        return T.CompletionList(is_incomplete=False, items=[])
     lines = ls.lines(text)
     line, column = lines.from_lsp(params.position.line, params.position.character)
     program = await ls.program(uri, fresh=False)
@@ -575,8 +588,10 @@ async def document_symbols(ls: KlingScriptServer, params: T.DocumentSymbolParams
     from . import analysis
     from ..syntax.parser import parse
     uri = params.text_document.uri
-    st = ls.state(uri)
+    st = ls.docs.get(uri)
     text = ls.text(uri)
+    if st is None or text is None:   # not open
+        return []
     if st.full is not None and st.full.text == text:
         doc = st.full.program.main.doc
     else:
@@ -595,12 +610,15 @@ async def document_symbols(ls: KlingScriptServer, params: T.DocumentSymbolParams
 def formatting(ls: KlingScriptServer, params: T.DocumentFormattingParams):
     uri = params.text_document.uri
     text = ls.text(uri)
+    st = ls.docs.get(uri)
+    if st is None or text is None:   # not open: nothing to format
+        return []
     try:
         from ..tools.fmt import format_source
     except ImportError:
         return None
     try:
-        formatted = format_source(text, str(ls.state(uri).path))
+        formatted = format_source(text, str(st.path))
     except Exception:
         log.exception("formatting failed")
         return None
@@ -616,5 +634,7 @@ def formatting(ls: KlingScriptServer, params: T.DocumentFormattingParams):
 
 def serve() -> None:
     """Run the server on stdin/stdout until the client says goodbye."""
+    import sys
+    from .frames import Frames
     logging.basicConfig(level=logging.WARNING, format="klingc lsp: %(levelname)s %(message)s")
-    server.start_io()
+    server.start_io(stdin=Frames(sys.stdin.buffer))

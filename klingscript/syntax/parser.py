@@ -17,6 +17,7 @@ import threading
 from typing import NamedTuple, Optional
 
 from . import ast as A, blocks
+from .positions import lone_cr_as_lf
 from .shapes import (DIALOGUE_RE, DIALOGUE_START_RE, DURATION_RE, ELEMENT_HEAD_RE, ESCAPE_RE, KEY_RE, REF_RE,
                      MISSPELT_SHOT_RE, SCENE_HEAD_RE, SHOT_RE, SHOT_WITHOUT_COLON_RE, STRAIGHT_STRING_RE, is_blank, starts_block)
 from ..diagnostics.codes import make
@@ -157,7 +158,9 @@ class _Source:
     @classmethod
     def of_file(cls, text: str, path: str) -> "_Source":
         bom = text.startswith("\ufeff")
-        body = text[1:] if bom else text
+        # A lone carriage return ends a line, as in LSP (``positions.LINE_END``): it is read
+        # as a line feed, the same length, so offsets do not move.
+        body = lone_cr_as_lf(text[1:] if bom else text)
         # The trailing newline closes the last line for the indenter.
         return cls("\n" + body + ("" if body.endswith("\n") else "\n"), path, 1, 1 if bom else 0)
 

@@ -33,6 +33,7 @@ import re
 from typing import NamedTuple, Optional
 
 from ..syntax import ast as A
+from ..syntax.positions import line_starts, split_lines
 from ..diagnostics.model import Diagnostic
 
 INDENT = "    "
@@ -60,12 +61,6 @@ def format_text(text: str, path: str = "<input>") -> tuple[Optional[str], list[D
     first = None
     for expand in _TAB_READINGS if _INDENT_TAB.search(text) else _TAB_READINGS[:1]:
         clean, mapping = _prepare(text, expand)
-        if "\r" in clean:
-            # A CR that ends no line is a syntax error; report it as the file has it.
-            doc, diags = parse(text, path)
-            errors = [d for d in diags if d.code in SYNTAX_CODES]
-            if errors:
-                return None, errors
         # The parser skips one BOM itself; give it the same start as the file.
         bom = "\ufeff" if text.startswith("\ufeff") else ""
         doc, diags = parse(bom + clean, path)
@@ -116,8 +111,7 @@ class _Mapping:
     def __init__(self, text: str, added: list[tuple[int, int]]):
         self.bom = text.startswith("\ufeff")
         self.starts = [0, 1 if self.bom else 0]  # index = 1-based line
-        for m in re.finditer("\n", text):
-            self.starts.append(m.end())
+        self.starts.extend(line_starts(text)[1:])
         self.added = added  # per line: (new indent width, original indent width)
         self.size = len(text)
 
@@ -160,12 +154,12 @@ _INDENT_TAB = re.compile(r"^[ ]*\t", re.M)
 
 
 def _prepare(text: str, expand=_TAB_READINGS[0]) -> tuple[str, _Mapping]:
-    """Drop one BOM, turn CRLF into LF and tabs in the indentation into spaces (``expand``)."""
+    """Drop one BOM, end every line (CRLF, CR or LF: ``positions.LINE_END``) with LF and turn
+    tabs in the indentation into spaces (``expand``)."""
     body = text[1:] if text.startswith("\ufeff") else text
-    if not body.endswith("\n"):  # as the parser does: a CR at the very end ends the line
+    if not body.endswith(("\n", "\r")):  # as the parser does: the last line is ended
         body += "\n"
-    body = body.replace("\r\n", "\n")
-    lines = body.split("\n")
+    lines = split_lines(body)
     added: list[tuple[int, int]] = []
     for i, line in enumerate(lines):
         stripped = line.lstrip(" \t")
