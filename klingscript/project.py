@@ -77,8 +77,11 @@ class Program:
         return os.path.normpath(os.path.join(os.path.dirname(base.display), rel))
 
     def inside_root(self, path: Path) -> bool:
+        """Whether ``path``, its symbolic links followed, is inside the project folder; an
+        ``OSError`` saying so for a path that cannot be followed (a symbolic link loop)."""
+        from .files import resolve
         try:
-            path.resolve().relative_to(self.root.resolve())
+            resolve(path).relative_to(resolve(self.root))
             return True
         except ValueError:
             return False
@@ -89,6 +92,34 @@ def decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+class HoldsSecret(OSError):
+    """A file whose text holds the value of a secret (``files.SECRET_VARIABLES``): it is not
+    read, so the value is never parsed, shown or cached (docs/decisions.md, "Secrets in files")."""
+
+    def __init__(self, path, variable: str):
+        super().__init__(0, f"it holds the value of {variable}, and klingc does not read a file "
+                            f"that holds a secret (the key belongs in the environment only)", os.fspath(path))
+        self.variable = variable
+
+
+def read_text(path, kind: str = "script") -> str:
+    """A user's text file, read as ``files.read_regular`` reads it (a regular file, at most
+    ``files.MAX_BYTES[kind]``) and decoded; ``HoldsSecret`` for one holding a secret's value."""
+    from .files import read_regular
+
+    return refuse_secrets(path, decode(read_regular(path, kind)))
+
+
+def refuse_secrets(path, text: str) -> str:
+    """``text`` (read from ``path``), or ``HoldsSecret`` when it holds a secret's value."""
+    from .files import secrets
+
+    for variable, value in secrets():
+        if value in text:
+            raise HoldsSecret(path, variable)
+    return text
+
+
 class Loader:
     def __init__(self, overlays: Optional[dict[Path, str]] = None):
         self.overlays = {Path(os.path.abspath(k)): v for k, v in (overlays or {}).items()}
@@ -96,7 +127,7 @@ class Loader:
     def read(self, path: Path) -> str:
         if path in self.overlays:
             return self.overlays[path]
-        return decode(path.read_bytes())
+        return read_text(path)
 
     def parse(self, path: Path, text: str, display: str) -> tuple[A.Document, list[Diagnostic]]:
         """Parse a file's text; a file read from disk goes through the parse cache."""
@@ -116,11 +147,15 @@ def load_program(path: str | os.PathLike, *, allow_outside: bool = False,
 
 def read_main(path: str | os.PathLike, loader: Loader) -> tuple[Path, str]:
     """The absolute path and the text of the file given to klingc (``InputError`` if unreadable)."""
+    from .files import NotRegularFile
+
     abspath = Path(os.path.abspath(path))
     try:
         return abspath, loader.read(abspath)
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a .kls file")
+    except NotRegularFile as e:
+        raise InputError(f"{path}: is {e.kind}, not a .kls file")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file")
     except OSError as e:
@@ -167,7 +202,12 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             program.diagnostics.append(make("KLS204", span, "`use` needs a file name",
                                             help='write `use "cast.kls"`'))
             continue
-        if not program.allow_outside and not program.inside_root(target):
+        try:
+            outside = not program.allow_outside and not program.inside_root(target)
+        except OSError as e:
+            program.diagnostics.append(make("KLS204", span, f"cannot read \"{rel}\": {e.strerror or e}"))
+            continue
+        if outside:
             program.diagnostics.append(make(
                 "KLS502", span, f"\"{rel}\" is outside the project folder "
                 f"(the folder of {Path(program.main.display).name})",
