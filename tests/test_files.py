@@ -186,6 +186,18 @@ def test_render_reads_only_regular_images(tmp_path):
         Images(tmp_path, tmp_path, False).read("front.png")
 
 
+def test_the_review_page_reads_only_regular_images(tmp_path):
+    from PIL import Image
+
+    from klingscript.runtime.review import _Thumbs
+
+    os.mkfifo(tmp_path / "front.png")
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(tmp_path / "side.png")
+    thumbs = _Thumbs(tmp_path)
+    assert thumbs.get("front.png") is None                  # not opened (it would block)
+    assert thumbs.get("side.png").startswith("data:image/jpeg;base64,")
+
+
 # -- symbolic link loops ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("outside", [False, True])
