@@ -134,6 +134,18 @@ def test_a_script_above_the_limit_is_refused(klingc, tmp_path):
     assert r.returncode == 1 and 'cannot read "big.kls": it is 9 MB' in r.stdout, r
 
 
+def test_a_fifo_among_the_profiles_or_as_the_pricing_file_is_exit_2_at_once(klingc, tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    os.mkfifo(profiles / "kling-v3.toml")
+    main = script(tmp_path, "")
+    r = klingc("check", main, env={"KLINGSCRIPT_PROFILES": str(profiles)}, timeout=20)
+    assert r.returncode == 2 and "kling-v3.toml: cannot be read (it is a FIFO (named pipe), not a file)" in r.stderr, r
+    os.mkfifo(tmp_path / "pricing.toml")
+    r = klingc("cost", main, "--pricing", tmp_path / "pricing.toml", timeout=20)
+    assert r.returncode == 2 and "it is a FIFO (named pipe), not a file" in r.stderr, r
+
+
 # -- images and voice samples ---------------------------------------------------------------
 
 def test_a_fifo_or_a_device_used_as_an_image_or_sample_is_named_for_what_it_is(klingc, tmp_path):
