@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from .files import read_source
+from .files import read_text
 from .syntax import ast as A
 from .syntax.positions import line_and_column
 from .diagnostics.codes import make
@@ -79,13 +79,14 @@ class Program:
         return os.path.normpath(os.path.join(os.path.dirname(base.display), rel))
 
     def inside_root(self, path: Path) -> bool:
+        """Whether ``path``, its symbolic links followed, is inside the project folder; an
+        ``OSError`` saying so for a path that cannot be followed (a symbolic link loop)."""
+        from .files import resolve
         try:
-            path.resolve().relative_to(self.root.resolve())
+            resolve(path).relative_to(resolve(self.root))
             return True
         except ValueError:
             return False
-
-
 
 
 class Loader:
@@ -95,7 +96,7 @@ class Loader:
     def read(self, path: Path) -> str:
         if path in self.overlays:
             return self.overlays[path]
-        return read_source(path)
+        return read_text(path)
 
     def parse(self, path: Path, text: str, display: str) -> tuple[A.Document, list[Diagnostic]]:
         """Parse a file's text; a file read from disk goes through the parse cache."""
@@ -115,11 +116,15 @@ def load_program(path: str | os.PathLike, *, allow_outside: bool = False,
 
 def read_main(path: str | os.PathLike, loader: Loader) -> tuple[Path, str]:
     """The absolute path and the text of the file given to klingc (``InputError`` if unreadable)."""
+    from .files import NotRegularFile
+
     abspath = Path(os.path.abspath(path))
     try:
         return abspath, loader.read(abspath)
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, not a .kls file")
+    except NotRegularFile as e:
+        raise InputError(f"{path}: is {e.kind}, not a .kls file")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file")
     except OSError as e:
@@ -165,7 +170,12 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             program.diagnostics.append(make("KLS204", span, "`use` needs a file name",
                                             help='write `use "cast.kls"`'))
             continue
-        if not program.allow_outside and not program.inside_root(target):
+        try:
+            outside = not program.allow_outside and not program.inside_root(target)
+        except OSError as e:
+            program.diagnostics.append(make("KLS204", span, f"cannot read \"{rel}\": {e.strerror or e}"))
+            continue
+        if outside:
             program.diagnostics.append(make(
                 "KLS502", span, f"\"{rel}\" is outside the project folder "
                 f"(the folder of {Path(program.main.display).name})",

@@ -179,3 +179,61 @@ def test_a_folder_left_with_only_its_lock_file_is_still_a_render_folder(tmp_path
     (out / "other.txt").write_text("x")
     with pytest.raises(OSError, match="not a klingc render folder"):
         prepare_folder(out)
+
+
+def hold_in_another_process(folder: Path):
+    """The folder's lock held by another process, as a render there holds it: (process, pid)."""
+    import subprocess
+    import sys
+
+    code = ("import fcntl, os, sys\n"
+            f"fd = os.open({str(folder / LOCK_FILE)!r}, os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.ftruncate(fd, 0); os.write(fd, b'%d\\n' % os.getpid())\n"
+            "print('held', flush=True); sys.stdin.read()\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "held\n"
+    return proc
+
+
+def test_pick_review_export_and_render_refuse_a_folder_another_process_renders_into(capsys, tmp_path, film):
+    out = tmp_path / "out"
+    fast = ["--simulate", "--latency", "0.05", "--poll-interval", "0.02", "--progress", "quiet"]
+    assert cli.main(["render", str(film), "-o", str(out), *fast]) == 0
+    capsys.readouterr()
+    proc = hold_in_another_process(out)
+    try:
+        before = snapshot(out)
+        runs = {
+            "render": (["render", str(film), "-o", str(out), *fast, "--retake", "1"],
+                       "is already rendering into this folder"),
+            "pick": (["pick", str(out), "1", "1"], "pick the take when it has finished"),
+            "review": (["review", str(film), "-o", str(out)], "write the review page when it has finished"),
+            "export": (["export", str(out), "--otio", str(tmp_path / "film.otio")],
+                       "export the film when it has finished"),
+        }
+        for name, (argv, says) in runs.items():
+            code = cli.main(argv)
+            err = capsys.readouterr().err
+            assert code == 2, (name, err)
+            assert f"process {proc.pid} " in err and says in err, (name, err)
+            assert snapshot(out) == before, name
+        assert not (tmp_path / "film.otio").exists()
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+    # Free again: each works, and a pick holds the lock while it picks.
+    assert cli.main(["pick", str(out), "1", "1"]) == 0
+    assert cli.main(["export", str(out), "--otio", str(tmp_path / "film.otio")]) == 0
+    assert cli.main(["review", str(film), "-o", str(out)]) == 0
+
+
+def test_a_render_is_refused_while_a_pick_holds_the_folder(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = lock_folder(out, "pick")
+    try:
+        with pytest.raises(FolderBusy, match=rf"process {os.getpid()} \(klingc pick\) is using this folder"):
+            lock_folder(out)
+    finally:
+        unlock_folder(fd)

@@ -255,6 +255,7 @@ def _hash_options(h, templates=None, pricing=None, api=None, callback_url=None) 
     pydantic's files, the profiles' fingerprint, the ``--templates`` folder (every file in it),
     the ``--pricing`` file, and ``--api`` and ``--callback-url`` when given. Raises OSError
     when a file cannot be read."""
+    from ..files import read_regular
     from ..model import profiles
 
     for part in _build_stamp():
@@ -266,12 +267,11 @@ def _hash_options(h, templates=None, pricing=None, api=None, callback_url=None) 
             dirs.sort()
             for name in sorted(files):
                 path = os.path.join(root, name)
-                with open(path, "rb") as f:
-                    h.update(os.path.relpath(path, templates).encode("utf-8", "surrogatepass") + b"\0")
-                    h.update(f.read() + b"\0")
+                data = read_regular(path, "data")
+                h.update(os.path.relpath(path, templates).encode("utf-8", "surrogatepass") + b"\0")
+                h.update(data + b"\0")
     if pricing:
-        with open(pricing, "rb") as f:
-            h.update(b"pricing\0" + f.read() + b"\0")
+        h.update(b"pricing\0" + read_regular(pricing, "data") + b"\0")
     if api is not None:
         h.update(b"api\0" + api.encode("utf-8", "surrogatepass") + b"\0")
     if callback_url is not None:

@@ -157,9 +157,9 @@ def unsaved(loader, path: os.PathLike, text: str, seen: dict | None = None) -> b
     sig = signature(path)
     if seen is not None and sig[0] == "file" and path in seen and seen[path][0] == sig:
         return seen[path][1] != text
+    from ..files import read_regular
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular(path, "script")
     except OSError:
         return True
     if seen is not None and sig[0] == "file":

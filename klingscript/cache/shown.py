@@ -44,13 +44,13 @@ def _where(files, options: tuple, keys: tuple) -> tuple:
 
 def _keys(files, allow_outside: bool) -> tuple | None:
     """Each script's whole-file key as it is now, or None when one cannot be read."""
-    from ..files import read_source
+    from ..files import read_text
 
     keys = []
     for path in files:
         abspath = os.path.abspath(path)
         try:
-            text = read_source(abspath)
+            text = read_text(abspath)
         except OSError:
             return None
         keys.append(S.digest(base_key(os.path.normpath(str(path)), abspath, allow_outside), text))
@@ -72,10 +72,10 @@ def replay(files, options: tuple, allow_outside: bool) -> tuple[str, int] | None
         deps, out, code = entry
         if len(deps) != len(files) or not isinstance(out, str) or not isinstance(code, int):
             return None
-        from ..files import read_source
+        from ..files import read_text
 
         for uses, images in deps:
-            if S.deps_unchanged(uses, images, read_source) is None:
+            if S.deps_unchanged(uses, images, read_text) is None:
                 return None
     except (TypeError, ValueError):   # no entry, or an authentic one of another shape
         return None

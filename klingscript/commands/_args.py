@@ -53,6 +53,19 @@ def api_base_url(text: str) -> str:
     return text
 
 
+def chosen_api_base(flag) -> str:
+    """The API base a command talks to: ``--api-base`` (``api_base_url`` checked it), else
+    ``KLING_API_BASE`` checked exactly the same way (``argparse.ArgumentTypeError``, a usage
+    error: the command says so and exits 2 before anything is sent or stored), else Kling's."""
+    import os
+
+    from ..runtime.client import BASE_ENV, api_base
+
+    if not flag and os.environ.get(BASE_ENV):
+        api_base_url(os.environ[BASE_ENV])
+    return api_base(flag)
+
+
 def urlsplit_netloc(text: str) -> str:
     """The authority part of a URL (what is between ``//`` and the path), without parsing it."""
     rest = text.strip().partition("//")[2] if "//" in text else ""

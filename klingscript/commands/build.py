@@ -225,9 +225,11 @@ def _update(target: Path, files: dict[str, str], left: Optional[tuple] = None) -
 
 
 def _read(path: Path) -> Optional[bytes]:
+    """A file the last build wrote (None if it is not a regular file of a sane size: it is
+    written again)."""
+    from ..files import read_regular
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_regular(path, "data")
     except OSError:
         return None
 

@@ -15,7 +15,7 @@ takes ``--fountain``: the screenplay, for a screenplay app (``tools/fountain_exp
 written to ``-o FILE`` (default: FILE.fountain beside the script).
 
 Exit codes: 0 written; 1 a script with errors (they are shown); 2 usage errors, a folder that is not a complete render,
-a file that cannot be written.
+a render running in the folder (another process holds its lock), a file that cannot be written.
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ def run(args) -> int:
         return 2
     if not source.is_dir():
         print(f"klingc: {source} is not a render folder", file=sys.stderr)
+        return 2
+    from ..runtime.render import FolderBusy, check_folder_free
+    try:
+        check_folder_free(source, "export")     # a film half rendered is not exported
+    except FolderBusy as e:
+        print(f"klingc: {source}: {e}", file=sys.stderr)
         return 2
     try:
         f = film(source)

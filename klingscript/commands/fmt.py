@@ -62,17 +62,24 @@ def run(args) -> int:
 
 
 def _read(path: str) -> bytes:
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a folder, not a .kls file")
-    with open(path, "rb") as f:
-        return f.read()
+    """The file's bytes (a regular file of a script's size at most, holding no secret)."""
+    from ..files import read_regular
+    from ..files import decode, refuse_secrets
+
+    data = read_regular(path, "script")
+    refuse_secrets(path, decode(data))
+    return data
 
 
 def _reason(e: OSError) -> str:
+    from ..files import NotRegularFile
+
     if isinstance(e, FileNotFoundError):
         return "no such file"
     if isinstance(e, IsADirectoryError):
         return "is a folder, not a .kls file"
+    if isinstance(e, NotRegularFile):
+        return f"is {e.kind}, not a .kls file"
     return e.strerror or str(e)
 
 

@@ -8,8 +8,8 @@ assembled again from the picked takes (``--no-assemble``: later, by the next
 render). Without a pick a job uses its latest successful take. ``klingc
 status`` lists each job's takes and marks the one used.
 
-Exit codes: 0 picked; 2 no such folder, scene, part or take, or a take
-without a clip; 3 picked, but the film could not be assembled.
+Exit codes: 0 picked; 2 no such folder, scene, part or take, a take
+without a clip, or a render running in the folder (another process holds its lock); 3 picked, but the film could not be assembled.
 """
 
 from __future__ import annotations

@@ -160,14 +160,16 @@ def _summary(result, folder: Path, plan: dict, redact, simulated: bool = False) 
 
 def run(args) -> int:
     import asyncio
+    from argparse import ArgumentTypeError
 
     from ..runtime import progress as P
-    from ..runtime.client import Credentials, MissingCredentials, api_base
+    from ..runtime.client import Credentials, MissingCredentials
     from ..runtime.costs import BudgetUnknown
     from ..runtime.generations import CURRENT, plan_generation
     from ..runtime.ledger import LedgerError
     from ..runtime.render import SIMULATOR, BudgetExceeded, Options, ServiceChanged, render_plan
     from ..compiler import OUTPUTS
+    from ._args import chosen_api_base
     from .build import Stop, compile_args
 
     try:
@@ -196,7 +198,11 @@ def run(args) -> int:
             except MissingCredentials as e:
                 print(f"klingc: {e}", file=sys.stderr)
                 return 2
-            base = api_base(args.api_base)
+            try:
+                base = chosen_api_base(args.api_base)
+            except ArgumentTypeError as e:
+                print(f"klingc: KLING_API_BASE: {e}", file=sys.stderr)
+                return 2
         poll = args.poll_interval or (0.2 if args.simulate else 10.0)
         options = Options(output=folder, api_base=base, concurrency=args.concurrency,
                           max_credits=args.max_credits, poll_interval=poll, assemble=not args.no_assemble,

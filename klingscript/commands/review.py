@@ -15,7 +15,8 @@ picks it, as ``klingc pick`` does (the scene files and film are assembled
 again).
 
 Exit codes: 0 written (served); 1 errors in the script; 2 no render in DIR
-(run ``klingc render FILE`` first), or a port that cannot be used.
+(run ``klingc render FILE`` first), a render running in DIR (another process holds
+its lock), or a port that cannot be used.
 """
 
 from __future__ import annotations
@@ -52,10 +53,16 @@ def _rendered_api(folder: Path):
 def run(args) -> int:
     from ..compiler import OUTPUTS
     from ..runtime.ledger import FILENAME
+    from ..runtime.render import FolderBusy, check_folder_free
     from ..runtime.review import Review, serve
     from .build import Stop, compile_args
 
     folder = Path(args.output) if args.output else Path("render") / Path(args.file).stem
+    try:
+        check_folder_free(folder, "review")     # the page would show a render half done
+    except FolderBusy as e:
+        print(f"klingc: {folder}: {e}", file=sys.stderr)
+        return 2
     if args.api is None:
         # The page shows the takes of the plan the render made: the API generation it recorded.
         args.api = _rendered_api(folder)

@@ -69,8 +69,10 @@ def _table(rows: list[dict]) -> str:
 
 def run(args) -> int:
     import asyncio
+    from argparse import ArgumentTypeError
 
-    from ..runtime.client import Credentials, KlingError, MissingCredentials, api_base
+    from ..runtime.client import Credentials, KlingError, MissingCredentials
+    from ._args import chosen_api_base
 
     simulator = None
     try:
@@ -85,7 +87,11 @@ def run(args) -> int:
             except MissingCredentials as e:
                 print(f"klingc: {e}", file=sys.stderr)
                 return 2
-            base = api_base(args.api_base)
+            try:
+                base = chosen_api_base(args.api_base)
+            except ArgumentTypeError as e:
+                print(f"klingc: KLING_API_BASE: {e}", file=sys.stderr)
+                return 2
         try:
             rows = asyncio.run(fetch(base, credentials))
         except KlingError as e:

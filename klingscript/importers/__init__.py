@@ -17,13 +17,18 @@ class ImportFailure(ValueError):
 
 def read(path: Path):
     """The ``Screenplay`` in ``path``, by its extension."""
-    from ..files import decode
+    from ..files import NotRegularFile, decode, read_regular, refuse_secrets
 
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ImportFailure(f"{path}: klingc imports Fountain (.fountain) and Final Draft (.fdx) files")
     try:
-        data = path.read_bytes()
+        data = read_regular(path, "screenplay")
+        refuse_secrets(path, decode(data))
+    except IsADirectoryError:
+        raise ImportFailure(f"cannot read {path}: it is a folder, not a screenplay") from None
+    except NotRegularFile as e:
+        raise ImportFailure(f"cannot read {path}: it is {e.kind}, not a screenplay") from None
     except OSError as e:
         raise ImportFailure(f"cannot read {path}: {e.strerror or e}") from None
     if kind == "Final Draft":

@@ -35,19 +35,28 @@ _cache: FileCache[ImageInfo] = FileCache(4096)
 
 def inspect(path: Path) -> ImageInfo:
     """Facts about the image at ``path`` (never raises)."""
+    from ..files import MAX_BYTES, NotRegularFile, stat_regular
+
     path = Path(path)
     try:
-        st = path.stat()
+        st = stat_regular(path)
     except (FileNotFoundError, NotADirectoryError):
         return ImageInfo(path, exists=False, is_file=False)
+    except IsADirectoryError:
+        return ImageInfo(path, exists=True, is_file=False, error="is a folder, not an image")
+    except NotRegularFile as e:
+        return ImageInfo(path, exists=True, is_file=False, error=f"is {e.kind}, not an image")
     except OSError as e:
         return ImageInfo(path, exists=True, is_file=False, error=f"cannot be read ({e.strerror or e})")
-    if not path.is_file():
-        return ImageInfo(path, exists=True, is_file=False, error="is a folder, not an image")
+    if st.st_size > MAX_BYTES["image"]:
+        # Not opened: its size is what is wrong with it (problems() says by how much).
+        return ImageInfo(path, exists=True, is_file=True, size=st.st_size)
     return _cache.get(path, st, lambda: _read(path, st.st_size))
 
 
 def _read(path: Path, size: int) -> ImageInfo:
+    from ..files import open_regular
+
     if size == 0:
         return ImageInfo(path, True, True, size, error="is an empty file, not an image")
     try:
@@ -56,9 +65,9 @@ def _read(path: Path, size: int) -> ImageInfo:
         return ImageInfo(path, True, True, size)
     import warnings
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), open_regular(path, "image") as f:
             warnings.simplefilter("ignore")
-            with Image.open(path) as img:
+            with Image.open(f) as img:
                 fmt = img.format
                 width, height = img.size
                 try:

@@ -420,8 +420,12 @@ def _load(where: str, name: str, generation: str = DEFAULT_GENERATION) -> Option
     else:
         import tomllib
 
+        from ..files import read_regular
+
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            data = tomllib.loads(read_regular(path, "data").decode("utf-8"))
+        except OSError as e:
+            raise ProfileError(f"{path}: cannot be read ({e.strerror or e})") from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ProfileError(f"{path}: cannot be read ({e})") from None
     return Profile(name, data, str(path), generation)

@@ -30,26 +30,39 @@ _cache: FileCache[SampleInfo] = FileCache(1024)
 
 def inspect(path: Path) -> SampleInfo:
     """Facts about the sample at ``path`` (never raises)."""
+    from ..files import MAX_BYTES, FileTooLarge, NotRegularFile, stat_regular
+
     path = Path(path)
     try:
-        st = path.stat()
+        st = stat_regular(path)
     except (FileNotFoundError, NotADirectoryError):
         return SampleInfo(path, exists=False)
+    except IsADirectoryError:
+        return SampleInfo(path, True, error="is a folder, not a sound file")
+    except NotRegularFile as e:
+        return SampleInfo(path, True, error=f"is {e.kind}, not a sound file")
     except OSError as e:
         return SampleInfo(path, True, error=f"cannot be read ({e.strerror or e})")
-    if not path.is_file():
-        return SampleInfo(path, True, error="is a folder, not a sound file")
+    if st.st_size > MAX_BYTES["sample"]:
+        too = FileTooLarge(path, st.st_size, MAX_BYTES["sample"], "voice samples")
+        return SampleInfo(path, True, error=too.strerror.removeprefix("it "))
     return _cache.get(path, st, lambda: _read(path) if st.st_size else
                       SampleInfo(path, True, error="is an empty file"))
 
 
 def _read(path: Path) -> SampleInfo:
+    from ..files import open_regular
+
     try:
         import av
     except ImportError:  # pragma: no cover - PyAV is a dependency
         return SampleInfo(path, True, error="cannot be read (PyAV is not installed)")
     try:
-        with av.open(str(path)) as container:
+        f = open_regular(path, "sample")
+    except OSError as e:
+        return SampleInfo(path, True, error=f"cannot be read ({e.strerror or e})")
+    try:
+        with f, av.open(f) as container:
             streams = list(container.streams.audio)
             if not streams:
                 return SampleInfo(path, True, None, 0)

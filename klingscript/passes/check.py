@@ -381,7 +381,12 @@ class _Checker:
             return None
         target = self.program.resolve_path(f, rel)
         self.program.touched.add(target)   # the result depends on this file (see compiler.py)
-        if not self.program.allow_outside and not self.program.inside_root(target):
+        try:
+            outside = not self.program.allow_outside and not self.program.inside_root(target)
+        except OSError as e:            # a symbolic link loop
+            self.add(code, s.span, f"{what}, \"{rel}\", cannot be read ({e.strerror or e})")
+            return None
+        if outside:
             self.add("KLS502", s.span, f"\"{rel}\" is outside the project folder "
                      f"(the folder of {Path(self.program.main.display).name})",
                      help=f"copy the {noun} into the project folder, or run klingc with --allow-outside")

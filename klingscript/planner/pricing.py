@@ -22,9 +22,12 @@ def load_pricing(path: str | Path | None = None) -> dict:
     else:
         import tomllib
 
+        from ..files import read_regular
+
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
+            data = tomllib.loads(read_regular(path, "data").decode("utf-8"))
+        except UnicodeDecodeError:
+            raise PricingError(f"{path}: not UTF-8 text") from None
         except FileNotFoundError:
             raise PricingError(f"{path}: no such pricing file") from None
         except OSError as e:

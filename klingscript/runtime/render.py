@@ -238,15 +238,17 @@ class Images:
         self._cache: dict[str, str] = {}
 
     def read(self, rel: str, what: str = "image") -> bytes:
-        path = (self.script_dir / rel).resolve()
-        if not self.allow_outside:
-            try:
-                path.relative_to(self.root.resolve())
-            except ValueError:
-                raise _LocalProblem(f"{what} {rel} is outside the project folder "
-                                    f"(use --allow-outside to allow it)") from None
+        from ..files import read_regular, resolve
+
         try:
-            return path.read_bytes()
+            path = resolve(self.script_dir / rel)
+            if not self.allow_outside:
+                try:
+                    path.relative_to(resolve(self.root))
+                except ValueError:
+                    raise _LocalProblem(f"{what} {rel} is outside the project folder "
+                                        f"(use --allow-outside to allow it)") from None
+            return read_regular(path, "image" if what == "image" else "sample")
         except OSError as e:
             raise _LocalProblem(f"cannot read {what} {rel}: {e.strerror or e}") from None
 
@@ -453,15 +455,33 @@ def prepare_folder(folder: Path) -> None:
 
 
 class FolderBusy(OSError):
-    """Another process is rendering into the folder (it holds the folder's lock)."""
+    """Another process is rendering into the folder, or picking in it (it holds the folder's lock)."""
 
 
-def lock_folder(folder: Path) -> Optional[int]:
-    """Take the folder's render lock (issue 12: one render per folder) and return its descriptor,
-    held until ``unlock_folder``; the lock file keeps the holder's process id. A folder another
-    process holds raises ``FolderBusy`` naming that process, and nothing in it is changed. The
-    lock is ``flock``'s, so it goes with the process (a killed render leaves no stale lock);
-    where there is no ``fcntl`` (not POSIX) there is no lock."""
+# What a process that finds the folder's lock held is told to do, by what it was about to do.
+_WAIT = {"render": "wait for it to finish, or render into another folder with -o",
+         "pick": "pick the take when it has finished",
+         "review": "write the review page when it has finished",
+         "export": "export the film when it has finished"}
+
+
+def _busy(text: str, purpose: str) -> FolderBusy:
+    """``FolderBusy`` for a folder whose lock file reads ``text`` (``"<pid>[ <command>]"``)."""
+    parts = text.split()
+    who = f"process {parts[0]}" if parts and parts[0].isdigit() else "another process"
+    holder = parts[1] if len(parts) > 1 else "render"
+    doing = "is already rendering into this folder" if holder == "render" else \
+        f"(klingc {holder}) is using this folder"
+    return FolderBusy(f"{who} {doing} (it holds {LOCK_FILE}); {_WAIT[purpose]}")
+
+
+def lock_folder(folder: Path, purpose: str = "render") -> Optional[int]:
+    """Take the folder's lock (issue 12: one render per folder) and return its descriptor,
+    held until ``unlock_folder``; the lock file keeps the holder's process id (and, but for a
+    render, the command: ``pick``). A folder another process holds raises ``FolderBusy``
+    naming that process and saying what to do instead of ``purpose``, and nothing in it is
+    changed. The lock is ``flock``'s, so it goes with the process (a killed render leaves no
+    stale lock); where there is no ``fcntl`` (not POSIX) there is no lock."""
     try:
         import fcntl
     except ImportError:                                 # pragma: no cover - POSIX only
@@ -470,17 +490,35 @@ def lock_folder(folder: Path) -> Optional[int]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace")
         os.close(fd)
-        who = f"process {holder}" if holder.isdigit() else "another process"
-        raise FolderBusy(f"{who} is already rendering into this folder (it holds {LOCK_FILE}); "
-                         f"wait for it to finish, or render into another folder with -o") from None
+        raise _busy(holder, purpose) from None
     except BaseException:
         os.close(fd)
         raise
     os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    os.pwrite(fd, (f"{os.getpid()}\n" if purpose == "render" else f"{os.getpid()} {purpose}\n").encode("ascii"), 0)
     return fd
+
+
+def check_folder_free(folder: Path, purpose: str) -> None:
+    """``FolderBusy`` (as ``lock_folder`` gives it) when a process holds the folder's lock; for
+    what only reads a render folder, or writes beside what a render writes (``export``, the
+    review page). Creates nothing: a folder without a lock file is free."""
+    try:
+        import fcntl
+    except ImportError:                                 # pragma: no cover - POSIX only
+        return
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)   # shared: two readers do not conflict
+    except BlockingIOError:
+        raise _busy(os.pread(fd, 64, 0).decode("ascii", "replace"), purpose) from None
+    finally:
+        os.close(fd)
 
 
 def unlock_folder(fd: Optional[int]) -> None:

@@ -112,8 +112,10 @@ class _Thumbs:
     def _make(self, rel: str) -> Optional[str]:
         from PIL import Image
 
+        from ..files import open_regular
+
         try:
-            with Image.open(self.script_dir / rel) as im:
+            with open_regular(self.script_dir / rel, "image") as f, Image.open(f) as im:
                 im = im.convert("RGB")
                 im.thumbnail(THUMB)
                 buf = io.BytesIO()

@@ -124,8 +124,25 @@ class Picked:
 def pick(folder: Path, where: str, take: int, assemble: bool = True,
          note: Optional[Callable[[str], None]] = None) -> Picked:
     """Pick take ``take`` of the job at ``where`` (``"3.2"``), then assemble the scenes and the
-    film from the picked takes again (``assemble``)."""
+    film from the picked takes again (``assemble``). Not while another process renders
+    (or picks) in the folder: ``PickError`` names it, and nothing is changed."""
+    from .render import FolderBusy, lock_folder, unlock_folder
+
     folder = Path(folder)
+    lock = None
+    if (folder / L.FILENAME).is_file():         # a render folder (else _pick says what it is not)
+        try:
+            lock = lock_folder(folder, "pick")
+        except FolderBusy as e:
+            raise PickError(str(e)) from None
+    try:
+        return _pick(folder, where, take, assemble, note)
+    finally:
+        unlock_folder(lock)
+
+
+def _pick(folder: Path, where: str, take: int, assemble: bool,
+          note: Optional[Callable[[str], None]]) -> Picked:
     try:
         ledger = L.Ledger.open(folder, create=False)
     except L.LedgerError as e:
