@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from klingscript.cli import main
 from klingscript.compiler import OUTPUTS, compile_script
@@ -330,3 +331,17 @@ def test_element_names_kling_may_confuse(project):
                      'scene "Talk": the prompt has "mara@room.org", which Kling may read as the input @Room']
     legacy = build(project, "api: legacy\n" + NAMES)
     assert not [d for d in legacy.diagnostics if d.code == "KLS408"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from([" ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0",
+                                          "\u2000", "\u2028", "\u3000", "\u200b", "\ufeff", ";", "a", "é", "@"]),
+               max_size=40))
+def test_a_shot_s_words_are_one_line_with_every_whitespace_run_one_space(text):
+    """Kling's shot form ``shot n, m, words;``: the words have no ``;`` and no line break, and
+    every run of whitespace (as Python's ``\\s`` takes it) is one space, none at either end."""
+    import re
+
+    from klingscript.backends.api import shot_words
+
+    assert shot_words(text) == re.sub(r"\s+", " ", text.replace(";", ",")).strip()
