@@ -263,6 +263,29 @@ def test_a_script_holding_a_secret_is_refused_by_every_command(klingc, tmp_path)
     assert "holds the value" not in r.stderr
 
 
+def test_an_editor_buffer_holding_a_secret_never_reaches_the_disk_cache(tmp_path, monkeypatch):
+    """The language server checks an open document from the editor's buffer; one that holds a
+    secret's value, saved (the same as on disk) or not, is checked in memory only."""
+    from klingscript import compiler
+    from klingscript.project import Loader
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.delenv("KLINGSCRIPT_NO_CACHE", raising=False)
+    monkeypatch.setenv("KLING_API_KEY", SECRET)
+    text = HEAD + f'character Dad:\n    description: "key {SECRET}"\n\nscene "A":\n    @Dad waits.\n'
+    main = tmp_path / "main.kls"
+    main.write_text(text, encoding="utf-8")
+    for buffer in (text, text + "\n    @Dad sits.\n"):          # saved, then unsaved
+        memory: dict = {}
+        for _ in range(2):
+            compiler.diagnose(main, loader=Loader({main: buffer}), memory=memory)
+        compiler.check(main, loader=Loader({main: buffer}))
+    for p in cache.rglob("*") if cache.exists() else ():
+        if p.is_file():
+            assert SECRET.encode() not in p.read_bytes(), p
+
+
 # -- KLING_API_BASE is checked as --api-base is --------------------------------------------------
 
 @pytest.mark.parametrize("command", ["render", "voices"])

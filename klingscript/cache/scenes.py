@@ -147,13 +147,19 @@ def digest(*parts) -> str:
 # -- the check -----------------------------------------------------------------
 
 def unsaved(loader, path: os.PathLike, text: str, seen: dict | None = None) -> bool:
-    """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk.
+    """Whether ``text`` is an editor's buffer of ``path`` unlike the file on disk, or one that
+    holds the value of an API secret (kept off the disk store, as an unsaved one is).
 
     ``seen``: a dict kept between calls (path -> the file's signature and text), so
     that a file not changed on disk since (by size and modification time) is not read
     again."""
     if path not in loader.overlays:
         return False
+    from ..files import refuse_secrets
+    try:
+        refuse_secrets(path, text)
+    except OSError:     # an editor's buffer holding a secret: never on disk (docs/decisions.md)
+        return True
     sig = signature(path)
     if seen is not None and sig[0] == "file" and path in seen and seen[path][0] == sig:
         return seen[path][1] != text
