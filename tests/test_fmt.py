@@ -561,3 +561,15 @@ def test_cli_rewrites_the_target_of_a_symlink(tmp_path, klingc):
     link.symlink_to(target)
     assert klingc("fmt", link).returncode == 0
     assert link.is_symlink() and target.read_text(encoding="utf-8") == "title: T\n"
+
+
+@pytest.mark.parametrize("space", ["\x0c", "\x0b", "\u3000", "\x85", "\x0c \x0b"])
+def test_prose_of_whitespace_the_lexer_keeps_is_kept(space):
+    """A line of nothing but whitespace that is not a space or a tab (a form feed, U+3000) is
+    prose to the parser; the formatter keeps it as written, so that formatting twice changes
+    nothing (found by tests/test_robustness.py)."""
+    text = f'title: T\n\nscene "A":\n    Shot 1 (3s): A dock.\n        The rain.\n        {space}\n        Gulls.\n'
+    out = format_source(text)
+    assert out is not None
+    assert format_source(out) == out
+    assert shape(out) == shape(text)

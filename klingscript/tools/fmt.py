@@ -246,7 +246,12 @@ class _Formatter:
                 self.line(line, 2, shot_cols)
 
     def line(self, line, depth: int, cols: tuple[int, ...], blank: bool = False) -> None:
-        self.add(line.span, depth, cols, line_text(line), blank)
+        text = line_text(line)
+        if not text and isinstance(line, A.Action) and 1 <= line.span.line <= len(self.lines):
+            # Prose of nothing but whitespace the lexer does not skip (a form feed, U+3000):
+            # kept as written, or the next formatting would read the line as blank.
+            text = self.lines[line.span.line - 1].strip(" \t")
+        self.add(line.span, depth, cols, text, blank)
 
     def header_comment(self, span: A.Span) -> str:
         """A comment after the ``:`` of an element or scene head."""
