@@ -237,3 +237,32 @@ def test_a_render_is_refused_while_a_pick_holds_the_folder(tmp_path):
             lock_folder(out)
     finally:
         unlock_folder(fd)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_never_followed_or_waited_on(
+        capsys, tmp_path, film, kind):
+    """A render folder from elsewhere may hold anything as render.lock: a symbolic link to a file
+    of the user's is never written through, and a FIFO is never waited on (exit 2, said why)."""
+    out = tmp_path / "out"
+    fast = ["--simulate", "--latency", "0.05", "--poll-interval", "0.02", "--progress", "quiet"]
+    assert cli.main(["render", str(film), "-o", str(out), *fast]) == 0
+    capsys.readouterr()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious data")
+    (out / LOCK_FILE).unlink()
+    if kind == "symlink":
+        os.symlink(victim, out / LOCK_FILE)
+    else:
+        os.mkfifo(out / LOCK_FILE)
+    runs = {"render": ["render", str(film), "-o", str(out), *fast, "--retake", "1"],
+            "pick": ["pick", str(out), "1", "1"],
+            "review": ["review", str(film), "-o", str(out)],
+            "export": ["export", str(out), "--otio", str(tmp_path / "film.otio")]}
+    for name, argv in runs.items():
+        code = cli.main(argv)      # a FIFO opened for reading without O_NONBLOCK would hang here
+        err = capsys.readouterr().err
+        assert code == 2, (name, err)
+        assert LOCK_FILE in err and "remove it" in err, (name, err)
+    assert victim.read_text() == "precious data"
+    assert not (tmp_path / "film.otio").exists()

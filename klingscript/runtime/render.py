@@ -455,7 +455,8 @@ def prepare_folder(folder: Path) -> None:
 
 
 class FolderBusy(OSError):
-    """Another process is rendering into the folder, or picking in it (it holds the folder's lock)."""
+    """Another process is rendering into the folder, or picking in it (it holds the folder's lock),
+    or the folder's lock file is not a regular file (a symbolic link, a FIFO)."""
 
 
 # What a process that finds the folder's lock held is told to do, by what it was about to do.
@@ -486,7 +487,7 @@ def lock_folder(folder: Path, purpose: str = "render") -> Optional[int]:
         import fcntl
     except ImportError:                                 # pragma: no cover - POSIX only
         return None
-    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = _open_lock(folder, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -510,8 +511,8 @@ def check_folder_free(folder: Path, purpose: str) -> None:
     except ImportError:                                 # pragma: no cover - POSIX only
         return
     try:
-        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+        fd = _open_lock(folder, os.O_RDONLY)
+    except FileNotFoundError:
         return
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)   # shared: two readers do not conflict
@@ -519,6 +520,28 @@ def check_folder_free(folder: Path, purpose: str) -> None:
         raise _busy(os.pread(fd, 64, 0).decode("ascii", "replace"), purpose) from None
     finally:
         os.close(fd)
+
+
+def _open_lock(folder: Path, flags: int) -> int:
+    """The folder's lock file, opened with ``flags``: never through a symbolic link, never
+    waiting on a FIFO, and only a regular file (``FolderBusy`` saying what is there instead: a
+    render folder from elsewhere may hold anything under that name)."""
+    import stat
+
+    path = Path(folder) / LOCK_FILE
+    try:
+        fd = os.open(path, flags | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                     0o644)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise FolderBusy(f"{path} cannot be used as the folder's lock ({e.strerror or e}); remove it") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        from ..files import kind_of
+        raise FolderBusy(f"{path} is {kind_of(st.st_mode)}, not the folder's lock file; remove it")
+    return fd
 
 
 def unlock_folder(fd: Optional[int]) -> None:
