@@ -348,6 +348,8 @@ def _scene_results(entry: dict, base: tuple, whole_key: str, abspath: Path, disp
             others.append((a, r))
     doc, diags = P.assemble(display, text, line_count, list(tabs), comments, [r for _, r in others])
     program = load_parsed(abspath, display, text, doc, diags, allow_outside, loader)
+    if program.refused_secret:      # depends on the environment: not kept (project._load_uses)
+        raise S.FullPath
     doc_key = S.digest(base, [(a, offset, block) for is_scene, a, offset, block in cut if not is_scene],
                       [(f.display, str(f.path), f.text) for f in program.files.values()
                        if f.path != abspath])

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from .files import read_text
+from .files import HoldsSecret, read_text
 from .syntax import ast as A
 from .syntax.positions import line_and_column
 from .diagnostics.codes import make
@@ -59,6 +59,8 @@ class Program:
         self.touched: set[Path] = set()
         # The ``use`` files looked for, read or not (a missing one's folder gives KLS204's hint).
         self.looked_for: set[Path] = set()
+        # Whether a file was refused for holding an API secret's value (files.HoldsSecret).
+        self.refused_secret = False
 
     def source_of(self, display: str) -> Optional[str]:
         for f in self.files.values():
@@ -170,6 +172,9 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             program.diagnostics.append(make("KLS204", span, "`use` needs a file name",
                                             help='write `use "cast.kls"`'))
             continue
+        # Looked at (by its signature, which follows links) before anything can set it aside, so
+        # that a cached result is made again when a loop is mended or a link now leads outside.
+        program.looked_for.add(target)
         try:
             outside = not program.allow_outside and not program.inside_root(target)
         except OSError as e:
@@ -189,7 +194,6 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
             continue
         if target in program.files:
             continue  # imported already: harmless
-        program.looked_for.add(target)
         try:
             text = loader.read(target)
         except FileNotFoundError:
@@ -199,6 +203,10 @@ def _load_uses(program: Program, f: SourceFile, stack: list[Path], loader: Loade
                 help=f'did you mean "{hint}"?' if hint else "check the file name and that it is next to this script"))
             continue
         except OSError as e:
+            if isinstance(e, HoldsSecret):
+                # Whether a file is refused depends on the environment, not on the file: such a
+                # check is not kept (compiler.diagnose takes the full path).
+                program.refused_secret = True
             program.diagnostics.append(make("KLS204", span, f"cannot read \"{rel}\": {e.strerror or e}"))
             continue
         display = program.display_path(f, rel)

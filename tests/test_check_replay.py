@@ -139,3 +139,49 @@ def test_no_entry_without_the_cache(project, capsys, monkeypatch):
     monkeypatch.setenv("KLINGSCRIPT_NO_CACHE", "1")
     run(capsys, "pilot.kls")
     assert not os.path.exists(project.parent / "xdg" / "klingscript" / shown.NAMESPACE)
+
+
+def fresh(capsys, monkeypatch, *args):
+    """What a check without any cache prints."""
+    with monkeypatch.context() as m:
+        m.setenv("KLINGSCRIPT_NO_CACHE", "1")
+        return run(capsys, *args)
+
+
+def test_a_use_file_refused_for_a_secret_is_read_again_once_the_secret_is_gone(project, capsys, monkeypatch):
+    (project / "pilot.kls").write_text(SCRIPT.replace("@Ghost waves.", "Gulls cry.").replace(
+        'first frame: "start.png"\n', ""))
+    (project / "cast.kls").write_text(CAST + "# token abcdefghijkl\n")
+    monkeypatch.setenv("KLING_API_KEY", "abcdefghijkl")
+    refused = run(capsys, "pilot.kls")
+    assert refused[0] == 1 and "holds the value of KLING_API_KEY" in refused[1]
+    monkeypatch.delenv("KLING_API_KEY")
+    again = run(capsys, "pilot.kls")
+    assert again == fresh(capsys, monkeypatch, "pilot.kls") and "holds the value" not in again[1]
+
+
+def test_a_mended_symlink_loop_is_read_again(project, capsys, monkeypatch):
+    # No missing image: its signature (the folder's listing) would change with the mending.
+    (project / "pilot.kls").write_text(SCRIPT.replace('first frame: "start.png"\n', ""))
+    (project / "cast.kls").unlink()
+    os.symlink("loop", project / "cast.kls")
+    os.symlink("cast.kls", project / "loop")
+    looped = run(capsys, "pilot.kls")
+    assert "loops back on itself" in looped[1]
+    (project / "cast.kls").unlink()
+    (project / "loop").unlink()
+    (project / "cast.kls").write_text(CAST)
+    assert run(capsys, "pilot.kls") == fresh(capsys, monkeypatch, "pilot.kls") != looped
+
+
+def test_a_use_file_that_a_link_now_leads_outside_the_project_is_checked_again(project, capsys, monkeypatch):
+    (project / "lib").mkdir()
+    os.replace(project / "cast.kls", project / "lib" / "cast.kls")
+    (project / "pilot.kls").write_text(SCRIPT.replace('use "cast.kls"', 'use "lib/cast.kls"'))
+    inside = run(capsys, "pilot.kls")
+    assert "KLS502" not in inside[1]
+    shared = project.parent / "shared"
+    os.replace(project / "lib", shared)          # the same file, with the same times, now outside
+    os.symlink(shared, project / "lib")
+    outside = run(capsys, "pilot.kls")
+    assert "KLS502" in outside[1] and outside == fresh(capsys, monkeypatch, "pilot.kls")

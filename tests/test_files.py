@@ -373,3 +373,27 @@ async def _answered_despite_a_fifo(client, tmp_path: Path, uri: str, text: str) 
     hover = await asyncio.wait_for(client.text_document_hover_async(T.HoverParams(
         T.TextDocumentIdentifier(uri), T.Position(4, 11))), 20)
     assert hover is None or hover.contents
+
+
+def test_a_template_holding_a_secret_is_never_read(klingc, tmp_path):
+    """``--templates``: each template is read as every other file a user names (a regular file,
+    of a sane size, holding no API secret), not by Jinja2 itself."""
+    from klingscript.backends.prompts import TEMPLATES
+
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    for p in TEMPLATES.glob("*.j2"):
+        (folder / p.name).write_text(p.read_text(encoding="utf-8") + f"\n{{# {SECRET} #}}\n", encoding="utf-8")
+    main = script(tmp_path, 'character Dad:\n    description: "tall man"\n\nscene "A":\n    @Dad waits.\n')
+    cache = tmp_path / "cache"
+    env = {"KLING_API_KEY": SECRET, "XDG_CACHE_HOME": str(cache), "KLINGSCRIPT_NO_CACHE": None}
+    for argv in (["prompt", "--templates", folder, main], ["build", "--templates", folder, main, "-o", tmp_path / "b"]):
+        r = klingc(*argv, env=env, timeout=60)
+        assert r.returncode == 2, (argv, r)
+        assert "holds the value of KLING_API_KEY" in r.stderr and SECRET not in r.stdout + r.stderr
+    for p in cache.rglob("*") if cache.exists() else ():
+        if p.is_file():
+            assert SECRET.encode() not in p.read_bytes(), p
+    os.mkfifo(folder / "extra.j2")                                     # never waited on
+    r = klingc("prompt", "--templates", folder, main, env={"KLING_API_KEY": None}, timeout=60)
+    assert r.returncode == 2 and "FIFO" in r.stderr, r

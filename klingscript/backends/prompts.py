@@ -259,6 +259,22 @@ def _bytecode_cache(jinja2):
     return cache.template_cache(jinja2)
 
 
+def _user_templates(folder: Path) -> dict[str, str]:
+    """The templates (``*.j2``, by name) of a user's folder, each read as klingc reads the files it
+    is given (``files.read_text``: a regular file of a sane size, none holding an API secret);
+    Jinja2 then reads nothing from that folder itself. ``TemplateError`` for one it cannot read."""
+    from ..files import read_text
+
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix == ".j2":
+            try:
+                out[p.name] = read_text(p, "data")
+            except OSError as e:
+                raise TemplateError(f"{p}: cannot read it ({e.strerror or e})") from None
+    return out
+
+
 class Renderer:
     """Renders prompts from the package's templates, or a user's folder that overrides them."""
 
@@ -273,7 +289,7 @@ class Renderer:
             folder = Path(templates)
             if not folder.is_dir():
                 raise TemplateError(f"{templates}: no such template folder")
-            loaders.append(jinja2.FileSystemLoader(str(folder)))
+            loaders.append(jinja2.DictLoader(_user_templates(folder)))
         loaders.append(jinja2.FileSystemLoader(str(TEMPLATES)))
         self.env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=False,
                                       undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

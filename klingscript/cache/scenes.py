@@ -114,10 +114,11 @@ def quotes_lines(data: tuple, first: int, end: int) -> bool:
 
 
 def signature(path) -> tuple:
-    """A file's size and modification time; for a missing one, its folder's listing."""
+    """A file's size, modification time and the path its links lead to (inside the project
+    folder or not); for a missing one (or a link loop), its folder's listing."""
     try:
         st = os.stat(path)
-        return ("file", st.st_size, st.st_mtime_ns)
+        return ("file", st.st_size, st.st_mtime_ns, os.path.realpath(path))
     except OSError:
         try:
             return ("missing", tuple(sorted(os.listdir(os.path.dirname(path)))))
@@ -207,7 +208,8 @@ def whole_deps(program, images: set) -> tuple:
     name as shown and digest, and the signatures of ``images`` and of the ``use`` files looked
     for but not read (``whole_hit`` looks at both again)."""
     main = program.main.path
-    uses = tuple((str(f.path), f.display, digest(f.text)) for f in program.files.values() if f.path != main)
+    uses = tuple((str(f.path), f.display, digest(f.text), os.path.realpath(f.path))
+                 for f in program.files.values() if f.path != main)
     looked = images | (program.looked_for - set(program.files))
     return uses, tuple((str(p), signature(p)) for p in sorted(looked))
 
@@ -217,12 +219,12 @@ def deps_unchanged(uses, images, read) -> list | None:
     (``whole_deps``) is as it was (each ``use`` file's text, read with ``read(path)``, and
     each image's signature); else None."""
     texts = []
-    for p, _, want in uses:
+    for p, _, want, real in uses:
         try:
             used = read(p)
         except OSError:
             return None
-        if digest(used) != want:
+        if digest(used) != want or os.path.realpath(p) != real:   # the same text, led elsewhere
             return None
         texts.append(used)
     return texts if deps_hold(images) else None
@@ -246,6 +248,6 @@ def whole_hit(entry: dict, whole_key: str, abspath: os.PathLike, display: str, t
     main = SourceFile(abspath, display, text, None)
     program = Program(abspath.parent, main, allow_outside=allow_outside)
     program.files[abspath] = main
-    for (p, shown, _), used in zip(uses, texts):
+    for (p, shown, *_), used in zip(uses, texts):
         program.files.setdefault(Path(p), SourceFile(Path(p), shown, used, None))
     return Compilation(program, None, None, decode(diags), summary=summary, whole=(whole_key, uses, images))
