@@ -79,6 +79,7 @@ BAD_FRAMES = {
     "missing": b'Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',
     "not a number": b'Content-Length: twelve\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',
     "too short": b'Content-Length: 9\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',
+    "too long": b'Content-Length: 45\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',   # 12 bytes of the next
     "negative": b'Content-Length: -5\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',
     "zero": b'Content-Length: 0\r\n\r\n{"jsonrpc": "2.0", "method": "x"}',
     "junk line": b"hello\n",
@@ -116,3 +117,8 @@ def test_frames_yields_each_whole_message_and_skips_the_rest():
             + b"Content-Length: 3\r\nContent-Type: x\r\n\r\n[1]" + BAD_FRAMES["not a number"] + frame(a))
     assert [json.loads(f) for f in _frames(data)] == [a, b, [1], a]
     assert _frames(b"") == [] and _frames(b"Content-Length: 10\r\n\r\n{}") == []
+    # A length too long by a little or by a whole header: the next frame is read from its header.
+    for extra in (1, 5, 12, 15, 16, 30):
+        body = json.dumps(a).encode()
+        data = b"Content-Length: %d\r\n\r\n" % (len(body) + extra) + body + frame(b) + frame(a)
+        assert [json.loads(f) for f in _frames(data)] == [b, a], extra

@@ -31,6 +31,7 @@ class Frames:
         self.stream = stream
         self.pending: list[bytes] = []
         self.body = b""
+        self.back = b""           # input read too far (a too long Content-Length), read again first
 
     def readline(self) -> bytes:
         if not self.pending:
@@ -51,7 +52,7 @@ class Frames:
         while True:
             length = None
             while length is None:                  # find a Content-Length header
-                line = self.stream.readline()
+                line = self._readline()
                 if not line:
                     return None
                 m = HEADER.search(line)
@@ -62,7 +63,7 @@ class Frames:
                 elif line.strip():
                     skipped += len(line)
             while True:                            # the other headers, to the blank line
-                line = self.stream.readline()
+                line = self._readline()
                 if not line:
                     return None
                 if not line.strip():
@@ -78,13 +79,45 @@ class Frames:
             if length == 0 or length > MAX_BODY:
                 log.warning("skipped a frame with Content-Length %d", length)
                 continue
-            body = self.stream.read(length)
+            body = self._read(length)
             if len(body) < length:
                 return None
             end = body.rstrip()[-1:]
             if end not in (b"}", b"]"):
-                # Too short a length: the rest of the message comes before the next header.
+                # Too short a length: the rest of the message comes before the next header. Too
+                # long: the body runs into the next frame, which is read again from its header.
                 log.warning("skipped a frame of %d bytes that is not a whole message (a wrong "
                             "Content-Length?)", length)
+                self.back = _next_header(body) + self.back
                 continue
             return body
+
+    def _readline(self) -> bytes:
+        if self.back:
+            i = self.back.find(b"\n")
+            if i != -1:
+                line, self.back = self.back[:i + 1], self.back[i + 1:]
+                return line
+            line, self.back = self.back, b""
+            return line + self.stream.readline()
+        return self.stream.readline()
+
+    def _read(self, n: int) -> bytes:
+        got, self.back = self.back[:n], self.back[n:]
+        return got + (self.stream.read(n - len(got)) if len(got) < n else b"")
+
+
+_NAME = b"content-length:"
+
+
+def _next_header(body: bytes) -> bytes:
+    """What of ``body`` may begin the next frame: from a ``Content-Length:`` in it, or from a
+    tail that is the start of one (the rest of the header is still to be read)."""
+    low = body.lower()
+    i = low.find(_NAME, 1)
+    if i != -1:
+        return body[i:]
+    for j in range(max(1, len(low) - len(_NAME) + 1), len(low)):
+        if _NAME.startswith(low[j:]):
+            return body[j:]
+    return b""
