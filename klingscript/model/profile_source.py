@@ -16,7 +16,8 @@ def fingerprint() -> str:
         return ""
     from pathlib import Path
 
-    parts = [str(Path(where))]
+    where = os.path.abspath(where)      # a relative folder is another one from another folder
+    parts = [where]
     for p in sorted(Path(where).glob("*.toml")):
         try:
             st = p.stat()
