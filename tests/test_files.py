@@ -146,6 +146,26 @@ def test_a_fifo_among_the_profiles_or_as_the_pricing_file_is_exit_2_at_once(klin
     assert r.returncode == 2 and "it is a FIFO (named pipe), not a file" in r.stderr, r
 
 
+def test_a_profile_or_pricing_file_holding_a_secret_is_refused(klingc, tmp_path):
+    from klingscript.model import profiles as P
+    from klingscript.resources import data_path
+
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    for p in P.folder().glob("*.toml"):
+        (folder / p.name).write_text(p.read_text(encoding="utf-8") + f"\n# {SECRET}\n", encoding="utf-8")
+    pricing = tmp_path / "pricing.toml"
+    pricing.write_text(data_path("pricing.toml").read_text(encoding="utf-8") + f"\n# {SECRET}\n",
+                       encoding="utf-8")
+    main = script(tmp_path, "")
+    env = {"KLING_SECRET_KEY": SECRET}
+    for argv, extra in ((["check", main], {"KLINGSCRIPT_PROFILES": str(folder)}),
+                        (["cost", main, "--pricing", pricing], {})):
+        r = klingc(*argv, env={**env, **extra}, timeout=30)
+        assert r.returncode == 2, (argv, r)
+        assert "holds the value of KLING_SECRET_KEY" in r.stderr and SECRET not in r.stdout + r.stderr
+
+
 # -- images and voice samples ---------------------------------------------------------------
 
 def test_a_fifo_or_a_device_used_as_an_image_or_sample_is_named_for_what_it_is(klingc, tmp_path):
