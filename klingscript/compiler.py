@@ -284,9 +284,7 @@ def _incremental(path, allow_outside: bool, memory: Optional[dict], loader):
         entry = s.get(S.NAMESPACE, where) if saved else None
         if not isinstance(entry, dict):
             entry = {}
-    from .cache.shown import base_key
-
-    base = base_key(display, abspath, allow_outside)
+    base = S.base_key(display, abspath, allow_outside)
     whole_key = S.digest(base, text)
     try:
         done = S.whole_hit(entry, whole_key, abspath, display, text, allow_outside, loader)

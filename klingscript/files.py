@@ -116,12 +116,7 @@ def open_regular(path, kind: str) -> io.BufferedReader:
         _regular(path, st)
         if st.st_size > limit:
             raise FileTooLarge(path, st.st_size, limit, _NOUNS[kind])
-        try:
-            import fcntl
-            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        except (ImportError, AttributeError):   # pragma: no cover - not POSIX
-            pass
-        return os.fdopen(fd, "rb")
+        return os.fdopen(fd, "rb")      # O_NONBLOCK does nothing to a regular file's reads
     except BaseException:
         os.close(fd)
         raise
@@ -175,9 +170,16 @@ class HoldsSecret(OSError):
         self.variable = variable
 
 
+def read_checked(path, kind: str) -> bytes:
+    """The bytes of a user's text file, read as ``read_regular`` reads it (a regular file, at
+    most ``MAX_BYTES[kind]``); ``HoldsSecret`` for one holding a secret's value."""
+    data = read_regular(path, kind)
+    refuse_secrets(path, decode(data))
+    return data
+
+
 def read_text(path, kind: str = "script") -> str:
-    """A user's text file, read as ``read_regular`` reads it (a regular file, at most
-    ``MAX_BYTES[kind]``) and decoded; ``HoldsSecret`` for one holding a secret's value."""
+    """A user's text file, read and refused as ``read_checked`` does, decoded (once)."""
     return refuse_secrets(path, decode(read_regular(path, kind)))
 
 

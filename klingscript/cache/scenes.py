@@ -130,6 +130,15 @@ def deps_hold(deps) -> bool:
     return all(signature(p) == sig for p, sig in deps)
 
 
+def base_key(display: str, abspath, allow_outside: bool) -> tuple:
+    """What a script's check depends on besides its text, its ``use`` files and its images:
+    the whole-file key is ``digest(base_key(...), text)``, and the document key starts with it."""
+    from ..model.profile_source import fingerprint
+
+    abspath = str(abspath)
+    return (display, abspath, os.path.dirname(abspath), bool(allow_outside), fingerprint())
+
+
 def digest(*parts) -> str:
     """SHA-256 over the parts, each tagged and preceded by its length: a text by its UTF-8
     bytes (a script's 150 KB in 0.7 ms, where its ``repr`` takes 3 ms), anything else by

@@ -23,19 +23,11 @@ from __future__ import annotations
 
 import os
 
+from ..files import read_text
 from . import scenes as S
 
 NAMESPACE = "shown"
 MAX_ENTRIES = 20
-
-
-def base_key(display: str, abspath, allow_outside: bool) -> tuple:
-    """What a script's check depends on besides its text and its ``use`` files and images:
-    ``compiler.diagnose`` keys the whole-file result by it and the text."""
-    from ..model.profile_source import fingerprint
-
-    abspath = str(abspath)
-    return (display, abspath, os.path.dirname(abspath), bool(allow_outside), fingerprint())
 
 
 def _where(files, options: tuple, keys: tuple) -> tuple:
@@ -44,8 +36,6 @@ def _where(files, options: tuple, keys: tuple) -> tuple:
 
 def _keys(files, allow_outside: bool) -> tuple | None:
     """Each script's whole-file key as it is now, or None when one cannot be read."""
-    from ..files import read_text
-
     keys = []
     for path in files:
         abspath = os.path.abspath(path)
@@ -53,7 +43,7 @@ def _keys(files, allow_outside: bool) -> tuple | None:
             text = read_text(abspath)
         except OSError:
             return None
-        keys.append(S.digest(base_key(os.path.normpath(str(path)), abspath, allow_outside), text))
+        keys.append(S.digest(S.base_key(os.path.normpath(str(path)), abspath, allow_outside), text))
     return tuple(keys)
 
 
@@ -72,8 +62,6 @@ def replay(files, options: tuple, allow_outside: bool) -> tuple[str, int] | None
         deps, out, code = entry
         if len(deps) != len(files) or not isinstance(out, str) or not isinstance(code, int):
             return None
-        from ..files import read_text
-
         for uses, images in deps:
             if S.deps_unchanged(uses, images, read_text) is None:
                 return None

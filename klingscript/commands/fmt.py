@@ -63,12 +63,9 @@ def run(args) -> int:
 
 def _read(path: str) -> bytes:
     """The file's bytes (a regular file of a script's size at most, holding no secret)."""
-    from ..files import read_regular
-    from ..files import decode, refuse_secrets
+    from ..files import read_checked
 
-    data = read_regular(path, "script")
-    refuse_secrets(path, decode(data))
-    return data
+    return read_checked(path, "script")
 
 
 def _reason(e: OSError) -> str:

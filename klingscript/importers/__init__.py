@@ -17,14 +17,13 @@ class ImportFailure(ValueError):
 
 def read(path: Path):
     """The ``Screenplay`` in ``path``, by its extension."""
-    from ..files import NotRegularFile, decode, read_regular, refuse_secrets
+    from ..files import NotRegularFile, decode, read_checked
 
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
         raise ImportFailure(f"{path}: klingc imports Fountain (.fountain) and Final Draft (.fdx) files")
     try:
-        data = read_regular(path, "screenplay")
-        refuse_secrets(path, decode(data))
+        data = read_checked(path, "screenplay")
     except IsADirectoryError:
         raise ImportFailure(f"cannot read {path}: it is a folder, not a screenplay") from None
     except NotRegularFile as e:

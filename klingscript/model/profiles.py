@@ -420,10 +420,10 @@ def _load(where: str, name: str, generation: str = DEFAULT_GENERATION) -> Option
     else:
         import tomllib
 
-        from ..files import read_regular, refuse_secrets
+        from ..files import read_checked
 
         try:
-            data = tomllib.loads(refuse_secrets(path, read_regular(path, "data").decode("utf-8")))
+            data = tomllib.loads(read_checked(path, "data").decode("utf-8"))
         except OSError as e:
             raise ProfileError(f"{path}: cannot be read ({e.strerror or e})") from None
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:

@@ -22,10 +22,10 @@ def load_pricing(path: str | Path | None = None) -> dict:
     else:
         import tomllib
 
-        from ..files import read_regular, refuse_secrets
+        from ..files import read_checked
 
         try:
-            data = tomllib.loads(refuse_secrets(path, read_regular(path, "data").decode("utf-8")))
+            data = tomllib.loads(read_checked(path, "data").decode("utf-8"))
         except UnicodeDecodeError:
             raise PricingError(f"{path}: not UTF-8 text") from None
         except FileNotFoundError:
